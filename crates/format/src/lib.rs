@@ -1,0 +1,2 @@
+//! nidus-format: placeholder, filled in by its issue.
+#![forbid(unsafe_code)]

@@ -1,0 +1,2 @@
+//! nidus-lock: placeholder, filled in by its issue.
+#![forbid(unsafe_code)]

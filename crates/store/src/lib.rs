@@ -1,0 +1,2 @@
+//! nidus-store: placeholder, filled in by its issue.
+#![forbid(unsafe_code)]
