@@ -1,2 +1,8 @@
-//! nidus-format: placeholder, filled in by its issue.
+//! nidus-format: the bytes of a nidus store (being filled in by issue #2).
 #![forbid(unsafe_code)]
+
+mod batch;
+mod value;
+
+pub use batch::{Batch, Op};
+pub use value::{Attributes, Value};
