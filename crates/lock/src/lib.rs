@@ -373,3 +373,23 @@ fn nonce() -> u64 {
     }
     hasher.finish()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_lock_can_move_between_and_be_shared_by_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<WriteLock>();
+        assert_send_sync::<LockError>();
+    }
+
+    #[test]
+    fn nonces_differ_between_acquisitions() {
+        let a = this_holder(LockMode::OsLock);
+        let b = this_holder(LockMode::OsLock);
+        assert_ne!(a.nonce, b.nonce);
+        assert_ne!(a, b);
+    }
+}
