@@ -109,11 +109,12 @@ use refresh::Refresher;
 pub const LOCK_FILE_NAME: &str = "lock";
 
 /// Which exclusion protocol to use (SPEC.md §6.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LockMode {
     /// An OS lock where the file system supports it, else the exclusive-create
     /// fallback. The default, and the right choice outside tests.
+    #[default]
     Auto,
     /// An OS lock (`flock`) on the lock file, and nothing else; acquiring
     /// fails with an `Unsupported` I/O error where the file system refuses

@@ -221,7 +221,9 @@ fn second_acquire_fails_while_the_first_is_alive_and_names_path_and_holder() {
                 "{msg}"
             );
             assert!(
-                msg.contains(&format!("held by pid {} on host ", std::process::id())),
+                msg.contains(&format!("held by pid {} on host ", std::process::id()))
+                    && msg.contains(" since ")
+                    && msg.contains(" UTC, nidus "),
                 "{msg}"
             );
             assert_eq!(pid, Some(std::process::id()), "{first:?} then {second:?}");
