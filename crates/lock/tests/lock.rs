@@ -530,6 +530,37 @@ fn fallback_other_host_holders_are_judged_by_the_ttl() {
 }
 
 #[test]
+fn fallback_remote_holder_is_kept_alive_by_its_heartbeat_and_expires_after_death() {
+    let excl = LockMode::ExclusiveCreate;
+    let ttl = Duration::from_millis(300);
+    let dir = tempfile::tempdir().unwrap();
+    let (mut holder, _) = spawn_holder(dir.path(), excl, ttl);
+    // Make the live holder look remote: only its heartbeat can keep it.
+    let path = dir.path().join("lock");
+    let record = fs::read_to_string(&path).unwrap();
+    fs::write(&path, set_field(&record, "host", "elsewhere.invalid")).unwrap();
+    thread::sleep(ttl * 3);
+    let (err, _) = expect_locked(WriteLock::acquire_with(dir.path(), &options(excl, ttl)));
+    assert!(err.to_string().contains("elsewhere.invalid"), "{err}");
+
+    holder.0.kill().unwrap();
+    holder.0.wait().unwrap();
+    // Dead and remote: free once the TTL has passed since its last beat.
+    let mut tries = 0;
+    let lock = loop {
+        match WriteLock::acquire_with(dir.path(), &options(excl, ttl)) {
+            Ok(lock) => break lock,
+            Err(LockError::Locked { .. }) if tries < 200 => {
+                tries += 1;
+                thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(lock.holder().pid, std::process::id());
+}
+
+#[test]
 fn a_live_holder_refreshes_its_lock_file() {
     for mode in MODES {
         let dir = tempfile::tempdir().unwrap();
