@@ -265,6 +265,19 @@ fn a_missing_directory_is_an_io_error_naming_the_path() {
 }
 
 #[test]
+fn a_huge_ttl_neither_overflows_nor_hangs_release() {
+    for mode in MODES {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = WriteLock::acquire_with(dir.path(), &options(mode, Duration::MAX)).unwrap();
+        expect_locked(WriteLock::acquire_with(
+            dir.path(),
+            &options(mode, Duration::MAX),
+        ));
+        lock.release().unwrap();
+    }
+}
+
+#[test]
 fn zero_ttl_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(
