@@ -73,9 +73,18 @@
 //! the process it names (`ps -p PID` on that host), and check `lsof`/`fuser`
 //! on the store directory. Removing the file while a writer runs lets a second
 //! writer in beside it, which can corrupt the store. Leftover
-//! `lock.reclaim-*` files are debris from a process that died while reclaiming
-//! a stale lock; they are removed by the next reclaim and are safe to delete
+//! `lock.reclaim-*` files (fallback mode only) are debris from a process that
+//! died while reclaiming a stale lock; they are harmless and safe to delete
 //! when no writer is starting.
+//!
+//! # Choosing the TTL
+//!
+//! The TTL only matters in the fallback mode, for holders on other machines:
+//! it is how long such a holder's crash blocks writers, and how long a live
+//! holder may go without refreshing (every TTL/4) before it is presumed dead.
+//! Pick it well above the NFS attribute-cache time, the clock skew between
+//! machines and any pause a writer may suffer; 30 to 120 seconds is typical.
+//! It never delays recovery in OS-lock mode or on one machine.
 //!
 //! Unix only: identity checks use device and inode numbers.
 #![forbid(unsafe_code)]
