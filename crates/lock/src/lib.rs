@@ -395,6 +395,64 @@ mod tests {
         assert_send_sync::<LockError>();
     }
 
+    /// Runs `f` as if the file system refused OS locks (this thread only).
+    fn without_os_locks<T>(f: impl FnOnce() -> T) -> T {
+        os_lock::test_hooks::LOCKS_UNSUPPORTED.set(true);
+        let out = f();
+        os_lock::test_hooks::LOCKS_UNSUPPORTED.set(false);
+        out
+    }
+
+    #[test]
+    fn auto_falls_back_to_exclusive_create_where_locks_are_unsupported() {
+        let dir = tempfile::tempdir().unwrap();
+        let ttl = Duration::from_secs(60);
+        let lock = without_os_locks(|| WriteLock::acquire(dir.path(), ttl)).unwrap();
+        assert_eq!(lock.mode(), LockMode::ExclusiveCreate);
+        let text = fs::read_to_string(lock.path()).unwrap();
+        assert!(text.contains("\nmode exclusive-create\n"), "{text}");
+        // The fallback now guards the store: another Auto writer, with or
+        // without working locks, is refused.
+        let refused = |r: Result<WriteLock, LockError>| matches!(r, Err(LockError::Locked { .. }));
+        assert!(refused(without_os_locks(|| WriteLock::acquire(
+            dir.path(),
+            ttl
+        ))));
+        assert!(refused(WriteLock::acquire(dir.path(), ttl)));
+        lock.release().unwrap();
+        assert!(!dir.path().join(LOCK_FILE_NAME).exists());
+    }
+
+    #[test]
+    fn auto_fallback_reclaims_a_dead_holders_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = HolderInfo {
+            pid: child.id(),
+            ..this_holder(LockMode::ExclusiveCreate)
+        };
+        child.wait().unwrap();
+        let path = dir.path().join(LOCK_FILE_NAME);
+        fs::write(&path, dead.encode()).unwrap();
+        let lock =
+            without_os_locks(|| WriteLock::acquire(dir.path(), Duration::from_secs(60))).unwrap();
+        assert_eq!(lock.mode(), LockMode::ExclusiveCreate);
+        assert_eq!(fs::read(&path).unwrap(), lock.holder().encode());
+    }
+
+    #[test]
+    fn forced_os_lock_reports_unsupported_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = LockOptions::new(Duration::from_secs(60)).with_mode(LockMode::OsLock);
+        match without_os_locks(|| WriteLock::acquire_with(dir.path(), &options)) {
+            Err(LockError::Io { source, .. }) => {
+                assert_eq!(source.kind(), io::ErrorKind::Unsupported);
+            }
+            other => panic!("expected an Unsupported I/O error, got {other:?}"),
+        }
+        assert!(!dir.path().join(LOCK_FILE_NAME).exists());
+    }
+
     #[test]
     fn nonces_differ_between_acquisitions() {
         let a = this_holder(LockMode::OsLock);
