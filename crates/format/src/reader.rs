@@ -110,6 +110,14 @@ impl<R: Read> Input<R> {
         Ok(n)
     }
 
+    /// Appends up to `n` bytes of the input to `buf`, stopping early only
+    /// at the end of the input; returns how many were appended.
+    fn read_exactly_or_to_end(&mut self, buf: &mut Vec<u8>, n: usize) -> io::Result<usize> {
+        let got = (&mut self.inner).take(n as u64).read_to_end(buf)?;
+        self.consumed += got as u64;
+        Ok(got)
+    }
+
     /// Reads to the end of the input; returns `Some(count)` if every byte
     /// read was zero, `None` at the first non-zero byte.
     fn zeros_to_end(&mut self, scratch: &mut [u8]) -> io::Result<Option<u64>> {
@@ -338,42 +346,35 @@ impl<R: Read> Reader<R> {
         }
         let len = len as usize;
         let total = 4 + len;
-        // Read the payload behind the length into buf[4..], growing the
-        // buffer only as far as the input can fill it (the length is not
-        // trusted yet).
-        let mut have: usize = 4;
-        loop {
-            let target = match self.input.limit {
-                Some(limit) => {
-                    let left = limit.saturating_sub(self.input.consumed);
-                    // left < total - have means a torn frame: read what is
-                    // there (less than `len`, so under MAX_PAYLOAD_LEN).
-                    total.min(have + usize::try_from(left).unwrap_or(usize::MAX))
-                }
-                None => total.min(have.saturating_mul(2).max(GROWTH_STEP)),
-            };
-            if self.buf.len() < target {
-                self.buf.resize(target, 0);
+        // Read the payload behind the length into buf[4..]. The length is
+        // not trusted yet: with a known input length it is capped by the
+        // bytes left; without one, `read_to_end` grows the buffer only as
+        // bytes arrive (from GROWTH_STEP, doubling), so a false length cannot
+        // make the reader allocate much more than the input holds. Reading
+        // into spare capacity also skips zero-filling the buffer.
+        let (want, reserve) = match self.input.limit {
+            Some(limit) => {
+                let left = usize::try_from(limit.saturating_sub(self.input.consumed));
+                let want = len.min(left.unwrap_or(usize::MAX));
+                (want, want)
             }
-            let got = self
-                .input
-                .fill(&mut self.buf[have..target])
-                .map_err(io_err)?;
-            have += got;
-            if have == total {
-                break;
-            }
-            if have < target || self.input.limit.is_some() {
-                // The frame runs past the end of the input: the append that
-                // wrote it never finished.
-                let reason = format!(
-                    "frame length {len} runs past the end of the input ({} payload bytes present)",
-                    have - 4
-                );
-                return self.torn_unless_frame_follows(have - 4, reason);
-            }
+            None => (len, len.min(GROWTH_STEP)),
+        };
+        self.buf.clear();
+        self.buf.extend_from_slice(&len_bytes);
+        self.buf.reserve_exact(reserve);
+        let got = self
+            .input
+            .read_exactly_or_to_end(&mut self.buf, want)
+            .map_err(io_err)?;
+        if got < len {
+            // The frame runs past the end of the input: the append that
+            // wrote it never finished.
+            let reason = format!(
+                "frame length {len} runs past the end of the input ({got} payload bytes present)"
+            );
+            return self.torn_unless_frame_follows(got, reason);
         }
-        self.buf[..4].copy_from_slice(&len_bytes);
         let actual = checksum(&self.buf[..total]);
         if actual != stored {
             let reason =
