@@ -121,7 +121,19 @@ fn frames_are_four_byte_aligned_and_exactly_laid_out() {
     assert_eq!(&frame[8..12], &(payload.len() as u32).to_le_bytes());
     let sum = nidus_format::checksum(&frame[8..]);
     assert_eq!(&frame[..8], &sum.to_le_bytes());
+    // The checksum SPEC.md §5.4 prints, computed with the reference library.
+    assert_eq!(
+        &frame[..8],
+        &[0xBD, 0xB7, 0x77, 0x3A, 0xBD, 0x68, 0xC9, 0xAB]
+    );
     assert_eq!(frame.len() % 4, 0);
+    // The header example of SPEC.md §3.
+    #[rustfmt::skip]
+    let head: [u8; 32] = [
+        0x89, 0x4E, 0x49, 0x44, 0x55, 0x53, 0x0D, 0x0A, 1, 0, 0, 0, 2, 0, 0, 0,
+        1, 0, 0, 0, 0, 0, 0, 0, 0xDC, 0x52, 0x1B, 0x1D, 0xFE, 0x14, 0x24, 0x10,
+    ];
+    assert_eq!(header.encode(), head);
 }
 
 #[test]
