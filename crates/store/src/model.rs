@@ -474,3 +474,43 @@ fn row_id_in<'a>(arena: &'a str, ends: &[u64], row: usize) -> &'a str {
     let start = if row == 0 { 0 } else { ends[row - 1] };
     &arena[start as usize..ends[row] as usize]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nidus_format::Attributes;
+
+    fn upsert(m: &mut Model, c: &str, id: &str) {
+        let mut b = Batch {
+            ops: vec![Op::Upsert {
+                collection: c.into(),
+                id: id.into(),
+                attrs: Attributes::new(),
+            }],
+            vectors: vec![1.0; m.dim],
+        };
+        m.reserve_for(&b).unwrap();
+        m.apply(&mut b);
+    }
+
+    #[test]
+    fn union_scope_of_interleaved_collections() {
+        let mut m = Model::new(1);
+        for i in 0..200 {
+            upsert(&mut m, ["a", "b", "c"][i % 3], &format!("x{}", i % 50));
+        }
+        let names: Vec<String> = vec!["b".into(), "c".into()];
+        let scope = m.scope(Some(&names));
+        let words = scope.words().unwrap();
+        for row in scope.rows() {
+            let allowed = words[row / 64] >> (row % 64) & 1 == 1;
+            let owner = m.row_collection(row);
+            let live = m.live.contains(row);
+            assert_eq!(
+                allowed,
+                live && owner != "a",
+                "row {row} owner {owner} live {live}"
+            );
+        }
+    }
+}
