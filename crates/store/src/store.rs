@@ -25,6 +25,10 @@ use crate::validate;
 /// Only the lock holder writes it, so one fixed name is enough.
 const NEW_FILE: &str = "data.nidus.new";
 
+/// Batches with at least this many vector floats (1 MiB) are written on a
+/// helper thread while their vectors are copied into memory.
+const OVERLAP_MIN_FLOATS: usize = 1 << 18;
+
 /// Compaction writes upserts in batches of at most this many rows.
 const COMPACT_BATCH_ROWS: usize = 8192;
 
@@ -631,7 +635,22 @@ impl Store {
         nidus_format::encode_frame(batch, &self.header, &mut self.frame)
             .map_err(|e| log::format_error(e, &self.path))?;
         let sync = self.opts.durability == Durability::Sync;
-        if let Err((e, cut)) = log::append(&mut *self.file, self.end, &self.frame, sync) {
+        let (file, frame, end, model) = (&mut self.file, &self.frame, self.end, &mut self.model);
+        let written = if batch.vectors.len() >= OVERLAP_MIN_FLOATS {
+            // Big batch: copy its vectors into memory while another thread
+            // writes and syncs the frame; undone if the write fails.
+            std::thread::scope(|scope| {
+                let writer = scope.spawn(move || log::append(&mut **file, end, frame, sync));
+                model.stage_vectors(batch);
+                writer.join().unwrap_or_else(|_| {
+                    Err((io::Error::other("the writer thread panicked"), false))
+                })
+            })
+        } else {
+            log::append(&mut **file, end, frame, sync)
+        };
+        if let Err((e, cut)) = written {
+            self.model.unstage_vectors();
             self.cut_pending = !cut;
             return Err(Error::io("appending a batch", &self.path, e));
         }
