@@ -141,7 +141,9 @@ pub(crate) fn read_frames(
             // The reader may have finished; then the batch is just dropped.
             let _ = empty_tx.send(batch);
         }
+        // Hang up both channels, so a reader blocked on either wakes up.
         drop(full_rx);
+        drop(empty_tx);
         let read = reader
             .join()
             .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the file reader thread panicked")));

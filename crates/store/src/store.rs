@@ -244,20 +244,14 @@ impl Store {
         // Reserve the vector buffer once, from the file size (an upper
         // bound on the rows): no regrowth copies while loading, and pages
         // never written are never touched.
-        let est_rows = (len.saturating_sub(HEADER_LEN as u64) / (dim as u64 * 4)) as usize;
-        if let Some(budget) = opts.memory_budget
-            && est_rows.saturating_mul(dim * 4) > budget
-        {
-            // Only refuse when the file certainly needs more than the budget.
-            let min_bytes = len.saturating_sub(HEADER_LEN as u64) / 2;
-            if min_bytes > budget as u64 {
-                return Err(Error::oom(format!(
-                    "the data file holds {len} bytes, more than the memory budget of {budget} bytes"
-                ))
-                .with_path(&path));
-            }
+        let mut est_floats =
+            (len.saturating_sub(HEADER_LEN as u64) / (dim as u64 * 4)) as usize * dim;
+        if let Some(budget) = opts.memory_budget {
+            // Never reserve past the budget; the per-batch check refuses
+            // the load with a clear error if the file needs more.
+            est_floats = est_floats.min(budget / 4);
         }
-        model.vectors.try_reserve_exact(est_rows * dim)?;
+        model.vectors.try_reserve_exact(est_floats)?;
         let budget = opts.memory_budget;
         let outcome = log::read_frames(
             &mut *file,
@@ -266,7 +260,7 @@ impl Store {
             HEADER_LEN as u64,
             len,
             &mut |batch| {
-                check_budget(&model, budget, batch)?;
+                check_budget(&model, budget, batch).map_err(|e| e.with_path(&path))?;
                 model.reserve_for(batch)?;
                 model.apply(&mut *batch);
                 Ok(())
@@ -605,6 +599,23 @@ impl Store {
         Ok(())
     }
 
+    /// Checks, right before a write, that the write lock is still ours
+    /// (SPEC.md §6.3): if it was removed or taken over, writing could
+    /// interleave with another writer, so the store refuses.
+    fn verify_lock(&self) -> Result<()> {
+        match &self.lock {
+            Some(lock) => lock.verify().map_err(|e| {
+                Error::new(
+                    ErrorKind::Locked,
+                    format!("{e}; this store no longer holds its write lock: reopen it"),
+                )
+                .with_path(&self.dir)
+                .with_source(e)
+            }),
+            None => Err(Error::read_only("writing").with_path(&self.dir)),
+        }
+    }
+
     /// Writes `batch` as one frame (synced unless deferred), then applies
     /// it to memory. Nothing changes, on disk or in memory, unless the
     /// write succeeded.
@@ -631,6 +642,7 @@ impl Store {
         }
         check_budget(&self.model, self.opts.memory_budget, batch)?;
         self.model.reserve_for(batch)?;
+        self.verify_lock()?;
         self.frame.clear();
         nidus_format::encode_frame(batch, &self.header, &mut self.frame)
             .map_err(|e| log::format_error(e, &self.path))?;
@@ -932,6 +944,7 @@ impl Store {
     /// was. Also makes every earlier write durable.
     pub fn compact(&mut self) -> Result<()> {
         self.writable("compact")?;
+        self.verify_lock()?;
         let tmp = self.dir.join(NEW_FILE);
         let fs = self.opts.fs.clone();
         let _ = fs.remove_file(&tmp);
