@@ -78,58 +78,63 @@ pub(crate) fn read_frames(
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(0);
     let (empty_tx, empty_rx) = mpsc::sync_channel::<Batch>(1);
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || -> Result<(u64, End)> {
-            let source = io::Cursor::new(head).chain(BufReader::with_capacity(
-                READ_BUFFER,
-                (&mut *file).take(tail),
-            ));
-            let mut reader = nidus_format::Reader::with_source(
-                source,
-                Some(path),
-                Some(HEADER_LEN as u64 + tail),
-            )
-            .map_err(|e| format_error(e, path))?;
-            let mut batch = Batch::default();
-            loop {
-                match reader.next_into(&mut batch) {
-                    Ok(true) => {
-                        if full_tx.send(batch).is_err() {
-                            // The applier stopped (its error wins).
+        let reader = std::thread::Builder::new()
+            .name("nidus-open-reader".into())
+            .spawn_scoped(scope, move || -> Result<(u64, End)> {
+                let source = io::Cursor::new(head).chain(BufReader::with_capacity(
+                    READ_BUFFER,
+                    (&mut *file).take(tail),
+                ));
+                let mut reader = nidus_format::Reader::with_source(
+                    source,
+                    Some(path),
+                    Some(HEADER_LEN as u64 + tail),
+                )
+                .map_err(|e| format_error(e, path))?;
+                let mut batch = Batch::default();
+                loop {
+                    match reader.next_into(&mut batch) {
+                        Ok(true) => {
+                            if full_tx.send(batch).is_err() {
+                                // The applier stopped (its error wins).
+                                break;
+                            }
+                            batch = empty_rx.recv().unwrap_or_default();
+                        }
+                        Ok(false) => break,
+                        Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => {
                             break;
                         }
-                        batch = empty_rx.recv().unwrap_or_default();
-                    }
-                    Ok(false) => break,
-                    Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => break,
-                    Err(e) => {
-                        let off = e.offset().map(shift);
-                        let mut err = format_error(e, path);
-                        if let Some(off) = off {
-                            err = err.with_offset(off);
+                        Err(e) => {
+                            let off = e.offset().map(shift);
+                            let mut err = format_error(e, path);
+                            if let Some(off) = off {
+                                err = err.with_offset(off);
+                            }
+                            return Err(err);
                         }
-                        return Err(err);
                     }
                 }
-            }
-            let end = match reader.end() {
-                Some(End::Clean { offset }) => End::Clean {
-                    offset: shift(*offset),
-                },
-                Some(End::TornTail { offset, dropped }) => End::TornTail {
-                    offset: shift(*offset),
-                    dropped: *dropped,
-                },
-                Some(End::Corrupt { offset, reason }) => End::Corrupt {
-                    offset: shift(*offset),
-                    reason: reason.clone(),
-                },
-                Some(other) => other.clone(),
-                None => End::Clean {
-                    offset: shift(reader.valid_end()),
-                },
-            };
-            Ok((shift(reader.valid_end()), end))
-        });
+                let end = match reader.end() {
+                    Some(End::Clean { offset }) => End::Clean {
+                        offset: shift(*offset),
+                    },
+                    Some(End::TornTail { offset, dropped }) => End::TornTail {
+                        offset: shift(*offset),
+                        dropped: *dropped,
+                    },
+                    Some(End::Corrupt { offset, reason }) => End::Corrupt {
+                        offset: shift(*offset),
+                        reason: reason.clone(),
+                    },
+                    Some(other) => other.clone(),
+                    None => End::Clean {
+                        offset: shift(reader.valid_end()),
+                    },
+                };
+                Ok((shift(reader.valid_end()), end))
+            })
+            .map_err(|e| Error::io("starting the file reader thread", path, e))?;
         let mut batches = 0;
         let mut applied = Ok(());
         for mut batch in full_rx.iter() {
