@@ -59,7 +59,6 @@ const COMPACT_BATCH_ROWS: usize = 8192;
 /// assert!(seen <= 1);
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
     path: PathBuf,
@@ -91,10 +90,33 @@ const _: () = {
 };
 
 /// A borrowed view of one stored record (see [`Store::records`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RecordRef<'a> {
     model: &'a Model,
     row: usize,
+}
+
+impl std::fmt::Debug for RecordRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordRef")
+            .field("collection", &self.collection())
+            .field("id", &self.id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A summary, never the contents (a store can hold gigabytes of vectors).
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("dimension", &self.model.dim)
+            .field("records", &self.model.live_rows())
+            .field("dead_rows", &self.model.dead_rows())
+            .field("file_bytes", &self.end)
+            .field("read_only", &self.is_read_only())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> RecordRef<'a> {
