@@ -574,6 +574,17 @@ fn find_frame(region: &[u8], row_bytes: usize) -> Scan {
     Scan::None
 }
 
+impl<R> std::fmt::Debug for Reader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .field("valid_end", &self.pos)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<R: Read> Iterator for Reader<R> {
     type Item = Result<Batch, Error>;
 
