@@ -541,9 +541,10 @@ enum Scan {
 /// Looks for a whole frame that verifies inside `region` (bytes that start
 /// at a 4-aligned file offset, as every frame does). Cheap plausibility
 /// checks come before the checksum, and the bytes checksummed are capped at
-/// a few times the region, so a crafted region cannot make this quadratic.
+/// eight times the region (plus 16 MiB), so a crafted region cannot make
+/// this quadratic.
 fn find_frame(region: &[u8], row_bytes: usize) -> Scan {
-    let mut budget = region.len().saturating_mul(4).saturating_add(1 << 20);
+    let mut budget = region.len().saturating_mul(8).saturating_add(16 << 20);
     let mut p = 0;
     while p + FRAME_HEADER_LEN + MIN_PAYLOAD_LEN as usize <= region.len() {
         let word =
