@@ -166,6 +166,32 @@ fn tiers_are_detected_consistently() {
             Err(KernelError::TierUnavailable(Tier::Neon))
         );
     }
+    // The switch: forcing the portable tier changes what the free functions
+    // run; forcing the best tier again undoes it. (The only test that
+    // touches the global switch; the others bind tiers with Kernel::new.)
+    assert_eq!(crate::active_tier(), tiers[0]);
+    crate::force_tier(Tier::Portable).unwrap();
+    assert_eq!(crate::active_tier(), Tier::Portable);
+    assert_eq!(Kernel::active().tier(), Tier::Portable);
+    let (a, b) = ([0.5f32, 0.25, 2.0], [4.0f32, -8.0, 0.5]);
+    assert_eq!(
+        crate::dot(&a, &b),
+        Kernel::new(Tier::Portable).unwrap().dot(&a, &b)
+    );
+    crate::force_tier(crate::best_tier()).unwrap();
+    assert_eq!(crate::active_tier(), tiers[0]);
+}
+
+#[test]
+fn probes_report_positive_rates() {
+    let data = Rng::new(9).vec(1 << 16);
+    for kern in kernels() {
+        let bw = kern.measure_read_bandwidth(&data, 2, 3);
+        assert!(bw.is_finite() && bw > 0.0, "{}: {bw}", kern.tier());
+        let peak = kern.measure_fma_peak(1, std::time::Duration::from_millis(1));
+        assert!(peak.is_finite() && peak > 0.0, "{}: {peak}", kern.tier());
+    }
+    assert!(crate::measure_read_bandwidth(&[], 1, 1).is_finite());
 }
 
 #[test]

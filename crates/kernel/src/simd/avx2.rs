@@ -12,7 +12,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Impl, batch_ok, rows_ok};
+use super::{Impl, batch_ok, rows_ok, store_tile};
 use crate::Tier;
 
 static IMPL: Impl = Impl {
@@ -219,7 +219,7 @@ unsafe fn score_rows_imp(
             std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
         // SAFETY: AVX2+FMA per the caller; query has dim floats (rows_ok).
         let s = unsafe { tile_single::<SINGLE_ROWS>(query.as_ptr(), rs, dim) };
-        outs.copy_from_slice(&s[..outs.len()]);
+        store_tile(outs, 0, &s, outs.len());
     }
 }
 
@@ -278,7 +278,7 @@ unsafe fn score_rows_batch_imp(
                 let col = p * panel + t * BATCH_R;
                 for (i, srow) in s.iter().enumerate().take(nq - q0) {
                     let at = (q0 + i) * m + col;
-                    out[at..at + ids.len()].copy_from_slice(&srow[..ids.len()]);
+                    store_tile(out, at, srow, ids.len());
                 }
             }
         }

@@ -8,7 +8,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{Impl, batch_ok, rows_ok};
+use super::{Impl, batch_ok, rows_ok, store_tile};
 use crate::Tier;
 
 static IMPL: Impl = Impl {
@@ -148,7 +148,7 @@ fn score_rows_batch(queries: &[f32], matrix: &[f32], dim: usize, rows: &[usize],
             let s = unsafe { tile::<BATCH_Q, BATCH_R>(qs, rs, dim) };
             for (i, srow) in s.iter().enumerate().take(nq - q0) {
                 let at = (q0 + i) * m + t * BATCH_R;
-                out[at..at + ids.len()].copy_from_slice(&srow[..ids.len()]);
+                store_tile(out, at, srow, ids.len());
             }
         }
     }
