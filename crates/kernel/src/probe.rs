@@ -9,7 +9,7 @@ use crate::scan::run_chunks;
 
 fn threads_or_default(threads: usize) -> usize {
     if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        crate::scan::default_threads()
     } else {
         threads
     }

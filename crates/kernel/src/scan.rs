@@ -46,10 +46,24 @@ fn check_min_score(opts: &ScanOptions<'_>) -> Result<(), KernelError> {
     }
 }
 
+/// `std::thread::available_parallelism()`, asked once: on Linux it reads
+/// cgroup files, which costs more than scanning a small matrix.
+pub(crate) fn default_threads() -> usize {
+    static CACHED: AtomicUsize = AtomicUsize::new(0);
+    match CACHED.load(Ordering::Relaxed) {
+        0 => {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            CACHED.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
+}
+
 /// Threads to use for `rows` rows of `work_per_row` multiply-adds each.
 fn plan_threads(requested: usize, rows: usize, work_per_row: usize, min_work: usize) -> usize {
     let wanted = if requested == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        default_threads()
     } else {
         requested
     };
