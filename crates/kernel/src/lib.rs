@@ -137,7 +137,7 @@ pub struct ScanOptions<'a> {
     /// Only rows scoring at least this much are returned (NaN is an error).
     pub min_score: Option<f32>,
     /// Worker threads: 0 = `std::thread::available_parallelism()`. Small
-    /// inputs use fewer (see the crate docs).
+    /// inputs use fewer (see the crate docs), and never more than 256.
     pub threads: usize,
 }
 

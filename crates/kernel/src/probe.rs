@@ -11,7 +11,7 @@ fn threads_or_default(threads: usize) -> usize {
     if threads == 0 {
         crate::scan::default_threads()
     } else {
-        threads
+        threads.min(crate::scan::MAX_THREADS)
     }
 }
 
@@ -29,7 +29,7 @@ impl Kernel {
         // Chunked across the workers exactly like the scan's rows.
         run_chunks(
             data.len(),
-            threads_or_default(threads),
+            threads_or_default(threads).min(data.len().div_ceil(64)),
             || 0.0f32,
             |acc, r| *acc += sum(&data[r]),
         )
