@@ -12,7 +12,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{Impl, batch_ok, rows_ok, store_tile};
+use super::{Impl, batch_ok, next_panel_row, rows_ok, store_tile};
 use crate::Tier;
 
 static IMPL: Impl = Impl {
@@ -279,9 +279,8 @@ unsafe fn score_rows_batch_imp(
         / BATCH_R
         * BATCH_R;
     let tiles_per_panel = panel / BATCH_R;
+    let n = matrix.len() / dim;
     for (p, panel_rows) in rows.chunks(panel).enumerate() {
-        let next_panel = rows.get((p + 1) * panel..).unwrap_or(&[]);
-        let next_panel = &next_panel[..next_panel.len().min(panel)];
         for q0 in (0..nq).step_by(BATCH_Q) {
             // A short last query tile repeats its last query; extras are dropped.
             // SAFETY: min(q0 + i, nq - 1) < nq, so each pointer has dim floats.
@@ -297,12 +296,18 @@ unsafe fn score_rows_batch_imp(
                     std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
                 // Early query tiles prefetch the next panel's rows, one row
                 // per register tile, so the first touch finds them in L2.
-                let pf_row = next_panel.get((q0 / BATCH_Q) * tiles_per_panel + t);
+                let pf_row = next_panel_row(
+                    rows,
+                    (p + 1) * panel,
+                    panel,
+                    (q0 / BATCH_Q) * tiles_per_panel + t,
+                    n,
+                );
                 // SAFETY: AVX2+FMA per the caller; all pointers have dim
-                // floats (pf_row is an index checked by batch_ok).
+                // floats (pf_row < n by next_panel_row).
                 let s = unsafe {
                     match pf_row {
-                        Some(&r) => {
+                        Some(r) => {
                             tile_batch::<BATCH_Q, BATCH_R, true>(qs, rs, base.add(r * dim), dim)
                         }
                         None => tile_batch::<BATCH_Q, BATCH_R, false>(qs, rs, base, dim),

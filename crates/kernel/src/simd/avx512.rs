@@ -14,7 +14,7 @@
 use std::arch::x86_64::*;
 
 use super::avx2::reduce4;
-use super::{Impl, batch_ok, rows_ok, store_tile};
+use super::{Impl, batch_ok, next_panel_row, rows_ok, store_tile};
 use crate::Tier;
 
 static IMPL: Impl = Impl {
@@ -244,9 +244,8 @@ unsafe fn score_rows_batch_imp(
         / BATCH_R
         * BATCH_R;
     let tiles_per_panel = panel / BATCH_R;
+    let n = matrix.len() / dim;
     for (p, panel_rows) in rows.chunks(panel).enumerate() {
-        let next_panel = rows.get((p + 1) * panel..).unwrap_or(&[]);
-        let next_panel = &next_panel[..next_panel.len().min(panel)];
         for q0 in (0..nq).step_by(BATCH_Q) {
             // SAFETY: min(q0 + i, nq - 1) < nq, so each pointer has dim floats.
             let qs: [*const f32; BATCH_Q] = std::array::from_fn(|i| unsafe {
@@ -258,12 +257,18 @@ unsafe fn score_rows_batch_imp(
                 let rs: [*const f32; BATCH_R] =
                     std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
                 // Early query tiles prefetch the next panel's rows.
-                let pf_row = next_panel.get((q0 / BATCH_Q) * tiles_per_panel + t);
+                let pf_row = next_panel_row(
+                    rows,
+                    (p + 1) * panel,
+                    panel,
+                    (q0 / BATCH_Q) * tiles_per_panel + t,
+                    n,
+                );
                 // SAFETY: the CPU features per the caller; pointers have dim
-                // floats (pf_row is an index checked by batch_ok).
+                // floats (pf_row < n by next_panel_row).
                 let s = unsafe {
                     match pf_row {
-                        Some(&r) => tile_batch::<true>(qs, rs, base.add(r * dim), dim),
+                        Some(r) => tile_batch::<true>(qs, rs, base.add(r * dim), dim),
                         None => tile_batch::<false>(qs, rs, base, dim),
                     }
                 };
