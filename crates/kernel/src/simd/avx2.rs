@@ -7,8 +7,11 @@
 //! Register budget (16 ymm): the batch tile is 4 queries x 3 rows = 12
 //! accumulators + 3 row vectors + 1 query vector. Per chunk of 8 components
 //! it issues 12 FMAs for 7 loads, which keeps both FMA pipes busy without
-//! saturating the load ports. The single-query tile is 1 x 8: the scan is
-//! bound by memory, and 8 independent accumulators hide the FMA latency.
+//! saturating the load ports. Around it, L1-sized row panels meet every
+//! query tile in turn, and the next panel is prefetched into L2.
+//!
+//! The single-query scan is bound by memory: it walks rows in address
+//! order, one FMA chain per row, 8 rows per call into the tile function.
 
 use std::arch::x86_64::*;
 
