@@ -23,8 +23,9 @@
 //! targets of the kernel issue: 1M x 384 with k = 10, 1 and 2 threads, the
 //! best tier and the portable path, plus a few 100k shapes. Set
 //! `NIDUS_BENCH_FULL=1` for the whole grid (n = 100k, 1M; d = 384, 768;
-//! k = 10, 100; 1 and 2 threads; every tier), and select with criterion's
-//! filter, e.g. `NIDUS_BENCH_FULL=1 cargo bench --bench kernel -- 'batch64/n1M/d768'`.
+//! k = 10, 100; 1 and 2 threads; every tier: tens of minutes, mostly the
+//! portable batches), and select with criterion's filter, e.g.
+//! `NIDUS_BENCH_FULL=1 cargo bench --bench kernel -- 'batch64/n1M/d768'`.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
