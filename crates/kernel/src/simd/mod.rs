@@ -139,7 +139,7 @@ pub(crate) fn next_panel_row(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::next_panel_row;
 
