@@ -119,6 +119,7 @@ pub(crate) fn store_tile<const R: usize>(
 /// follow the block's last row in the matrix: the caller's next block in an
 /// unfiltered scan (a wrong guess only wastes a prefetch). Always a valid
 /// row index (`< n`).
+#[cfg(target_arch = "x86_64")] // only the x86 tiers prefetch
 #[inline(always)]
 pub(crate) fn next_panel_row(
     rows: &[usize],
