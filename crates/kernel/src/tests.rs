@@ -183,6 +183,23 @@ fn tiers_are_detected_consistently() {
 }
 
 #[test]
+fn tier_names_round_trip() {
+    for t in Tier::ALL {
+        assert_eq!(t.name().parse::<Tier>(), Ok(t));
+        assert_eq!(t.to_string().to_uppercase().parse::<Tier>(), Ok(t));
+    }
+    assert_eq!(
+        "sse9".parse::<Tier>(),
+        Err(KernelError::UnknownTier("sse9".to_owned()))
+    );
+    assert!(
+        KernelError::UnknownTier("x".into())
+            .to_string()
+            .contains("avx2")
+    );
+}
+
+#[test]
 fn probes_report_positive_rates() {
     let data = Rng::new(9).vec(1 << 16);
     for kern in kernels() {
