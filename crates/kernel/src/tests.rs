@@ -183,6 +183,42 @@ fn tiers_are_detected_consistently() {
 }
 
 #[test]
+fn errors_name_the_numbers_at_fault() {
+    let cases = [
+        (
+            KernelError::DimensionMismatch {
+                expected: 384,
+                got: 383,
+            },
+            vec!["384", "383"],
+        ),
+        (
+            KernelError::MatrixShape {
+                len: 1000,
+                dim: 384,
+            },
+            vec!["1000", "384"],
+        ),
+        (
+            KernelError::QueriesShape { len: 770, dim: 384 },
+            vec!["770", "384"],
+        ),
+        (KernelError::NonFinite { index: 17 }, vec!["17", "NaN"]),
+        (KernelError::TierUnavailable(Tier::Avx512), vec!["avx512"]),
+        (KernelError::ZeroDimension, vec!["0"]),
+        (KernelError::ZeroVector, vec!["zero"]),
+        (KernelError::InvalidMinScore, vec!["min_score"]),
+    ];
+    for (e, words) in cases {
+        let msg = e.to_string();
+        for w in words {
+            assert!(msg.contains(w), "{msg:?} lacks {w:?}");
+        }
+        let _: &dyn std::error::Error = &e;
+    }
+}
+
+#[test]
 fn tier_names_round_trip() {
     for t in Tier::ALL {
         assert_eq!(t.name().parse::<Tier>(), Ok(t));
