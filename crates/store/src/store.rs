@@ -77,8 +77,10 @@ pub struct Store {
     lock: Option<WriteLock>,
     report: OpenReport,
     frame: Vec<u8>,
-    /// The last upsert's vector buffer, reused.
+    /// The last upsert's vector and op buffers, reused (fresh megabyte
+    /// allocations per call cost page faults and unmaps).
     scratch: Vec<f32>,
+    scratch_ops: Vec<Op>,
     /// Auto-compaction waits for at least this many dead rows (raised after
     /// a failed attempt, so a failing disk is not retried on every write).
     auto_compact_floor: usize,
@@ -310,6 +312,7 @@ impl Store {
             },
             frame: Vec::new(),
             scratch: Vec::new(),
+            scratch_ops: Vec::new(),
             auto_compact_floor: opts.auto_compact_min_dead,
             opts,
         };
@@ -648,6 +651,10 @@ impl Store {
         if batch.vectors.capacity() <= 64 << 20 {
             self.scratch = std::mem::take(&mut batch.vectors);
         }
+        if batch.ops.capacity() <= 1 << 16 {
+            batch.ops.clear();
+            self.scratch_ops = std::mem::take(&mut batch.ops);
+        }
         result
     }
 
@@ -711,9 +718,10 @@ impl Store {
         // Reuse the previous call's vector buffer: a fresh 15 MB allocation
         // per call costs thousands of page faults.
         let mut batch = Batch {
-            ops: Vec::new(),
+            ops: std::mem::take(&mut self.scratch_ops),
             vectors: std::mem::take(&mut self.scratch),
         };
+        batch.ops.clear();
         batch.vectors.clear();
         batch
             .vectors
