@@ -520,6 +520,16 @@ impl Model {
         Ok(())
     }
 
+    /// Gives back spare capacity of the per-row arrays (after loading a
+    /// file, when they grew by doubling): in-place shrinks for large blocks.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.vectors.shrink_to_fit();
+        self.owner.shrink_to_fit();
+        self.id_arena.shrink_to_fit();
+        self.id_ends.shrink_to_fit();
+        self.attrs.shrink_to_fit();
+    }
+
     /// Collections in slot order (the order compaction writes them).
     pub(crate) fn collections_by_slot(&self) -> impl Iterator<Item = &Collection> {
         self.collections.iter().flatten()

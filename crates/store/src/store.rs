@@ -291,9 +291,9 @@ impl Store {
             },
         )?;
         // The file-size estimate counted ids and attributes as vector
-        // bytes; give the untouched tail back (an in-place shrink for
-        // large blocks).
-        model.vectors.shrink_to_fit();
+        // bytes, and the other arrays grew by doubling: give the spare
+        // capacity back.
+        model.shrink_to_fit();
         let mut store = Store {
             dir,
             path,
