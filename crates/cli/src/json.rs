@@ -164,7 +164,13 @@ impl<'a> Parser<'a> {
         self.error_at(self.pos, message)
     }
 
-    fn error_at(&self, pos: usize, message: impl Into<String>) -> JsonError {
+    /// The byte offset of the cursor (after skipping nothing).
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// An error at byte offset `pos` of the text.
+    pub fn error_at(&self, pos: usize, message: impl Into<String>) -> JsonError {
         let pos = pos.min(self.text.len());
         let before = &self.bytes()[..pos];
         let line_start = before

@@ -9,3 +9,5 @@
 
 pub mod args;
 pub mod json;
+pub mod formats;
+pub mod values;
