@@ -224,7 +224,10 @@ pub fn parse(
     }
     if first.starts_with('-') {
         return Err(UsageError::new(
-            format!("expected a command before '{first}'; commands: {}", command_names(commands)),
+            format!(
+                "expected a command before '{first}'; commands: {}",
+                command_names(commands)
+            ),
             None,
         ));
     }
@@ -246,16 +249,16 @@ fn find_command(
 ) -> Result<&'static CommandSpec, UsageError> {
     commands.iter().find(|c| c.name == name).ok_or_else(|| {
         UsageError::new(
-            format!("unknown command '{name}'; commands: {}", command_names(commands)),
+            format!(
+                "unknown command '{name}'; commands: {}",
+                command_names(commands)
+            ),
             None,
         )
     })
 }
 
-fn parse_command(
-    command: &'static CommandSpec,
-    args: &[String],
-) -> Result<Invocation, UsageError> {
+fn parse_command(command: &'static CommandSpec, args: &[String]) -> Result<Invocation, UsageError> {
     let err = |message: String| UsageError::new(message, Some(command.name));
     let mut matches = Matches {
         command: command.name,
@@ -458,7 +461,10 @@ mod tests {
         assert!(e.message.contains("takes no value"), "{e}");
         let m = matches(&["search", "st", "--k", "ten"]);
         let e = m.parsed::<usize>("k").unwrap_err();
-        assert!(e.message.contains("'ten'") && e.message.contains("--k"), "{e}");
+        assert!(
+            e.message.contains("'ten'") && e.message.contains("--k"),
+            "{e}"
+        );
     }
 
     #[test]

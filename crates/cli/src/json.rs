@@ -692,13 +692,19 @@ mod tests {
         assert_eq!(items[5], Json::Null);
         assert_eq!(v.get("b").unwrap().get("c"), Some(&Json::Str("d".into())));
         assert_eq!(v.get("e"), Some(&Json::Array(vec![])));
-        assert_eq!(v.to_string(), r#"{"a":[1,-2.5e3,0,true,false,null],"b":{"c":"d"},"e":[]}"#);
+        assert_eq!(
+            v.to_string(),
+            r#"{"a":[1,-2.5e3,0,true,false,null],"b":{"c":"d"},"e":[]}"#
+        );
     }
 
     #[test]
     fn strings_escapes_and_surrogates() {
         let v = parse(r#""a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00x""#).unwrap();
-        assert_eq!(v, Json::Str("a\"b\\c/d\u{8}\u{c}\n\r\t\u{e9}\u{1F600}x".into()));
+        assert_eq!(
+            v,
+            Json::Str("a\"b\\c/d\u{8}\u{c}\n\r\t\u{e9}\u{1F600}x".into())
+        );
         assert!(err(r#""\ud83d""#).message.contains("unpaired high"));
         assert!(err(r#""\ud83dx""#).message.contains("unpaired high"));
         assert!(err(r#""\ud83d\u0041""#).message.contains("low surrogate"));
@@ -715,10 +721,14 @@ mod tests {
 
     #[test]
     fn number_grammar() {
-        for ok in ["0", "-0", "1", "-12", "0.5", "1e5", "1E+5", "1e-5", "-0.0e0", "123.456"] {
+        for ok in [
+            "0", "-0", "1", "-12", "0.5", "1e5", "1E+5", "1e-5", "-0.0e0", "123.456",
+        ] {
             assert!(matches!(parse(ok), Ok(Json::Number(_))), "{ok}");
         }
-        for bad in ["01", "-", "1.", ".5", "1e", "1e+", "+1", "--1", "0x10", "1.e3"] {
+        for bad in [
+            "01", "-", "1.", ".5", "1e", "1e+", "+1", "--1", "0x10", "1.e3",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         assert!(err("NaN").message.contains("no NaN"));
@@ -745,7 +755,16 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             let v = if i < 8 {
-                [0.0, -0.0, f32::MIN_POSITIVE, f32::MAX, f32::MIN, 1e-45, 0.1, 1.0][i as usize]
+                [
+                    0.0,
+                    -0.0,
+                    f32::MIN_POSITIVE,
+                    f32::MAX,
+                    f32::MIN,
+                    1e-45,
+                    0.1,
+                    1.0,
+                ][i as usize]
             } else {
                 f32::from_bits(x as u32)
             };
@@ -768,7 +787,9 @@ mod tests {
             let mut out = String::new();
             write_f64(&mut out, v);
             assert!(out.contains(['.', 'e']), "{out}");
-            let Json::Number(n) = parse(&out).unwrap() else { panic!() };
+            let Json::Number(n) = parse(&out).unwrap() else {
+                panic!()
+            };
             assert!(!n.is_integer());
             assert_eq!(n.as_f64().unwrap().to_bits(), v.to_bits());
         }
@@ -823,13 +844,17 @@ mod tests {
         let mut out = String::new();
         write_str(&mut out, "q\"b\\n\n\u{1}é\u{7f}");
         assert_eq!(out, "\"q\\\"b\\\\n\\n\\u0001é\u{7f}\"");
-        assert_eq!(parse(&out).unwrap(), Json::Str("q\"b\\n\n\u{1}é\u{7f}".into()));
+        assert_eq!(
+            parse(&out).unwrap(),
+            Json::Str("q\"b\\n\n\u{1}é\u{7f}".into())
+        );
     }
 
     #[test]
     fn no_panic_on_arbitrary_input() {
         // Every prefix and every single-byte mutation of a rich document.
-        let doc = r#"{"id":"a\u00e9\ud83d\ude00","v":[1.5e-3,-0,2E+2],"x":{"y":[true,false,null]}}"#;
+        let doc =
+            r#"{"id":"a\u00e9\ud83d\ude00","v":[1.5e-3,-0,2E+2],"x":{"y":[true,false,null]}}"#;
         for cut in 0..=doc.len() {
             if let Some(prefix) = doc.get(..cut) {
                 let _ = parse(prefix);
@@ -837,7 +862,9 @@ mod tests {
         }
         let mut bytes = doc.as_bytes().to_vec();
         for i in 0..bytes.len() {
-            for b in [b'"', b'\\', b'[', b'{', b'}', b'0', b'e', b'-', b'u', 0u8, b' '] {
+            for b in [
+                b'"', b'\\', b'[', b'{', b'}', b'0', b'e', b'-', b'u', 0u8, b' ',
+            ] {
                 let old = bytes[i];
                 bytes[i] = b;
                 if let Ok(text) = std::str::from_utf8(&bytes) {

@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
-pub mod json;
+pub mod filter;
 pub mod formats;
+pub mod json;
+pub mod progress;
 pub mod values;

@@ -45,12 +45,14 @@ pub fn parse_attrs(p: &mut Parser<'_>) -> Result<Attributes, JsonError> {
     let mut attrs = Attributes::new();
     if p.peek() != Some(b'{') {
         let found = p.value()?;
-        return Err(p.error(format!("\"attrs\" must be an object, found {}", found.kind())));
+        return Err(p.error(format!(
+            "\"attrs\" must be an object, found {}",
+            found.kind()
+        )));
     }
     p.object(|key, p| {
         let json = p.value()?;
-        let value =
-            from_json(&json).map_err(|m| p.error(format!("attribute \"{key}\": {m}")))?;
+        let value = from_json(&json).map_err(|m| p.error(format!("attribute \"{key}\": {m}")))?;
         if attrs.insert(key.clone().into_owned(), value).is_some() {
             return Err(p.error(format!("duplicate attribute \"{key}\"")));
         }
@@ -133,7 +135,10 @@ mod tests {
     #[test]
     fn refusals_name_the_attribute() {
         let e = attrs(r#"{"x": {"y": 1}}"#).unwrap_err();
-        assert!(e.message.contains("\"x\"") && e.message.contains("object"), "{e}");
+        assert!(
+            e.message.contains("\"x\"") && e.message.contains("object"),
+            "{e}"
+        );
         let e = attrs(r#"{"x": [1, 2]}"#).unwrap_err();
         assert!(e.message.contains("strings only"), "{e}");
         let e = attrs(r#"{"x": 1, "x": 2}"#).unwrap_err();

@@ -33,7 +33,8 @@ impl<R: Read> FvecsReader<R> {
     /// that the file is a whole number of rows.
     pub fn new(mut input: R, name: String, file_len: Option<u64>) -> Result<Self> {
         let mut field = [0u8; 4];
-        let got = read_full(&mut input, &mut field).with_context(|| format!("cannot read {name}"))?;
+        let got =
+            read_full(&mut input, &mut field).with_context(|| format!("cannot read {name}"))?;
         if got == 0 {
             // An empty file is an empty matrix of unknown dimension.
             return Ok(FvecsReader {
@@ -210,7 +211,11 @@ impl<W: Write> FvecsWriter<W> {
 impl<W: Write> RowWriter for FvecsWriter<W> {
     fn write_row(&mut self, _: &str, _: &str, vector: &[f32], _: &Attributes) -> Result<()> {
         if vector.len() != self.dim {
-            bail!("fvecs row of {} values, expected {}", vector.len(), self.dim);
+            bail!(
+                "fvecs row of {} values, expected {}",
+                vector.len(),
+                self.dim
+            );
         }
         self.bytes.clear();
         self.bytes.extend_from_slice(&self.field);
@@ -252,7 +257,7 @@ mod tests {
         while r.read_batch(2, &mut b)? > 0 {
             all.dim = b.dim;
             all.vectors.extend_from_slice(&b.vectors);
-            all.rows.extend(b.rows.drain(..));
+            all.rows.append(&mut b.rows);
         }
         Ok(all)
     }
@@ -291,7 +296,10 @@ mod tests {
         let mut bytes = fvecs(&[&[1.0, 2.0], &[3.0, 4.0]]);
         bytes[12] = 3;
         let e = format!("{:#}", read_all(&bytes, false).unwrap_err());
-        assert!(e.contains("row 1 (byte offset 12) has dimension 3, row 0 has 2"), "{e}");
+        assert!(
+            e.contains("row 1 (byte offset 12) has dimension 3, row 0 has 2"),
+            "{e}"
+        );
         for raw in [0i32, -1, i32::MAX] {
             let mut bytes = raw.to_le_bytes().to_vec();
             bytes.extend_from_slice(&[0; 8]);

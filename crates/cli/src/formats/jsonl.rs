@@ -116,10 +116,10 @@ impl<R: BufRead> JsonlReader<R> {
                         if p.peek() != Some(b'"') {
                             let at = p.offset();
                             let v = p.value()?;
-                            return Err(p.error_at(at, format!(
-                                "\"id\" must be a string, found {}",
-                                v.kind()
-                            )));
+                            return Err(p.error_at(
+                                at,
+                                format!("\"id\" must be a string, found {}", v.kind()),
+                            ));
                         }
                         id = Some(p.string()?.into_owned());
                     }
@@ -130,10 +130,10 @@ impl<R: BufRead> JsonlReader<R> {
                         if p.peek() != Some(b'"') {
                             let at = p.offset();
                             let v = p.value()?;
-                            return Err(p.error_at(at, format!(
-                                "\"collection\" must be a string, found {}",
-                                v.kind()
-                            )));
+                            return Err(p.error_at(
+                                at,
+                                format!("\"collection\" must be a string, found {}", v.kind()),
+                            ));
                         }
                         collection = Some(p.string()?.into_owned());
                     }
@@ -145,10 +145,13 @@ impl<R: BufRead> JsonlReader<R> {
                         if p.peek() != Some(b'[') {
                             let at = p.offset();
                             let v = p.value()?;
-                            return Err(p.error_at(at, format!(
-                                "\"vector\" must be an array of numbers, found {}",
-                                v.kind()
-                            )));
+                            return Err(p.error_at(
+                                at,
+                                format!(
+                                    "\"vector\" must be an array of numbers, found {}",
+                                    v.kind()
+                                ),
+                            ));
                         }
                         p.f32_array(&mut batch.vectors)?;
                     }
@@ -339,22 +342,55 @@ mod tests {
     fn bad_lines_are_named() {
         let good = "{\"id\": \"a\", \"vector\": [1, 2]}\n";
         let cases = [
-            ("{\"id\": \"b\", \"vector\": [1, 2, 3]}", "line 2: \"vector\" has 3 values, the earlier lines have 2"),
-            ("{\"id\": \"b\", \"vector\": [1, NaN]}", "line 2, column 27: NaN is not a JSON number"),
-            ("{\"id\": \"b\", \"vector\": [1, 1e39]}", "line 2, column 27: 1e39 is out of range"),
+            (
+                "{\"id\": \"b\", \"vector\": [1, 2, 3]}",
+                "line 2: \"vector\" has 3 values, the earlier lines have 2",
+            ),
+            (
+                "{\"id\": \"b\", \"vector\": [1, NaN]}",
+                "line 2, column 27: NaN is not a JSON number",
+            ),
+            (
+                "{\"id\": \"b\", \"vector\": [1, 1e39]}",
+                "line 2, column 27: 1e39 is out of range",
+            ),
             ("{\"id\": \"b\"}", "line 2: no \"vector\" key"),
-            ("{\"id\": \"b\", \"vector\": []}", "line 2: \"vector\" is empty"),
-            ("{\"id\": 7, \"vector\": [1, 2]}", "line 2, column 8: \"id\" must be a string, found a number"),
-            ("{\"id\": \"b\", \"vector\": \"x\"}", "\"vector\" must be an array"),
-            ("{\"id\": \"b\", \"id\": \"c\", \"vector\": [1, 2]}", "duplicate key \"id\""),
-            ("{\"id\": \"b\", \"vector\": [1, 2]} x", "line 2, column 31: unexpected text"),
-            ("{\"id\": \"b\", \"vector\": [1, 2]", "line 2, column 29: expected ',' or '}'"),
+            (
+                "{\"id\": \"b\", \"vector\": []}",
+                "line 2: \"vector\" is empty",
+            ),
+            (
+                "{\"id\": 7, \"vector\": [1, 2]}",
+                "line 2, column 8: \"id\" must be a string, found a number",
+            ),
+            (
+                "{\"id\": \"b\", \"vector\": \"x\"}",
+                "\"vector\" must be an array",
+            ),
+            (
+                "{\"id\": \"b\", \"id\": \"c\", \"vector\": [1, 2]}",
+                "duplicate key \"id\"",
+            ),
+            (
+                "{\"id\": \"b\", \"vector\": [1, 2]} x",
+                "line 2, column 31: unexpected text",
+            ),
+            (
+                "{\"id\": \"b\", \"vector\": [1, 2]",
+                "line 2, column 29: expected ',' or '}'",
+            ),
             ("[1, 2]", "line 2, column 1: expected '{'"),
-            ("{\"id\": \"b\", \"vector\": [1, 2], \"attrs\": {\"x\": {}}}", "attribute \"x\""),
+            (
+                "{\"id\": \"b\", \"vector\": [1, 2], \"attrs\": {\"x\": {}}}",
+                "attribute \"x\"",
+            ),
         ];
         for (line, expected) in cases {
             let e = first_error(&format!("{good}{line}\n{good}"));
-            assert!(e.contains("in.jsonl: ") && e.contains(expected), "{line}: {e}");
+            assert!(
+                e.contains("in.jsonl: ") && e.contains(expected),
+                "{line}: {e}"
+            );
         }
         let mut bytes = good.as_bytes().to_vec();
         bytes.extend_from_slice(b"{\"id\": \"\xff\"}\n");
@@ -381,7 +417,8 @@ mod tests {
         let mut out = Vec::new();
         let mut w = Box::new(JsonlWriter::new(&mut out));
         w.write_row("c\"1", "id\u{1}", &vectors[0], &attrs).unwrap();
-        w.write_row("c2", "b", &vectors[1], &Attributes::new()).unwrap();
+        w.write_row("c2", "b", &vectors[1], &Attributes::new())
+            .unwrap();
         assert_eq!(w.finish().unwrap(), 2);
         let text = String::from_utf8(out).unwrap();
         let b = &read_all(&text, 10).unwrap()[0];
@@ -397,7 +434,11 @@ mod tests {
 
     #[test]
     fn overlong_line_is_refused_without_reading_it_all() {
-        let mut r = JsonlReader::new(std::io::BufReader::new(std::io::repeat(b'x')), "inf".into(), None);
+        let mut r = JsonlReader::new(
+            std::io::BufReader::new(std::io::repeat(b'x')),
+            "inf".into(),
+            None,
+        );
         let e = r.read_batch(1, &mut RowBatch::default()).unwrap_err();
         assert!(e.to_string().contains("longer than 64 MiB"), "{e}");
     }

@@ -197,8 +197,14 @@ mod tests {
     fn format_from_name_and_extension() {
         assert_eq!(Format::from_name("npy"), Some(Format::Npy));
         assert_eq!(Format::from_name("csv"), None);
-        assert_eq!(Format::from_path(Path::new("a/b.JSONL")), Some(Format::Jsonl));
-        assert_eq!(Format::from_path(Path::new("b.ndjson")), Some(Format::Jsonl));
+        assert_eq!(
+            Format::from_path(Path::new("a/b.JSONL")),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(
+            Format::from_path(Path::new("b.ndjson")),
+            Some(Format::Jsonl)
+        );
         assert_eq!(Format::from_path(Path::new("b.fvecs")), Some(Format::Fvecs));
         assert_eq!(Format::from_path(Path::new("b")), None);
         assert_eq!(
@@ -208,7 +214,10 @@ mod tests {
         let e = Format::resolve(None, Path::new("x.csv")).unwrap_err();
         assert!(e.contains("x.csv") && e.contains("--format"), "{e}");
         let e = Format::resolve(Some("csv"), Path::new("x.npy")).unwrap_err();
-        assert!(e.contains("'csv'") && e.contains("jsonl, npy, fvecs"), "{e}");
+        assert!(
+            e.contains("'csv'") && e.contains("jsonl, npy, fvecs"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -166,7 +166,12 @@ impl DictLexer<'_> {
             .chars()
             .next()
             .filter(|&q| q == '\'' || q == '"')
-            .ok_or_else(|| anyhow!("malformed npy header: expected a quoted string in {:?}", self.text))?;
+            .ok_or_else(|| {
+                anyhow!(
+                    "malformed npy header: expected a quoted string in {:?}",
+                    self.text
+                )
+            })?;
         let end = rest[1..]
             .find(quote)
             .ok_or_else(|| anyhow!("malformed npy header: unterminated string"))?;
@@ -228,10 +233,13 @@ impl<R: Read> NpyReader<R> {
     pub fn new(mut input: R, name: String, file_len: Option<u64>) -> Result<Self> {
         let header = read_header(&mut input).with_context(|| name.clone())?;
         let row_bytes = header.dim as u64 * 4;
-        let data_bytes = header
-            .rows
-            .checked_mul(row_bytes)
-            .ok_or_else(|| anyhow!("{name}: npy shape ({}, {}) is implausible", header.rows, header.dim))?;
+        let data_bytes = header.rows.checked_mul(row_bytes).ok_or_else(|| {
+            anyhow!(
+                "{name}: npy shape ({}, {}) is implausible",
+                header.rows,
+                header.dim
+            )
+        })?;
         if let Some(len) = file_len {
             let have = len.saturating_sub(header.data_offset);
             if have < data_bytes {
@@ -276,7 +284,9 @@ impl<R: Read> RowReader for NpyReader<R> {
         batch.clear();
         batch.dim = self.header.dim;
         let remaining = self.header.rows - self.next_row;
-        let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(max_rows);
+        let n = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(max_rows);
         if n == 0 {
             return Ok(0);
         }
@@ -425,26 +435,56 @@ mod tests {
         assert_eq!(r.read_batch(3, &mut b).unwrap(), 0);
         assert_eq!(r.fraction_done(), Some(1.0));
         // Key order and quoting vary between writers.
-        let bytes = npy("{\"shape\": (1,2), \"fortran_order\": False, \"descr\": '<f4'}", &[1.0, 2.0]);
+        let bytes = npy(
+            "{\"shape\": (1,2), \"fortran_order\": False, \"descr\": '<f4'}",
+            &[1.0, 2.0],
+        );
         assert_eq!(open(&bytes).unwrap().header().rows, 1);
     }
 
     #[test]
     fn header_refusals_are_specific() {
         let cases = [
-            ("{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), }", "'<f8' is not supported"),
-            ("{'descr': '>f4', 'fortran_order': False, 'shape': (1, 1), }", "'>f4' is not supported"),
-            ("{'descr': '<f4', 'fortran_order': True, 'shape': (1, 1), }", "Fortran order"),
-            ("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", "1 dimensions"),
-            ("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), }", "3 dimensions"),
-            ("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 0), }", "dimension 0"),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 1), }",
+                "'<f8' is not supported",
+            ),
+            (
+                "{'descr': '>f4', 'fortran_order': False, 'shape': (1, 1), }",
+                "'>f4' is not supported",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': True, 'shape': (1, 1), }",
+                "Fortran order",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }",
+                "1 dimensions",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1), }",
+                "3 dimensions",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 0), }",
+                "dimension 0",
+            ),
             ("{'descr': '<f4', 'fortran_order': False}", "lacks 'shape'"),
-            ("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), 'x': 1}", "unexpected key 'x'"),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), 'x': 1}",
+                "unexpected key 'x'",
+            ),
             ("{'descr': '<f4', 'descr': '<f4'}", "repeats"),
             ("{'descr': '<f4', 'fortran_order': Nope}", "True or False"),
             ("{'descr': '<f4' 'shape': (1, 1)}", "expected '}'"),
-            ("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1)} extra", "after its dict"),
-            ("{'descr': '<f4', 'fortran_order': False, 'shape': (1, x)}", "bad number"),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1)} extra",
+                "after its dict",
+            ),
+            (
+                "{'descr': '<f4', 'fortran_order': False, 'shape': (1, x)}",
+                "bad number",
+            ),
         ];
         for (dict, expected) in cases {
             let e = format!("{:#}", open(&npy(dict, &[1.0])).err().unwrap());
@@ -452,7 +492,10 @@ mod tests {
         }
         let e = format!("{:#}", open(b"PK\x03\x04zipzip").err().unwrap());
         assert!(e.contains("not an npy file"), "{e}");
-        let mut v = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }", &[1.0]);
+        let mut v = npy(
+            "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }",
+            &[1.0],
+        );
         v[6] = 9;
         let e = format!("{:#}", open(&v).err().unwrap());
         assert!(e.contains("version 9.0"), "{e}");
@@ -475,7 +518,10 @@ mod tests {
         );
         for cut in [1, 4, 5, 24] {
             let e = format!("{:#}", open(&bytes[..bytes.len() - cut]).err().unwrap());
-            assert!(e.contains("truncated npy file") && e.contains("x.npy"), "{e}");
+            assert!(
+                e.contains("truncated npy file") && e.contains("x.npy"),
+                "{e}"
+            );
         }
         let mut longer = bytes.clone();
         longer.push(0);
@@ -502,7 +548,10 @@ mod tests {
             .unwrap()
             .read_batch(10, &mut RowBatch::default())
             .unwrap_err();
-        assert!(format!("{e:#}").contains("row 1: component 1 is NaN"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("row 1: component 1 is NaN"),
+            "{e:#}"
+        );
     }
 
     #[test]
@@ -511,7 +560,8 @@ mod tests {
         let mut w = Box::new(NpyWriter::new(&mut cursor, 2).unwrap());
         let none = Attributes::new();
         w.write_row("c", "a", &[1.5, -0.0], &none).unwrap();
-        w.write_row("c", "b", &[f32::MIN_POSITIVE, 3.0], &none).unwrap();
+        w.write_row("c", "b", &[f32::MIN_POSITIVE, 3.0], &none)
+            .unwrap();
         assert!(w.write_row("c", "b", &[1.0], &none).is_err());
         assert_eq!(w.finish().unwrap(), 2);
         let bytes = cursor.into_inner();
