@@ -8,8 +8,11 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod commands;
+pub mod db;
 pub mod filter;
 pub mod formats;
 pub mod json;
 pub mod progress;
+pub mod synth;
 pub mod values;

@@ -1,0 +1,193 @@
+//! `nidus import STORE FILE`: stream a file into the store, one atomic,
+//! durable write per `--batch` rows.
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::args::Matches;
+use crate::db::Db;
+use crate::formats::{self, Format, RowBatch};
+use crate::progress::{Progress, group_digits};
+
+/// The collection rows go to when neither a flag nor the line names one.
+pub const DEFAULT_COLLECTION: &str = "default";
+
+/// The default rows per atomic write.
+pub const DEFAULT_BATCH: usize = 10_000;
+
+/// Runs `import`.
+pub fn run(m: &Matches) -> Result<()> {
+    let store = Path::new(&m.positionals[0]);
+    let file = Path::new(&m.positionals[1]);
+    let format = Format::resolve(m.value("format"), file).map_err(|e| m.usage_error(e))?;
+    let batch_rows: usize = m.parsed_or("batch", DEFAULT_BATCH)?;
+    if batch_rows == 0 {
+        return Err(m.usage_error("--batch must be at least 1").into());
+    }
+    let collection = m.value("collection");
+    if collection == Some("") {
+        return Err(m.usage_error("--collection must not be empty").into());
+    }
+    let summary = import_file(store, file, format, batch_rows, collection, true)?;
+    println!(
+        "imported {} rows into {} in {:.2} s ({} rows/s, {:.1} MB/s)",
+        group_digits(summary.rows),
+        store.display(),
+        summary.seconds,
+        group_digits(summary.rows_per_s() as u64),
+        summary.mb_per_s()
+    );
+    Ok(())
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportSummary {
+    /// Rows imported.
+    pub rows: u64,
+    /// Bytes of the input file.
+    pub file_bytes: u64,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+impl ImportSummary {
+    /// Rows per second.
+    pub fn rows_per_s(&self) -> f64 {
+        self.rows as f64 / self.seconds.max(1e-9)
+    }
+
+    /// Input megabytes (10^6) per second.
+    pub fn mb_per_s(&self) -> f64 {
+        self.file_bytes as f64 / 1e6 / self.seconds.max(1e-9)
+    }
+}
+
+/// Imports `file` into the store at `store` (created if missing), in
+/// batches of `batch_rows` rows. On an error, the batches before it stay
+/// and the error says how many rows they hold.
+pub fn import_file(
+    store: &Path,
+    file: &Path,
+    format: Format,
+    batch_rows: usize,
+    collection: Option<&str>,
+    show_progress: bool,
+) -> Result<ImportSummary> {
+    let start = Instant::now();
+    let file_bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let mut reader = formats::open_reader(file, format)?;
+    let mut progress = Progress::new("import");
+    if !show_progress {
+        progress = Progress::with_enabled("import", false);
+    }
+    let mut db: Option<Db> = None;
+    let mut batch = RowBatch::default();
+    let mut rows = 0u64;
+    let stopped = |rows: u64| {
+        format!(
+            "import of {} stopped; the {} rows before the error are stored",
+            file.display(),
+            rows
+        )
+    };
+    loop {
+        let n = reader
+            .read_batch(batch_rows, &mut batch)
+            .with_context(|| stopped(rows))?;
+        if n == 0 {
+            break;
+        }
+        if db.is_none() {
+            db = Some(open_for(store, batch.dim, file)?);
+        }
+        let Some(db) = db.as_mut() else {
+            unreachable!("opened above")
+        };
+        write_batch(db, &batch, collection, file).with_context(|| stopped(rows))?;
+        rows += n as u64;
+        progress.update(rows, reader.fraction_done());
+    }
+    progress.finish();
+    if db.is_none() {
+        // No rows: still create the store when the file tells its dimension.
+        match reader.dim() {
+            Some(dim) => {
+                open_for(store, dim, file)?;
+            }
+            None if Db::exists(store) => {}
+            None => bail!(
+                "{} holds no rows, and a new store takes its dimension from the data",
+                file.display()
+            ),
+        }
+    }
+    Ok(ImportSummary {
+        rows,
+        file_bytes,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Opens (or creates) the store for rows of `dim` values, refusing a
+/// dimension mismatch before anything is written.
+fn open_for(store: &Path, dim: usize, file: &Path) -> Result<Db> {
+    let db = Db::create_or_open(store, dim)?;
+    if db.dim() != dim {
+        bail!(
+            "{} holds vectors of dimension {dim}, but the store {} has dimension {}",
+            file.display(),
+            store.display(),
+            db.dim()
+        );
+    }
+    Ok(db)
+}
+
+/// Writes one batch: one atomic write per run of rows sharing a collection
+/// (with `--collection`, or a file without "collection" keys, that is the
+/// whole batch).
+fn write_batch(db: &mut Db, batch: &RowBatch, flag: Option<&str>, file: &Path) -> Result<()> {
+    let mut ids = Vec::with_capacity(batch.rows.len());
+    for row in &batch.rows {
+        let id = row
+            .id
+            .as_deref()
+            .ok_or_else(|| anyhow!("{}: {}: no \"id\" key", file.display(), row.location))?;
+        if id.is_empty() {
+            bail!("{}: {}: the id is empty", file.display(), row.location);
+        }
+        ids.push(id);
+    }
+    let collection_of = |i: usize| {
+        flag.or(batch.rows[i].collection.as_deref())
+            .unwrap_or(DEFAULT_COLLECTION)
+    };
+    let mut start = 0;
+    while start < batch.rows.len() {
+        let name = collection_of(start);
+        let mut end = start + 1;
+        while end < batch.rows.len() && collection_of(end) == name {
+            end += 1;
+        }
+        let attrs: Vec<_> = batch.rows[start..end].iter().map(|r| &r.attrs).collect();
+        db.upsert(
+            name,
+            &ids[start..end],
+            &batch.vectors[start * batch.dim..end * batch.dim],
+            &attrs,
+        )
+        .with_context(|| {
+            format!(
+                "{}: cannot store the rows from {} to {}",
+                file.display(),
+                batch.rows[start].location,
+                batch.rows[end - 1].location
+            )
+        })?;
+        start = end;
+    }
+    Ok(())
+}
