@@ -1,0 +1,79 @@
+//! Scaling vectors to unit length.
+
+use crate::KernelError;
+
+/// Scales `v` to unit length in place, so that dot products of normalized
+/// vectors are cosine similarities.
+///
+/// The norm is accumulated in `f64`, which cannot overflow or lose tiny
+/// (subnormal) inputs for any `f32` vector, so every vector with a finite,
+/// non-zero component normalizes; each result component is the input divided
+/// by the norm, rounded once to `f32` (the result's norm is within a few
+/// `f32` ulps of 1).
+///
+/// Errors, leaving `v` unchanged: [`KernelError::NonFinite`] if a component
+/// is NaN or infinite (naming the first), [`KernelError::ZeroVector`] if
+/// every component is zero or `v` is empty.
+pub fn normalize(v: &mut [f32]) -> Result<(), KernelError> {
+    if let Some(index) = v.iter().position(|x| !x.is_finite()) {
+        return Err(KernelError::NonFinite { index });
+    }
+    let sum_sq: f64 = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    if sum_sq == 0.0 {
+        return Err(KernelError::ZeroVector);
+    }
+    let inv = 1.0 / sum_sq.sqrt();
+    for x in v.iter_mut() {
+        *x = (f64::from(*x) * inv) as f32;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(v: &[f32]) -> f64 {
+        v.iter()
+            .map(|&x| f64::from(x) * f64::from(x))
+            .sum::<f64>()
+            .sqrt()
+    }
+
+    #[test]
+    fn unit_length_for_ordinary_huge_and_tiny_vectors() {
+        for mut v in [
+            vec![3.0f32, 4.0],
+            vec![f32::MAX, f32::MAX, -f32::MAX],
+            vec![f32::from_bits(1), 0.0, f32::from_bits(3)], // subnormals
+            vec![-2.5; 1536],
+            vec![0.0, 0.0, 7.0],
+        ] {
+            let before = v.clone();
+            normalize(&mut v).unwrap();
+            assert!((norm(&v) - 1.0).abs() < 1e-6, "{before:?} -> {v:?}");
+            // Direction kept: signs match and ratios hold.
+            for (a, b) in before.iter().zip(&v) {
+                assert_eq!(
+                    a.is_sign_negative() && *a != 0.0,
+                    b.is_sign_negative() && *b != 0.0
+                );
+            }
+        }
+        let mut v = vec![3.0f32, 4.0];
+        normalize(&mut v).unwrap();
+        assert_eq!(v, vec![0.6, 0.8]);
+    }
+
+    #[test]
+    fn rejects_zero_empty_nan_and_infinite_without_touching_input() {
+        let mut z = vec![0.0f32, -0.0, 0.0];
+        assert_eq!(normalize(&mut z), Err(KernelError::ZeroVector));
+        assert_eq!(normalize(&mut []), Err(KernelError::ZeroVector));
+        let mut v = vec![1.0f32, 2.0, f32::NAN, f32::INFINITY];
+        assert_eq!(normalize(&mut v), Err(KernelError::NonFinite { index: 2 }));
+        assert_eq!(&v[..2], &[1.0, 2.0]);
+        let mut v = vec![f32::NEG_INFINITY, 1.0];
+        assert_eq!(normalize(&mut v), Err(KernelError::NonFinite { index: 0 }));
+    }
+}

@@ -1,0 +1,307 @@
+//! The AVX2 + FMA tier (x86-64 Haswell / Zen and later).
+//!
+//! Each pair keeps one 8-lane `__m256` accumulator fed by `vfmadd231ps`;
+//! the last partial chunk uses `vmaskmovps` (masked-out lanes read as zero
+//! and never fault). Lanes are summed with the `hadd` tree of [`reduce4`].
+//!
+//! Register budget (16 ymm): the batch tile is 4 queries x 3 rows = 12
+//! accumulators + 3 row vectors + 1 query vector. Per chunk of 8 components
+//! it issues 12 FMAs for 7 loads, which keeps both FMA pipes busy without
+//! saturating the load ports. The single-query tile is 1 x 8: the scan is
+//! bound by memory, and 8 independent accumulators hide the FMA latency.
+
+use std::arch::x86_64::*;
+
+use super::{Impl, batch_ok, rows_ok};
+use crate::Tier;
+
+static IMPL: Impl = Impl {
+    tier: Tier::Avx2,
+    dot,
+    score_rows,
+    score_rows_batch,
+    sum,
+    fma_probe,
+    fma_flops_per_iter: (PROBE_ACCS * 8 * 2) as u64,
+};
+
+/// The AVX2 implementation, if this CPU has AVX2 and FMA. This check is the
+/// only way to reach the functions below, which is what makes their
+/// `unsafe` blocks sound.
+pub(crate) fn get() -> Option<&'static Impl> {
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        Some(&IMPL)
+    } else {
+        None
+    }
+}
+
+const L: usize = 8;
+const SINGLE_ROWS: usize = 8;
+const BATCH_Q: usize = 4;
+const BATCH_R: usize = 3;
+
+/// `MASKS[8 - r..][..8]` selects the first `r` lanes.
+static MASKS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+/// Sums of the lanes of `a`, `b`, `c`, `d`, as lanes 0..4. Per input vector
+/// the tree is `((x0+x1)+(x2+x3)) + ((x4+x5)+(x6+x7))` whatever the other
+/// inputs are, so every path that reduces a pair's accumulator with this
+/// function gets the same bits.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn reduce4(a: __m256, b: __m256, c: __m256, d: __m256) -> __m128 {
+    let ab = _mm256_hadd_ps(a, b);
+    let cd = _mm256_hadd_ps(c, d);
+    let abcd = _mm256_hadd_ps(ab, cd);
+    _mm_add_ps(
+        _mm256_castps256_ps128(abcd),
+        _mm256_extractf128_ps::<1>(abcd),
+    )
+}
+
+/// Dot products of one query with `R` rows.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; `q` and every `rows[i]` point to at least `dim`
+/// readable floats.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_single<const R: usize>(
+    q: *const f32,
+    rows: [*const f32; R],
+    dim: usize,
+) -> [f32; R] {
+    let mut acc = [_mm256_setzero_ps(); R];
+    let full = dim / L * L;
+    let mut at = 0;
+    while at < full {
+        // SAFETY: at + 8 <= dim, and every pointer has dim readable floats.
+        unsafe {
+            let qv = _mm256_loadu_ps(q.add(at));
+            for r in 0..R {
+                acc[r] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(rows[r].add(at)), acc[r]);
+            }
+        }
+        at += L;
+    }
+    if full < dim {
+        // SAFETY: MASKS has 16 entries and 8 - (dim - full) is in 1..=7, so
+        // the 8 loaded entries are in bounds. The masked loads touch only the
+        // dim - full floats left in each vector (at offsets full..dim).
+        unsafe {
+            let mask = _mm256_loadu_si256(MASKS.as_ptr().add(L - (dim - full)).cast());
+            let qv = _mm256_maskload_ps(q.add(full), mask);
+            for r in 0..R {
+                acc[r] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(rows[r].add(full), mask), acc[r]);
+            }
+        }
+    }
+    let mut out = [0.0f32; R];
+    let z = _mm256_setzero_ps();
+    for (i, o) in out.chunks_mut(4).enumerate() {
+        let g = |j: usize| if i * 4 + j < R { acc[i * 4 + j] } else { z };
+        let s = reduce4(g(0), g(1), g(2), g(3));
+        let mut lanes = [0.0f32; 4];
+        // SAFETY: `lanes` is 4 floats, the size of an unaligned __m128 store.
+        unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), s) };
+        o.copy_from_slice(&lanes[..o.len()]);
+    }
+    out
+}
+
+/// Dot products of `BATCH_Q` queries with `BATCH_R` rows, as `[query][row]`.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; every pointer has at least `dim` readable floats.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_batch(
+    qs: [*const f32; BATCH_Q],
+    rows: [*const f32; BATCH_R],
+    dim: usize,
+) -> [[f32; BATCH_R]; BATCH_Q] {
+    let mut acc = [[_mm256_setzero_ps(); BATCH_R]; BATCH_Q];
+    let full = dim / L * L;
+    let mut at = 0;
+    while at < full {
+        // SAFETY: at + 8 <= dim, and every pointer has dim readable floats.
+        unsafe {
+            let rv = rows.map(|r| _mm256_loadu_ps(r.add(at)));
+            for q in 0..BATCH_Q {
+                let qv = _mm256_loadu_ps(qs[q].add(at));
+                for r in 0..BATCH_R {
+                    acc[q][r] = _mm256_fmadd_ps(qv, rv[r], acc[q][r]);
+                }
+            }
+        }
+        at += L;
+    }
+    if full < dim {
+        // SAFETY: as in `tile_single`.
+        unsafe {
+            let mask = _mm256_loadu_si256(MASKS.as_ptr().add(L - (dim - full)).cast());
+            let rv = rows.map(|r| _mm256_maskload_ps(r.add(full), mask));
+            for q in 0..BATCH_Q {
+                let qv = _mm256_maskload_ps(qs[q].add(full), mask);
+                for r in 0..BATCH_R {
+                    acc[q][r] = _mm256_fmadd_ps(qv, rv[r], acc[q][r]);
+                }
+            }
+        }
+    }
+    let mut out = [[0.0f32; BATCH_R]; BATCH_Q];
+    for r in 0..BATCH_R {
+        let s = reduce4(acc[0][r], acc[1][r], acc[2][r], acc[3][r]);
+        let mut lanes = [0.0f32; 4];
+        // SAFETY: `lanes` is 4 floats, the size of an unaligned __m128 store.
+        unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), s) };
+        for q in 0..BATCH_Q {
+            out[q][r] = lanes[q];
+        }
+    }
+    out
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "kernel bug: dot of unequal lengths");
+    // SAFETY: `get` handed out IMPL only after detecting AVX2 and FMA; both
+    // slices have a.len() floats.
+    unsafe { tile_single::<1>(a.as_ptr(), [b.as_ptr()], a.len())[0] }
+}
+
+/// # Safety
+/// The CPU has AVX2 and FMA, and `rows_ok` holds.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn score_rows_imp(
+    query: &[f32],
+    matrix: &[f32],
+    dim: usize,
+    rows: &[usize],
+    out: &mut [f32],
+) {
+    let base = matrix.as_ptr();
+    for (ids, outs) in rows.chunks(SINGLE_ROWS).zip(out.chunks_mut(SINGLE_ROWS)) {
+        // A short last tile repeats its last row; the extra scores are dropped.
+        let last = ids[ids.len() - 1];
+        // SAFETY: rows_ok checked every index < matrix.len() / dim, so each
+        // row pointer has dim floats inside `matrix`.
+        let rs: [*const f32; SINGLE_ROWS] =
+            std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
+        // SAFETY: AVX2+FMA per the caller; query has dim floats (rows_ok).
+        let s = unsafe { tile_single::<SINGLE_ROWS>(query.as_ptr(), rs, dim) };
+        outs.copy_from_slice(&s[..outs.len()]);
+    }
+}
+
+fn score_rows(query: &[f32], matrix: &[f32], dim: usize, rows: &[usize], out: &mut [f32]) {
+    assert!(
+        rows_ok(query, matrix, dim, rows, out),
+        "kernel bug: bad score_rows shape"
+    );
+    // SAFETY: only reachable through IMPL (see `get`), so the CPU has
+    // AVX2+FMA; the shape was just checked.
+    unsafe { score_rows_imp(query, matrix, dim, rows, out) }
+}
+
+/// # Safety
+/// The CPU has AVX2 and FMA, and `batch_ok` holds.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn score_rows_batch_imp(
+    queries: &[f32],
+    matrix: &[f32],
+    dim: usize,
+    rows: &[usize],
+    out: &mut [f32],
+) {
+    let nq = queries.len() / dim;
+    let m = rows.len();
+    if nq == 0 || m == 0 {
+        return;
+    }
+    let base = matrix.as_ptr();
+    // Query tile outside, row tiles inside: the 4 queries stay in L1 while
+    // the caller's row block (sized for L2) streams past them.
+    for q0 in (0..nq).step_by(BATCH_Q) {
+        // A short last query tile repeats its last query; extras are dropped.
+        // SAFETY: min(q0 + i, nq - 1) < nq, so each pointer has dim floats.
+        let qs: [*const f32; BATCH_Q] =
+            std::array::from_fn(|i| unsafe { queries.as_ptr().add((q0 + i).min(nq - 1) * dim) });
+        for (t, ids) in rows.chunks(BATCH_R).enumerate() {
+            let last = ids[ids.len() - 1];
+            // SAFETY: batch_ok checked every index < matrix.len() / dim.
+            let rs: [*const f32; BATCH_R] =
+                std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
+            // SAFETY: AVX2+FMA per the caller; all pointers have dim floats.
+            let s = unsafe { tile_batch(qs, rs, dim) };
+            for (i, srow) in s.iter().enumerate().take(nq - q0) {
+                let at = (q0 + i) * m + t * BATCH_R;
+                out[at..at + ids.len()].copy_from_slice(&srow[..ids.len()]);
+            }
+        }
+    }
+}
+
+fn score_rows_batch(queries: &[f32], matrix: &[f32], dim: usize, rows: &[usize], out: &mut [f32]) {
+    assert!(
+        batch_ok(queries, matrix, dim, rows, out),
+        "kernel bug: bad score_rows_batch shape"
+    );
+    // SAFETY: only reachable through IMPL (see `get`); shape just checked.
+    unsafe { score_rows_batch_imp(queries, matrix, dim, rows, out) }
+}
+
+/// # Safety
+/// The CPU has AVX2.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sum_imp(data: &[f32]) -> f32 {
+    const U: usize = 4;
+    let mut acc = [_mm256_setzero_ps(); U];
+    let chunks = data.chunks_exact(U * L);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (u, a) in acc.iter_mut().enumerate() {
+            // SAFETY: c has U * 8 floats, so c[u * 8..u * 8 + 8] is in bounds.
+            *a = _mm256_add_ps(*a, unsafe { _mm256_loadu_ps(c.as_ptr().add(u * L)) });
+        }
+    }
+    let s = reduce4(acc[0], acc[1], acc[2], acc[3]);
+    let mut lanes = [0.0f32; 4];
+    // SAFETY: `lanes` is 4 floats.
+    unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), s) };
+    lanes.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
+fn sum(data: &[f32]) -> f32 {
+    // SAFETY: only reachable through IMPL (see `get`).
+    unsafe { sum_imp(data) }
+}
+
+/// Independent FMA chains: 2 pipes x 4-5 cycles latency on Zen/Haswell
+/// needs at least 10 in flight.
+const PROBE_ACCS: usize = 12;
+
+/// # Safety
+/// The CPU has AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fma_probe_imp(iters: u64) -> f32 {
+    let m = _mm256_set1_ps(std::hint::black_box(0.999_999_9f32));
+    let a = _mm256_set1_ps(std::hint::black_box(1e-7f32));
+    let mut acc: [__m256; PROBE_ACCS] = std::array::from_fn(|i| _mm256_set1_ps(i as f32));
+    for _ in 0..iters {
+        for v in acc.iter_mut() {
+            *v = _mm256_fmadd_ps(*v, m, a);
+        }
+    }
+    let mut total = _mm256_setzero_ps();
+    for v in acc {
+        total = _mm256_add_ps(total, v);
+    }
+    let z = _mm256_setzero_ps();
+    _mm_cvtss_f32(reduce4(total, z, z, z))
+}
+
+fn fma_probe(iters: u64) -> f32 {
+    // SAFETY: only reachable through IMPL (see `get`).
+    unsafe { fma_probe_imp(iters) }
+}
