@@ -15,4 +15,5 @@ pub mod formats;
 pub mod json;
 pub mod progress;
 pub mod synth;
+pub mod tempdir;
 pub mod values;
