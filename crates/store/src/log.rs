@@ -1,0 +1,143 @@
+//! The store's use of the format crate: creating a data file, streaming its
+//! batches into the model, and appending frames through the I/O seam.
+
+use std::io::{self, BufReader, Read, SeekFrom};
+use std::path::Path;
+
+use nidus_format::{Batch, End, HEADER_LEN, Header};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::io::StoreFile;
+
+/// Read buffer for streaming a data file: big frames bypass it.
+const READ_BUFFER: usize = 1 << 20;
+
+/// Converts a format error about `path` into a store error.
+pub(crate) fn format_error(e: nidus_format::Error, path: &Path) -> Error {
+    use nidus_format::ErrorKind as F;
+    let offset = e.offset().unwrap_or(0);
+    let message = e.to_string();
+    match e.kind() {
+        F::Io => Error::new(ErrorKind::Io, message)
+            .with_path(path)
+            .with_source(e),
+        F::InvalidInput { .. } => Error::invalid(message),
+        F::TornTail { .. } | F::NotNidus | F::Corrupt { .. } => {
+            Error::corrupt(message, path, offset)
+        }
+        _ => Error::corrupt(message, path, offset).with_source(e),
+    }
+}
+
+/// What reading a stretch of frames found.
+pub(crate) struct ReadOutcome {
+    pub(crate) batches: u64,
+    /// File offset just past the last batch applied.
+    pub(crate) valid_end: u64,
+    pub(crate) end: End,
+}
+
+/// Reads the header of `file` (of length `len`).
+pub(crate) fn read_header(file: &mut dyn StoreFile, path: &Path, len: u64) -> Result<Header> {
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io("reading the header", path, e))?;
+    let reader = nidus_format::Reader::with_source(
+        (&mut *file).take(HEADER_LEN as u64),
+        Some(path),
+        Some(len.min(HEADER_LEN as u64)),
+    )
+    .map_err(|e| format_error(e, path))?;
+    Ok(*reader.header())
+}
+
+/// Streams the frames of `file` from byte `from` (just past the header or a
+/// frame) to byte `len`, calling `apply` on every batch in order. The
+/// batch buffer is reused, so memory stays at about one batch.
+///
+/// Frames are read through a reader that sees the header followed by the
+/// bytes from `from` on; offsets it reports are translated back.
+pub(crate) fn read_frames(
+    file: &mut dyn StoreFile,
+    path: &Path,
+    header: &Header,
+    from: u64,
+    len: u64,
+    apply: &mut dyn FnMut(&Batch) -> Result<()>,
+) -> Result<ReadOutcome> {
+    file.seek(SeekFrom::Start(from))
+        .map_err(|e| Error::io("reading the data file", path, e))?;
+    let head = header.encode();
+    let tail = len.saturating_sub(from);
+    let source = io::Cursor::new(head).chain(BufReader::with_capacity(
+        READ_BUFFER,
+        (&mut *file).take(tail),
+    ));
+    let shift = |off: u64| off - HEADER_LEN as u64 + from;
+    let mut reader =
+        nidus_format::Reader::with_source(source, Some(path), Some(HEADER_LEN as u64 + tail))
+            .map_err(|e| format_error(e, path))?;
+    let mut batch = Batch::default();
+    let mut batches = 0;
+    loop {
+        match reader.next_into(&mut batch) {
+            Ok(true) => {
+                apply(&batch)?;
+                batches += 1;
+            }
+            Ok(false) => break,
+            Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => break,
+            Err(e) => {
+                let off = e.offset().map(shift);
+                let mut err = format_error(e, path);
+                if let Some(off) = off {
+                    err = err.with_offset(off);
+                }
+                return Err(err);
+            }
+        }
+    }
+    let end = match reader.end() {
+        Some(End::Clean { offset }) => End::Clean {
+            offset: shift(*offset),
+        },
+        Some(End::TornTail { offset, dropped }) => End::TornTail {
+            offset: shift(*offset),
+            dropped: *dropped,
+        },
+        Some(End::Corrupt { offset, reason }) => End::Corrupt {
+            offset: shift(*offset),
+            reason: reason.clone(),
+        },
+        Some(other) => other.clone(),
+        None => End::Clean {
+            offset: shift(reader.valid_end()),
+        },
+    };
+    Ok(ReadOutcome {
+        batches,
+        valid_end: shift(reader.valid_end()),
+        end,
+    })
+}
+
+/// Writes `bytes` at `at` and, if `sync`, makes them durable. On failure
+/// tries to cut the file back to `at`; returns the I/O error and whether the
+/// cut succeeded.
+pub(crate) fn append(
+    file: &mut dyn StoreFile,
+    at: u64,
+    bytes: &[u8],
+    sync: bool,
+) -> std::result::Result<(), (io::Error, bool)> {
+    let written = file
+        .seek(SeekFrom::Start(at))
+        .and_then(|_| file.write_all(bytes))
+        .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
+    match written {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let cut = file.set_len(at).is_ok();
+            Err((e, cut))
+        }
+    }
+}

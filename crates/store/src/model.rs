@@ -1,0 +1,474 @@
+//! The in-memory state of a store: every row ever loaded (live or dead until
+//! compaction), the collections that own them, and the incremental live-row
+//! bitmaps searches scan with.
+//!
+//! Rows are a struct of arrays: one contiguous vector buffer (what the kernel
+//! scans), the owning collection, the id (in one arena string), and compact
+//! attributes. A write first reserves all the memory it needs
+//! ([`Model::reserve_for`]), so that applying it after the disk write
+//! succeeded ([`Model::apply`]) cannot fail halfway.
+
+use std::collections::BTreeMap;
+use std::collections::hash_map::RandomState;
+
+use nidus_format::{Batch, Op};
+
+use crate::attrs::{Keys, RowAttrs};
+use crate::bitmap::{self, Scope, SpanBitmap};
+use crate::error::{Error, Result};
+use crate::filter::Compiled;
+use crate::idmap::IdMap;
+
+/// Rows are numbered with u32 in the id maps.
+pub(crate) const MAX_ROWS: usize = u32::MAX as usize;
+
+#[derive(Debug, Default)]
+pub(crate) struct Collection {
+    pub(crate) name: String,
+    pub(crate) metadata: BTreeMap<String, String>,
+    pub(crate) ids: IdMap,
+    pub(crate) live: SpanBitmap,
+}
+
+#[derive(Debug)]
+pub(crate) struct Model {
+    pub(crate) dim: usize,
+    pub(crate) vectors: Vec<f32>,
+    owner: Vec<u32>,
+    id_arena: String,
+    id_ends: Vec<u64>,
+    attrs: Vec<RowAttrs>,
+    pub(crate) live: SpanBitmap,
+    collections: Vec<Option<Collection>>,
+    by_name: BTreeMap<String, u32>,
+    pub(crate) keys: Keys,
+    hasher: RandomState,
+    /// Heap bytes owned by the rows' attribute values (kept incrementally so
+    /// budget checks cost nothing per write).
+    attr_heap: usize,
+}
+
+/// The rows a search scans and which of them are allowed.
+#[derive(Debug)]
+pub(crate) enum SearchScope<'a> {
+    Borrowed(Scope<'a>),
+    Owned {
+        rows: std::ops::Range<usize>,
+        words: Vec<u64>,
+    },
+}
+
+impl SearchScope<'_> {
+    pub(crate) fn rows(&self) -> std::ops::Range<usize> {
+        match self {
+            SearchScope::Borrowed(s) => s.rows.clone(),
+            SearchScope::Owned { rows, .. } => rows.clone(),
+        }
+    }
+    pub(crate) fn words(&self) -> Option<&[u64]> {
+        match self {
+            SearchScope::Borrowed(s) => s.words,
+            SearchScope::Owned { words, .. } => Some(words),
+        }
+    }
+}
+
+impl Model {
+    pub(crate) fn new(dim: usize) -> Model {
+        Model {
+            dim,
+            vectors: Vec::new(),
+            owner: Vec::new(),
+            id_arena: String::new(),
+            id_ends: Vec::new(),
+            attrs: Vec::new(),
+            live: SpanBitmap::default(),
+            collections: Vec::new(),
+            by_name: BTreeMap::new(),
+            keys: Keys::default(),
+            hasher: RandomState::new(),
+            attr_heap: 0,
+        }
+    }
+
+    /// Rows in the buffer, live and dead.
+    pub(crate) fn rows(&self) -> usize {
+        self.owner.len()
+    }
+
+    pub(crate) fn live_rows(&self) -> usize {
+        self.live.count()
+    }
+
+    pub(crate) fn dead_rows(&self) -> usize {
+        self.rows() - self.live.count()
+    }
+
+    pub(crate) fn row_id(&self, row: usize) -> &str {
+        let start = if row == 0 { 0 } else { self.id_ends[row - 1] };
+        &self.id_arena[start as usize..self.id_ends[row] as usize]
+    }
+
+    pub(crate) fn row_vector(&self, row: usize) -> &[f32] {
+        &self.vectors[row * self.dim..(row + 1) * self.dim]
+    }
+
+    pub(crate) fn row_attrs(&self, row: usize) -> &[(u32, nidus_format::Value)] {
+        &self.attrs[row]
+    }
+
+    pub(crate) fn row_collection(&self, row: usize) -> &str {
+        self.collections[self.owner[row] as usize]
+            .as_ref()
+            .map_or("", |c| c.name.as_str())
+    }
+
+    /// The slot of collection `name`.
+    pub(crate) fn slot(&self, name: &str) -> Option<u32> {
+        self.by_name.get(name).copied()
+    }
+
+    pub(crate) fn collection(&self, name: &str) -> Option<&Collection> {
+        self.slot(name)
+            .and_then(|s| self.collections[s as usize].as_ref())
+    }
+
+    /// Collections in name order.
+    pub(crate) fn collections(&self) -> impl Iterator<Item = &Collection> {
+        self.by_name
+            .values()
+            .filter_map(|&s| self.collections[s as usize].as_ref())
+    }
+
+    /// The row of `(collection, id)` if it is live.
+    pub(crate) fn find(&self, collection: &str, id: &str) -> Option<usize> {
+        let c = self.collection(collection)?;
+        c.ids
+            .get(&self.hasher, id, |r| self.row_id(r as usize))
+            .map(|r| r as usize)
+    }
+
+    /// Reserves every allocation that applying `batch` could need that is
+    /// proportional to its size, and refuses batches past the row limit.
+    pub(crate) fn reserve_for(&mut self, batch: &Batch) -> Result<()> {
+        let mut upserts = 0usize;
+        let mut id_bytes = 0usize;
+        let mut per_collection: BTreeMap<&str, usize> = BTreeMap::new();
+        for op in &batch.ops {
+            if let Op::Upsert { collection, id, .. } = op {
+                upserts += 1;
+                id_bytes += id.len();
+                *per_collection.entry(collection).or_default() += 1;
+            }
+        }
+        let end = self.rows() + upserts;
+        if end > MAX_ROWS {
+            return Err(Error::invalid(format!(
+                "a store holds at most {MAX_ROWS} rows (live and dead) between compactions; \
+                 this batch would make {end}"
+            )));
+        }
+        self.vectors.try_reserve(upserts * self.dim)?;
+        self.owner.try_reserve(upserts)?;
+        self.id_ends.try_reserve(upserts)?;
+        self.attrs.try_reserve(upserts)?;
+        self.id_arena.try_reserve(id_bytes)?;
+        self.live.try_reserve_to(end)?;
+        for (name, n) in per_collection {
+            if let Some(slot) = self.slot(name)
+                && let Some(c) = self.collections[slot as usize].as_mut()
+            {
+                c.ids.try_reserve(n)?;
+                c.live.try_reserve_to(end)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn create(&mut self, name: &str) -> u32 {
+        if let Some(s) = self.slot(name) {
+            return s;
+        }
+        let slot = u32::try_from(self.collections.len()).expect("fewer than 2^32 collections");
+        self.collections.push(Some(Collection {
+            name: name.to_owned(),
+            ..Collection::default()
+        }));
+        self.by_name.insert(name.to_owned(), slot);
+        slot
+    }
+
+    fn kill(&mut self, slot: u32, row: usize) {
+        self.live.clear(row);
+        if let Some(c) = self.collections[slot as usize].as_mut() {
+            c.live.clear(row);
+        }
+    }
+
+    /// Applies a batch already on disk (after [`Model::reserve_for`]). Ops
+    /// that refer to missing things are no-ops, as on replay (SPEC.md §7.2).
+    pub(crate) fn apply(&mut self, batch: &Batch) {
+        let dim = self.dim;
+        let mut vector_row = 0usize;
+        for op in &batch.ops {
+            match op {
+                Op::CreateCollection { name } => {
+                    self.create(name);
+                }
+                Op::DropCollection { name } => {
+                    if let Some(slot) = self.by_name.remove(name)
+                        && let Some(c) = self.collections[slot as usize].take()
+                    {
+                        for row in c.live.iter() {
+                            self.live.clear(row);
+                        }
+                    }
+                }
+                Op::SetMetadata {
+                    collection,
+                    key,
+                    value,
+                } => {
+                    if let Some(slot) = self.slot(collection)
+                        && let Some(c) = self.collections[slot as usize].as_mut()
+                    {
+                        match value {
+                            Some(v) => c.metadata.insert(key.clone(), v.clone()),
+                            None => c.metadata.remove(key),
+                        };
+                    }
+                }
+                Op::Upsert {
+                    collection,
+                    id,
+                    attrs,
+                } => {
+                    let slot = self.create(collection);
+                    let row = self.rows();
+                    let v = &batch.vectors[vector_row * dim..(vector_row + 1) * dim];
+                    vector_row += 1;
+                    self.vectors.extend_from_slice(v);
+                    self.owner.push(slot);
+                    self.id_arena.push_str(id);
+                    self.id_ends.push(self.id_arena.len() as u64);
+                    let compact = self.keys.compact(attrs);
+                    self.attr_heap += crate::attrs::heap_bytes(&compact);
+                    self.attrs.push(compact);
+                    self.live.set(row);
+                    let (hasher, arena, ends) = (&self.hasher, &self.id_arena, &self.id_ends);
+                    let id_of = |r: u32| row_id_in(arena, ends, r as usize);
+                    let c = self.collections[slot as usize]
+                        .as_mut()
+                        .expect("create() returns a live slot");
+                    c.live.set(row);
+                    if let Some(old) = c.ids.insert(hasher, id, row as u32, id_of) {
+                        c.live.clear(old as usize);
+                        self.live.clear(old as usize);
+                    }
+                }
+                Op::Delete { collection, id } => {
+                    let Some(slot) = self.slot(collection) else {
+                        continue;
+                    };
+                    let (hasher, arena, ends) = (&self.hasher, &self.id_arena, &self.id_ends);
+                    let id_of = |r: u32| row_id_in(arena, ends, r as usize);
+                    let removed = self.collections[slot as usize]
+                        .as_mut()
+                        .and_then(|c| c.ids.remove(hasher, id, id_of));
+                    if let Some(old) = removed {
+                        self.kill(slot, old as usize);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The rows a search over `collections` scans (`None` = all of them).
+    /// Unknown names are the caller's to reject first.
+    pub(crate) fn scope(&self, collections: Option<&[String]>) -> SearchScope<'_> {
+        let total = self.rows();
+        let names = match collections {
+            None => return SearchScope::Borrowed(self.live.scope(total)),
+            Some(names) => names,
+        };
+        let mut slots: Vec<u32> = names.iter().filter_map(|n| self.slot(n)).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        match slots.as_slice() {
+            [] => SearchScope::Owned {
+                rows: 0..0,
+                words: Vec::new(),
+            },
+            [one] => match &self.collections[*one as usize] {
+                Some(c) => SearchScope::Borrowed(c.live.scope(total)),
+                None => SearchScope::Owned {
+                    rows: 0..0,
+                    words: Vec::new(),
+                },
+            },
+            many => {
+                let mut words = vec![0u64; total.div_ceil(64)];
+                for s in many {
+                    if let Some(c) = &self.collections[*s as usize] {
+                        bitmap::or_into(&mut words, &c.live);
+                    }
+                }
+                SearchScope::Owned {
+                    rows: 0..total,
+                    words,
+                }
+            }
+        }
+    }
+
+    /// Narrows `scope` to the rows whose attributes match `filter`: a fresh
+    /// bitmap, relative to the scope's first row.
+    pub(crate) fn filter_scope(
+        &self,
+        scope: &SearchScope<'_>,
+        filter: &Compiled,
+    ) -> Result<Vec<u64>> {
+        let rows = scope.rows();
+        let mut words = Vec::new();
+        words.try_reserve_exact(rows.len().div_ceil(64))?;
+        words.resize(rows.len().div_ceil(64), 0u64);
+        let mut test = |row: usize| {
+            if filter.matches(&self.attrs[row]) {
+                let rel = row - rows.start;
+                words[rel / 64] |= 1 << (rel % 64);
+            }
+        };
+        match scope.words() {
+            None => rows.clone().for_each(&mut test),
+            Some(allowed) => {
+                for (i, &w) in allowed.iter().enumerate() {
+                    let mut w = w;
+                    while w != 0 {
+                        let row = rows.start + i * 64 + w.trailing_zeros() as usize;
+                        w &= w - 1;
+                        if row < rows.end {
+                            test(row);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(words)
+    }
+
+    /// Drops dead rows, keeping the live ones in order, and renumbers
+    /// collections densely in slot order: the state a reopen of the
+    /// compacted file produces (SPEC.md §6.5).
+    pub(crate) fn compact(&mut self) -> Result<()> {
+        let rows = self.rows();
+        let dim = self.dim;
+        // Old row -> new row, u32::MAX for dead rows.
+        let mut new_row: Vec<u32> = Vec::new();
+        new_row.try_reserve_exact(rows)?;
+        let mut next = 0u32;
+        for r in 0..rows {
+            if self.live.contains(r) {
+                new_row.push(next);
+                next += 1;
+            } else {
+                new_row.push(u32::MAX);
+            }
+        }
+        let mut new_slot: Vec<u32> = Vec::with_capacity(self.collections.len());
+        let mut kept = 0u32;
+        for c in &self.collections {
+            new_slot.push(if c.is_some() { kept } else { u32::MAX });
+            kept += u32::from(c.is_some());
+        }
+        let mut id_arena = String::new();
+        id_arena.try_reserve(self.id_arena.len())?;
+        let mut id_ends = Vec::new();
+        id_ends.try_reserve_exact(next as usize)?;
+        for (r, &to) in new_row.iter().enumerate() {
+            if to != u32::MAX {
+                let to = to as usize;
+                if to != r {
+                    self.vectors.copy_within(r * dim..(r + 1) * dim, to * dim);
+                }
+                id_arena.push_str(self.row_id(r));
+                id_ends.push(id_arena.len() as u64);
+            }
+        }
+        self.vectors.truncate(next as usize * dim);
+        self.vectors.shrink_to_fit();
+        id_arena.shrink_to_fit();
+        self.id_arena = id_arena;
+        self.id_ends = id_ends;
+        let mut r = 0;
+        self.attrs.retain(|_| {
+            r += 1;
+            new_row[r - 1] != u32::MAX
+        });
+        self.attrs.shrink_to_fit();
+        self.attr_heap = self.attrs.iter().map(|a| crate::attrs::heap_bytes(a)).sum();
+        let mut r = 0;
+        self.owner.retain(|_| {
+            r += 1;
+            new_row[r - 1] != u32::MAX
+        });
+        for o in &mut self.owner {
+            *o = new_slot[*o as usize];
+        }
+        self.owner.shrink_to_fit();
+        self.collections.retain(Option::is_some);
+        for s in self.by_name.values_mut() {
+            *s = new_slot[*s as usize];
+        }
+        for c in self.collections.iter_mut().flatten() {
+            c.ids.renumber(|r| new_row[r as usize]);
+            c.live = SpanBitmap::default();
+        }
+        for (row, &slot) in self.owner.iter().enumerate() {
+            if let Some(c) = self.collections[slot as usize].as_mut() {
+                c.live.set(row);
+            }
+        }
+        self.live = SpanBitmap::from_sorted(0..next as usize);
+        Ok(())
+    }
+
+    /// Collections in slot order (the order compaction writes them).
+    pub(crate) fn collections_by_slot(&self) -> impl Iterator<Item = &Collection> {
+        self.collections.iter().flatten()
+    }
+
+    /// Bytes in use by part, from lengths rather than capacities (what the
+    /// memory budget counts): (vectors, ids, attributes, indexes).
+    pub(crate) fn heap_bytes_used(&self) -> (usize, usize, usize, usize) {
+        let rows = self.rows();
+        let vectors = self.vectors.len() * 4;
+        let ids = self.id_arena.len() + rows * 8;
+        let attrs = rows * std::mem::size_of::<RowAttrs>() + self.attr_heap;
+        // Owner, id-map slot (~20 bytes) and bitmap bits per live row.
+        let index = rows * 4 + self.live_rows() * 21;
+        (vectors, ids, attrs, index)
+    }
+
+    /// Heap bytes by part: (vectors, ids, attributes, indexes and bitmaps).
+    pub(crate) fn heap_bytes(&self) -> (usize, usize, usize, usize) {
+        let vectors = self.vectors.capacity() * 4;
+        let ids = self.id_arena.capacity() + self.id_ends.capacity() * 8;
+        let attrs = self.attrs.capacity() * std::mem::size_of::<RowAttrs>()
+            + self.attr_heap
+            + self.keys.heap_bytes();
+        let index = self.owner.capacity() * 4
+            + self.live.heap_bytes()
+            + self
+                .collections
+                .iter()
+                .flatten()
+                .map(|c| c.ids.heap_bytes() + c.live.heap_bytes() + c.name.len() + 64)
+                .sum::<usize>();
+        (vectors, ids, attrs, index)
+    }
+}
+
+fn row_id_in<'a>(arena: &'a str, ends: &[u64], row: usize) -> &'a str {
+    let start = if row == 0 { 0 } else { ends[row - 1] };
+    &arena[start as usize..ends[row] as usize]
+}

@@ -1,0 +1,159 @@
+//! How to open a store: [`Options`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::io::{FileSystem, StdFileSystem};
+
+/// When a write call's batch becomes durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every write call syncs its batch to disk before returning (default).
+    #[default]
+    Sync,
+    /// Write calls return once the batch is written to the OS; it becomes
+    /// durable at the next [`Store::flush`](crate::Store::flush) (or drop, or
+    /// compaction). For bulk loads: a crash loses at most the unsynced calls,
+    /// whole batches at a time, never a part of one.
+    Deferred,
+}
+
+/// Options for [`Store::open`](crate::Store::open): the builder every open
+/// goes through.
+///
+/// ```
+/// use nidus_store::{Durability, Options};
+/// let opts = Options::new(384).durability(Durability::Deferred).memory_budget(1 << 30);
+/// assert_eq!(opts.dimension(), Some(384));
+/// ```
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub(crate) dimension: Option<usize>,
+    pub(crate) read_only: bool,
+    pub(crate) create: bool,
+    pub(crate) durability: Durability,
+    pub(crate) open_valid_prefix: bool,
+    pub(crate) memory_budget: Option<usize>,
+    pub(crate) auto_compact: Option<f64>,
+    pub(crate) auto_compact_min_dead: usize,
+    pub(crate) threads: usize,
+    pub(crate) lock_ttl: Duration,
+    pub(crate) fs: Arc<dyn FileSystem>,
+}
+
+/// The default dead-row ratio past which a writable store compacts itself.
+pub const DEFAULT_AUTO_COMPACT_RATIO: f64 = 0.5;
+/// Below this many dead rows a store never compacts itself (not worth it).
+pub const DEFAULT_AUTO_COMPACT_MIN_DEAD: usize = 4096;
+
+impl Options {
+    /// Options for a store of `dimension`-element vectors: opens it read-write
+    /// (creating it if missing), syncing every write, auto-compacting past
+    /// [`DEFAULT_AUTO_COMPACT_RATIO`]. Opening an existing store of another
+    /// dimension fails with [`ErrorKind::DimensionMismatch`](crate::ErrorKind).
+    pub fn new(dimension: usize) -> Options {
+        Options {
+            dimension: Some(dimension),
+            ..Options::existing()
+        }
+    }
+
+    /// Options that take the dimension from the existing store (for tools
+    /// that inspect stores); opening a missing store with them fails with
+    /// [`ErrorKind::NotFound`](crate::ErrorKind).
+    pub fn existing() -> Options {
+        Options {
+            dimension: None,
+            read_only: false,
+            create: true,
+            durability: Durability::Sync,
+            open_valid_prefix: false,
+            memory_budget: None,
+            auto_compact: Some(DEFAULT_AUTO_COMPACT_RATIO),
+            auto_compact_min_dead: DEFAULT_AUTO_COMPACT_MIN_DEAD,
+            threads: 0,
+            lock_ttl: Duration::from_secs(30),
+            fs: Arc::new(StdFileSystem),
+        }
+    }
+
+    /// The dimension these options ask for, if any.
+    pub fn dimension(&self) -> Option<usize> {
+        self.dimension
+    }
+
+    /// Opens read-only: takes no lock, never writes (not even a torn tail's
+    /// truncation), refuses every write call with
+    /// [`ErrorKind::ReadOnly`](crate::ErrorKind); see
+    /// [`Store::refresh`](crate::Store::refresh). The store must exist.
+    pub fn read_only(mut self) -> Options {
+        self.read_only = true;
+        self
+    }
+
+    /// Whether a writable open may create a missing store (default true).
+    pub fn create_if_missing(mut self, create: bool) -> Options {
+        self.create = create;
+        self
+    }
+
+    /// When write calls become durable (default [`Durability::Sync`]).
+    pub fn durability(mut self, durability: Durability) -> Options {
+        self.durability = durability;
+        self
+    }
+
+    /// On mid-file corruption, open the valid prefix instead of failing.
+    /// A read-only open just stops there; a writable open first copies the
+    /// bytes from the damage on to a `.corrupt-<offset>` file beside the data
+    /// file (nothing is thrown away), then truncates. See
+    /// [`Store::open_report`](crate::Store::open_report).
+    pub fn open_valid_prefix(mut self) -> Options {
+        self.open_valid_prefix = true;
+        self
+    }
+
+    /// Refuses (with [`ErrorKind::OutOfMemory`](crate::ErrorKind)) any write
+    /// or load that would take the store's memory past `bytes`.
+    pub fn memory_budget(mut self, bytes: usize) -> Options {
+        self.memory_budget = Some(bytes);
+        self
+    }
+
+    /// Compacts after a write once dead rows exceed `ratio` of all rows (and
+    /// at least `min_dead_rows`). `ratio` is clamped to `0.0..=1.0`.
+    pub fn auto_compact(mut self, ratio: f64, min_dead_rows: usize) -> Options {
+        self.auto_compact = Some(if ratio.is_nan() {
+            1.0
+        } else {
+            ratio.clamp(0.0, 1.0)
+        });
+        self.auto_compact_min_dead = min_dead_rows;
+        self
+    }
+
+    /// Never compacts automatically; [`Store::compact`](crate::Store::compact) still works.
+    pub fn no_auto_compact(mut self) -> Options {
+        self.auto_compact = None;
+        self
+    }
+
+    /// Default search threads (0 = all available cores, the default).
+    pub fn threads(mut self, threads: usize) -> Options {
+        self.threads = threads;
+        self
+    }
+
+    /// How long a writer's lock counts as held without being refreshed
+    /// before another writer may take it over (SPEC.md §6.3).
+    pub fn lock_ttl(mut self, ttl: Duration) -> Options {
+        self.lock_ttl = ttl;
+        self
+    }
+
+    /// Routes all file I/O through `fs` (fault injection in tests).
+    pub fn file_system(mut self, fs: Arc<dyn FileSystem>) -> Options {
+        self.fs = fs;
+        self
+    }
+}

@@ -1,0 +1,134 @@
+//! What a search asks for ([`Search`]) and what it returns ([`Hit`]).
+
+use nidus_format::Attributes;
+
+use crate::filter::Filter;
+
+/// Which attributes hits carry.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AttrSelection {
+    /// Every attribute (the default).
+    #[default]
+    All,
+    /// None: hits carry an empty map.
+    None,
+    /// Only these names (absent ones are simply not there).
+    Only(Vec<String>),
+}
+
+/// A search request: how many hits, over which collections, with which
+/// filter, and what each hit carries.
+///
+/// ```
+/// use nidus_store::{Filter, Search};
+/// let s = Search::top(10).collection("docs").filter(Filter::glob("path", "src/*.rs")).min_score(0.2);
+/// assert_eq!(s.k(), 10);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Search {
+    pub(crate) k: usize,
+    pub(crate) collections: Option<Vec<String>>,
+    pub(crate) filter: Option<Filter>,
+    pub(crate) min_score: Option<f32>,
+    pub(crate) threads: Option<usize>,
+    pub(crate) with_vectors: bool,
+    pub(crate) attrs: AttrSelection,
+}
+
+impl Search {
+    /// The best `k` records of every collection, with their attributes.
+    pub fn top(k: usize) -> Search {
+        Search {
+            k,
+            collections: None,
+            filter: None,
+            min_score: None,
+            threads: None,
+            with_vectors: false,
+            attrs: AttrSelection::All,
+        }
+    }
+
+    /// The requested number of hits.
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Adds `name` to the searched collections (by default all are
+    /// searched); results of several collections merge into one ranking.
+    /// Naming a missing collection makes the search fail with
+    /// [`ErrorKind::NotFound`](crate::ErrorKind).
+    pub fn collection(mut self, name: impl Into<String>) -> Search {
+        self.collections
+            .get_or_insert_with(Vec::new)
+            .push(name.into());
+        self
+    }
+
+    /// Adds every name in `names` to the searched collections.
+    pub fn collections<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Search {
+        self.collections
+            .get_or_insert_with(Vec::new)
+            .extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// Searches every collection (the default).
+    pub fn all_collections(mut self) -> Search {
+        self.collections = None;
+        self
+    }
+
+    /// Only records matching `filter` rank (applied before ranking, so `k`
+    /// hits come back whenever `k` records match). A second call replaces
+    /// the first.
+    pub fn filter(mut self, filter: Filter) -> Search {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Drops hits scoring below `score` (cosine similarity, -1..=1).
+    pub fn min_score(mut self, score: f32) -> Search {
+        self.min_score = Some(score);
+        self
+    }
+
+    /// Scan threads for this search (0 = all cores); overrides
+    /// [`Options::threads`](crate::Options::threads).
+    pub fn threads(mut self, threads: usize) -> Search {
+        self.threads = Some(threads);
+        self
+    }
+
+    /// Hits carry their stored (unit-length) vectors.
+    pub fn with_vectors(mut self) -> Search {
+        self.with_vectors = true;
+        self
+    }
+
+    /// Which attributes hits carry (default all).
+    pub fn attrs(mut self, selection: AttrSelection) -> Search {
+        self.attrs = selection;
+        self
+    }
+
+    /// Hits carry no attributes.
+    pub fn no_attrs(self) -> Search {
+        self.attrs(AttrSelection::None)
+    }
+}
+
+/// One search result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    /// The record's collection.
+    pub collection: String,
+    /// The record's id.
+    pub id: String,
+    /// Cosine similarity with the query, best first; ties by insertion order.
+    pub score: f32,
+    /// The record's attributes (as selected by [`Search::attrs`]).
+    pub attrs: Attributes,
+    /// The stored unit vector, with [`Search::with_vectors`].
+    pub vector: Option<Vec<f32>>,
+}
