@@ -7,9 +7,11 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use nidus_format::Attributes;
 
-use crate::filter::Where;
+use nidus_store::{Filter, Options, Search, Store};
 
-/// A stored record, as `get` and `export` print it.
+use crate::filter::{Cond, Where};
+
+/// A stored record, as `get` prints it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// Its collection.
@@ -100,11 +102,38 @@ pub type RecordVisitor<'a> = &'a mut dyn FnMut(&str, &[f32], &Attributes) -> Res
 
 /// An open store.
 pub struct Db {
-    _private: (),
+    store: Store,
 }
 
-fn not_yet() -> anyhow::Error {
-    anyhow::anyhow!("this build of nidus has no store engine linked in")
+/// Converts a where-clause to the store's filter.
+pub fn to_filter(w: &Where) -> Filter {
+    match w {
+        Where::And(parts) => Filter::And(parts.iter().map(to_filter).collect()),
+        Where::Or(parts) => Filter::Or(parts.iter().map(to_filter).collect()),
+        Where::Not(inner) => Filter::Not(Box::new(to_filter(inner))),
+        Where::Field { name, cond } => {
+            let name = name.clone();
+            match cond {
+                Cond::Eq(v) => Filter::Eq(name, v.clone()),
+                Cond::Ne(v) => Filter::Ne(name, v.clone()),
+                Cond::Gt(v) => Filter::Gt(name, v.clone()),
+                Cond::Gte(v) => Filter::Ge(name, v.clone()),
+                Cond::Lt(v) => Filter::Lt(name, v.clone()),
+                Cond::Lte(v) => Filter::Le(name, v.clone()),
+                Cond::In(list) => Filter::In(name, list.clone()),
+                Cond::Nin(list) => Filter::NotIn(name, list.clone()),
+                Cond::Exists(true) => Filter::Exists(name),
+                Cond::Exists(false) => Filter::Missing(name),
+                Cond::Glob(pattern) => Filter::Glob(name, pattern.clone()),
+            }
+        }
+    }
+}
+
+fn open(path: &Path, opts: Options, how: &str) -> Result<Db> {
+    let store = Store::open(path, opts)
+        .with_context(|| format!("cannot open the store {} {how}", path.display()))?;
+    Ok(Db { store })
 }
 
 impl Db {
@@ -114,80 +143,195 @@ impl Db {
     }
 
     /// Opens the store at `path` for writing, creating it with `dim` if it
-    /// is missing.
-    pub fn create_or_open(_path: &Path, _dim: usize) -> Result<Db> {
-        Err(not_yet())
+    /// is missing. An existing store keeps its own dimension (the caller
+    /// compares).
+    pub fn create_or_open(path: &Path, dim: usize) -> Result<Db> {
+        if Db::exists(path) {
+            Db::open_writable(path)
+        } else {
+            open(path, Options::new(dim), "for writing")
+        }
     }
 
-    /// Opens an existing store for writing.
-    pub fn open_writable(_path: &Path) -> Result<Db> {
-        Err(not_yet())
+    /// Opens an existing store for writing (takes the writer lock).
+    pub fn open_writable(path: &Path) -> Result<Db> {
+        Db::require(path)?;
+        open(
+            path,
+            Options::existing().create_if_missing(false),
+            "for writing",
+        )
     }
 
     /// Opens an existing store read-only, taking no lock.
-    pub fn open_read_only(_path: &Path) -> Result<Db> {
-        Err(not_yet())
+    pub fn open_read_only(path: &Path) -> Result<Db> {
+        Db::require(path)?;
+        open(
+            path,
+            Options::existing().read_only().create_if_missing(false),
+            "read-only",
+        )
+    }
+
+    fn require(path: &Path) -> Result<()> {
+        if !Db::exists(path) {
+            bail!(
+                "no store at {} ({} is missing)",
+                path.display(),
+                path.join(nidus_format::DATA_FILE).display()
+            );
+        }
+        Ok(())
     }
 
     /// The store's dimension.
     pub fn dim(&self) -> usize {
-        0
+        self.store.dimension()
     }
 
     /// Upserts rows into `collection` as one atomic, durable write.
     pub fn upsert(
         &mut self,
-        _collection: &str,
-        _ids: &[&str],
-        _vectors: &[f32],
-        _attrs: &[&Attributes],
+        collection: &str,
+        ids: &[&str],
+        vectors: &[f32],
+        attrs: &[&Attributes],
     ) -> Result<()> {
-        Err(not_yet())
+        let dim = self.dim().max(1);
+        let records: Vec<nidus_store::Record> = ids
+            .iter()
+            .zip(vectors.chunks(dim))
+            .zip(attrs)
+            .map(|((id, v), a)| nidus_store::Record::new(*id, v).with_attrs((*a).clone()))
+            .collect();
+        self.store.upsert(collection, &records)?;
+        Ok(())
     }
 
-    /// A record by collection and id.
-    pub fn get(&self, _collection: &str, _id: &str) -> Result<Option<Record>> {
-        Err(not_yet())
+    /// A record by collection and id; `None` if either is missing.
+    pub fn get(&self, collection: &str, id: &str) -> Result<Option<Record>> {
+        if !self.store.has_collection(collection) {
+            return Ok(None);
+        }
+        Ok(self.store.get(collection, id)?.map(|r| Record {
+            collection: collection.to_owned(),
+            id: r.id,
+            vector: r.vector,
+            attrs: r.attrs,
+        }))
     }
 
     /// Deletes ids from a collection in one write; returns how many existed.
-    pub fn delete_ids(&mut self, _collection: &str, _ids: &[String]) -> Result<u64> {
-        Err(not_yet())
+    pub fn delete_ids(&mut self, collection: &str, ids: &[String]) -> Result<u64> {
+        if !self.store.has_collection(collection) {
+            bail!("the store has no collection '{collection}'");
+        }
+        Ok(self.store.delete(collection, ids)? as u64)
     }
 
-    /// Deletes every record matching `filter` (in `collection`, or in all);
-    /// returns how many.
-    pub fn delete_where(&mut self, _collection: Option<&str>, _filter: &Where) -> Result<u64> {
-        Err(not_yet())
+    /// Deletes every record matching `filter` (in `collection`, or in all,
+    /// one atomic write per collection); returns how many.
+    pub fn delete_where(&mut self, collection: Option<&str>, filter: &Where) -> Result<u64> {
+        let filter = to_filter(filter);
+        let names = match collection {
+            Some(name) => {
+                if !self.store.has_collection(name) {
+                    bail!("the store has no collection '{name}'");
+                }
+                vec![name.to_owned()]
+            }
+            None => self.collections(),
+        };
+        let mut n = 0;
+        for name in names {
+            n += self.store.delete_where(&name, &filter)? as u64;
+        }
+        Ok(n)
     }
 
     /// Searches `queries` (row-major, `dim` values each) together.
-    pub fn search_batch(
-        &self,
-        _queries: &[f32],
-        _params: SearchParams<'_>,
-    ) -> Result<Vec<Vec<Hit>>> {
-        Err(not_yet())
+    pub fn search_batch(&self, queries: &[f32], p: SearchParams<'_>) -> Result<Vec<Vec<Hit>>> {
+        let mut search = Search::top(p.k).threads(p.threads);
+        if !p.collections.is_empty() {
+            for name in p.collections {
+                if !self.store.has_collection(name) {
+                    bail!(
+                        "the store has no collection '{name}' (collections: {})",
+                        self.collections().join(", ")
+                    );
+                }
+            }
+            search = search.collections(p.collections.iter().cloned());
+        }
+        if let Some(w) = p.filter {
+            search = search.filter(to_filter(w));
+        }
+        if let Some(s) = p.min_score {
+            search = search.min_score(s);
+        }
+        if !p.with_attrs {
+            search = search.no_attrs();
+        }
+        let dim = self.dim().max(1);
+        let rows: Vec<&[f32]> = queries.chunks(dim).collect();
+        let results = self.store.search_batch(&rows, &search)?;
+        Ok(results
+            .into_iter()
+            .map(|hits| {
+                hits.into_iter()
+                    .map(|h| Hit {
+                        collection: h.collection,
+                        id: h.id,
+                        score: h.score,
+                        attrs: p.with_attrs.then_some(h.attrs),
+                    })
+                    .collect()
+            })
+            .collect())
     }
 
     /// Counts and sizes.
     pub fn stats(&self) -> Result<Stats> {
-        Err(not_yet())
+        let s = self.store.stats();
+        Ok(Stats {
+            dimension: s.dimension,
+            records: s.records as u64,
+            collections: self
+                .store
+                .collections()
+                .into_iter()
+                .map(|c| (c.name, c.records as u64))
+                .collect(),
+            dead: s.dead_rows as u64,
+            file_bytes: s.file_bytes,
+        })
     }
 
     /// The collections' names, sorted.
     pub fn collections(&self) -> Vec<String> {
-        Vec::new()
+        let mut names: Vec<String> = self
+            .store
+            .collections()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        names.sort();
+        names
     }
 
-    /// Calls `f` with every live record of `collection`.
-    pub fn for_each_record(&self, _collection: &str, _f: RecordVisitor<'_>) -> Result<()> {
-        Err(not_yet())
+    /// Calls `f` with every live record of `collection`, in store order.
+    pub fn for_each_record(&self, collection: &str, f: RecordVisitor<'_>) -> Result<()> {
+        for r in self.store.records(collection)? {
+            f(r.id(), r.vector(), &r.attrs())?;
+        }
+        Ok(())
     }
 
     /// Rewrites the file without dead rows; returns (bytes before, after).
     pub fn compact(&mut self) -> Result<(u64, u64)> {
-        Err(not_yet())
+        let before = self.store.stats().file_bytes;
+        self.store.compact()?;
+        Ok((before, self.store.stats().file_bytes))
     }
 
     /// Reads and checks every byte of the store at `path`, read-only and
@@ -217,7 +361,7 @@ pub fn verify_file(file: &Path) -> Result<VerifyReport> {
                     offset,
                     detail: e.to_string(),
                 },
-                _ => return Err(e).context(format!("cannot read {}", file.display())),
+                _ => return Err(e).with_context(|| format!("cannot read {}", file.display())),
             };
             return Ok(VerifyReport {
                 valid_bytes: 0,
@@ -233,7 +377,7 @@ pub fn verify_file(file: &Path) -> Result<VerifyReport> {
             Ok(true) => batches += 1,
             Ok(false) => break,
             Err(e) if matches!(e.kind(), ErrorKind::Corrupt { .. }) => break,
-            Err(e) => return Err(e).context(format!("cannot verify {}", file.display())),
+            Err(e) => return Err(e).with_context(|| format!("cannot verify {}", file.display())),
         }
     }
     let damage = match reader.end() {
