@@ -233,3 +233,471 @@ fn verify_intact_torn_and_corrupt() {
     expect_code(&o, 1);
     assert!(stderr(&o).contains("no store at"), "{}", stderr(&o));
 }
+
+// ------------------------------------------------------ data and stores
+
+use nidus_cli::formats::{self, Format};
+use nidus_cli::json::{self, Json};
+
+/// A JSONL line for `id` with `vector` and raw JSON `attrs`.
+fn line(id: &str, vector: &[f32], attrs: &str) -> String {
+    let mut v = String::new();
+    for (i, x) in vector.iter().enumerate() {
+        if i > 0 {
+            v.push(',');
+        }
+        json::write_f32(&mut v, *x);
+    }
+    format!("{{\"id\": \"{id}\", \"vector\": [{v}], \"attrs\": {attrs}}}\n")
+}
+
+/// A small, known data set (dimension 3): three records near the x axis,
+/// one near y, one near z, with attributes.
+fn small_jsonl(dir: &Path) -> PathBuf {
+    let path = dir.join("small.jsonl");
+    let text = [
+        line(
+            "a",
+            &[1.0, 0.0, 0.0],
+            r#"{"source": "man", "year": 2021, "tags": ["x", "y"]}"#,
+        ),
+        line("b", &[0.9, 0.1, 0.0], r#"{"source": "wiki", "year": 2019}"#),
+        line(
+            "c",
+            &[0.8, 0.0, 0.3],
+            r#"{"source": "man", "year": 2024, "draft": true}"#,
+        ),
+        line(
+            "d",
+            &[0.0, 1.0, 0.0],
+            r#"{"source": "blog", "year": 2020, "path": "src/d.rs"}"#,
+        ),
+        line("e", &[0.0, 0.0, 1.0], r#"{"source": "man", "year": null}"#),
+    ]
+    .concat();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Generated rows: `n` pseudo-random vectors of `dim` values.
+fn rows(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = nidus_cli::synth::Rng::new(seed);
+    (0..n)
+        .map(|_| (0..dim).map(|_| rng.normal()).collect())
+        .collect()
+}
+
+fn write_file(path: &Path, format: Format, rows: &[Vec<f32>]) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut w = formats::create_writer(file, format, rows[0].len()).unwrap();
+    for (i, r) in rows.iter().enumerate() {
+        w.write_row("default", &format!("r{i}"), r, &Attributes::new())
+            .unwrap();
+    }
+    w.finish().unwrap();
+}
+
+/// Runs a command that must succeed; returns its stdout.
+#[track_caller]
+fn ok(args: &[&str]) -> String {
+    let o = nidus(args);
+    expect_code(&o, 0);
+    stdout(&o)
+}
+
+/// Runs a command that must fail with exit 1; returns its stderr.
+#[track_caller]
+fn fails(args: &[&str]) -> String {
+    let o = nidus(args);
+    expect_code(&o, 1);
+    let err = stderr(&o);
+    assert!(err.starts_with("error: "), "{err}");
+    err
+}
+
+fn stats(store: &Path) -> Json {
+    json::parse(ok(&["stats", s(store), "--json"]).trim()).unwrap()
+}
+
+fn int(v: Option<&Json>) -> i64 {
+    match v {
+        Some(Json::Number(n)) => n.as_i64().unwrap(),
+        other => panic!("not an integer: {other:?}"),
+    }
+}
+
+fn records(store: &Path) -> i64 {
+    int(stats(store).get("records"))
+}
+
+/// Parses search output: one (query label, [(collection, id, score)]) per line.
+fn results(out: &str) -> Vec<(String, Vec<(String, String, f32)>)> {
+    out.lines()
+        .map(|l| {
+            let v = json::parse(l).unwrap();
+            let label = v.get("query").unwrap().to_string();
+            let Some(Json::Array(hits)) = v.get("hits") else {
+                panic!("{l}")
+            };
+            let hits = hits
+                .iter()
+                .map(|h| {
+                    let text = |k: &str| match h.get(k) {
+                        Some(Json::Str(s)) => s.clone(),
+                        other => panic!("{k}: {other:?}"),
+                    };
+                    let Some(Json::Number(score)) = h.get("score") else {
+                        panic!("{l}")
+                    };
+                    (text("collection"), text("id"), score.as_f32().unwrap())
+                })
+                .collect();
+            (label, hits)
+        })
+        .collect()
+}
+
+fn ids(out: &str) -> Vec<Vec<String>> {
+    results(out)
+        .into_iter()
+        .map(|(_, hits)| hits.into_iter().map(|(_, id, _)| id).collect())
+        .collect()
+}
+
+// --------------------------------------------------------------- import
+
+#[test]
+fn import_each_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    let out = ok(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    assert!(out.starts_with("imported 5 rows into "), "{out}");
+    let st = stats(&store);
+    assert_eq!(int(st.get("dimension")), 3);
+    assert_eq!(int(st.get("records")), 5);
+    assert_eq!(int(st.get("dead")), 0);
+    assert!(int(st.get("file_bytes")) > 0);
+    assert_eq!(int(st.get("collections").unwrap().get("default")), 5);
+
+    let data = rows(7, 3, 1);
+    let npy = dir.path().join("m.npy");
+    write_file(&npy, Format::Npy, &data);
+    ok(&["import", s(&store), s(&npy), "--collection", "n"]);
+    let fv = dir.path().join("m.bin");
+    write_file(&fv, Format::Fvecs, &data);
+    ok(&[
+        "import",
+        s(&store),
+        s(&fv),
+        "--collection",
+        "f",
+        "--format",
+        "fvecs",
+        "--batch",
+        "2",
+    ]);
+    let st = stats(&store);
+    assert_eq!(int(st.get("records")), 19);
+    assert_eq!(int(st.get("collections").unwrap().get("n")), 7);
+    assert_eq!(int(st.get("collections").unwrap().get("f")), 7);
+
+    // npy and fvecs rows are "0", "1", ...; both hold the same vectors.
+    let n6 = ok(&["get", s(&store), "6", "--collection", "n"]);
+    let f6 = ok(&["get", s(&store), "6", "--collection", "f"]);
+    assert_eq!(n6.replace("\"n\"", "\"f\""), f6);
+    // A new store takes its dimension from npy data too.
+    let other = dir.path().join("st2");
+    ok(&["import", s(&other), s(&npy)]);
+    assert_eq!(int(stats(&other).get("dimension")), 3);
+
+    // The readable stats table.
+    let table = ok(&["stats", s(&store)]);
+    assert!(
+        table.contains("dimension") && table.contains("19"),
+        "{table}"
+    );
+}
+
+// ---------------------------------------------------------- search, get
+
+#[test]
+fn search_plain_filtered_scoped_and_like() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    let small = small_jsonl(dir.path());
+    ok(&["import", s(&store), s(&small)]);
+    ok(&["import", s(&store), s(&small), "--collection", "other"]);
+
+    // Plain: every collection, best first, exact cosine.
+    let out = ok(&["search", s(&store), "--vector", "[2, 0, 0]", "--k", "3"]);
+    let r = results(&out);
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].0, "0");
+    let hits = &r[0].1;
+    assert_eq!(hits.len(), 3);
+    assert_eq!(hits[0].1, "a");
+    assert!((hits[0].2 - 1.0).abs() < 1e-6, "{hits:?}");
+    assert_eq!(hits[1].1, "a");
+    assert_ne!(hits[0].0, hits[1].0, "a from both collections first");
+    assert!(
+        (hits[2].2 - 0.9 / (0.82f32).sqrt()).abs() < 1e-5,
+        "{hits:?}"
+    );
+
+    // Scoped: one collection; several collections merge into one ranking.
+    let out = ok(&[
+        "search",
+        s(&store),
+        "--vector",
+        "[1,0,0]",
+        "--collection",
+        "other",
+    ]);
+    let r = results(&out);
+    assert_eq!(r[0].1.len(), 5);
+    assert!(r[0].1.iter().all(|h| h.0 == "other"));
+    let out = ok(&[
+        "search",
+        s(&store),
+        "--vector",
+        "[1,0,0]",
+        "--collection",
+        "other",
+        "--collection",
+        "default",
+        "--k",
+        "10",
+    ]);
+    assert_eq!(results(&out)[0].1.len(), 10);
+    let err = fails(&[
+        "search",
+        s(&store),
+        "--vector",
+        "[1,0,0]",
+        "--collection",
+        "nope",
+    ]);
+    assert!(err.contains("no collection 'nope'"), "{err}");
+
+    // Filtered, each operator family.
+    let cases = [
+        (r#"{"source": "man"}"#, vec!["a", "c", "e"]),
+        (r#"{"year": {"$gte": 2020}}"#, vec!["a", "c", "d"]),
+        (r#"{"year": {"$gt": 2019, "$lt": 2024}}"#, vec!["a", "d"]),
+        (r#"{"source": {"$in": ["wiki", "blog"]}}"#, vec!["b", "d"]),
+        (r#"{"source": {"$nin": ["man"]}}"#, vec!["b", "d"]),
+        (r#"{"source": {"$ne": "man"}}"#, vec!["b", "d"]),
+        (r#"{"draft": {"$exists": true}}"#, vec!["c"]),
+        (r#"{"year": null}"#, vec!["e"]),
+        (r#"{"path": {"$glob": "src/*.rs"}}"#, vec!["d"]),
+        (r#"{"tags": "x"}"#, vec!["a"]),
+        (r#"{"tags": {"$glob": "?"}}"#, vec!["a"]),
+        (
+            r#"{"$or": [{"source": "wiki"}, {"year": 2024}]}"#,
+            vec!["b", "c"],
+        ),
+        (
+            r#"{"$and": [{"source": "man"}, {"$not": {"draft": {"$exists": true}}}]}"#,
+            vec!["a", "e"],
+        ),
+        (r#"{"year": {"$lte": 2019}}"#, vec!["b"]),
+    ];
+    for (filter, expected) in cases {
+        let out = ok(&[
+            "search",
+            s(&store),
+            "--vector",
+            "[1,1,1]",
+            "--k",
+            "10",
+            "--collection",
+            "default",
+            "--filter",
+            filter,
+        ]);
+        let mut got = ids(&out).remove(0);
+        got.sort();
+        assert_eq!(got, expected, "{filter}");
+    }
+
+    // --min-score and --attrs.
+    let out = ok(&[
+        "search",
+        s(&store),
+        "--vector",
+        "[1,0,0]",
+        "--min-score",
+        "0.95",
+        "--collection",
+        "default",
+        "--attrs",
+    ]);
+    assert_eq!(ids(&out), [vec!["a", "b"]]);
+    let first = json::parse(out.trim()).unwrap();
+    let Some(Json::Array(hits)) = first.get("hits") else {
+        panic!()
+    };
+    assert_eq!(
+        hits[0].get("attrs").unwrap().get("source"),
+        Some(&Json::Str("man".into()))
+    );
+
+    // --like: the stored record's vector (it is its own best hit).
+    let out = ok(&[
+        "search",
+        s(&store),
+        "--like",
+        "d",
+        "--k",
+        "2",
+        "--collection",
+        "default",
+    ]);
+    let r = results(&out);
+    assert_eq!(r[0].1[0].1, "d");
+    assert!((r[0].1[0].2 - 1.0).abs() < 1e-6);
+    let err = fails(&["search", s(&store), "--like", "zz"]);
+    assert!(err.contains("no record 'zz'"), "{err}");
+
+    // --queries: JSONL ids label the results; npy rows are numbered; any
+    // --batch gives the same answers.
+    let q = dir.path().join("q.jsonl");
+    std::fs::write(
+        &q,
+        "{\"id\": \"q1\", \"vector\": [0, 1, 0]}\n{\"vector\": [0, 0, 1]}\n{\"id\": \"q3\", \"vector\": [1, 0, 0]}\n",
+    )
+    .unwrap();
+    let args = [
+        "search",
+        s(&store),
+        "--queries",
+        s(&q),
+        "--k",
+        "1",
+        "--collection",
+        "default",
+    ];
+    let out = ok(&args);
+    let r = results(&out);
+    let labels: Vec<&str> = r.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(labels, ["\"q1\"", "1", "\"q3\""]);
+    assert_eq!(ids(&out), [vec!["d"], vec!["e"], vec!["a"]]);
+    for batch in ["1", "2"] {
+        let mut with_batch = args.to_vec();
+        with_batch.extend(["--batch", batch]);
+        assert_eq!(ok(&with_batch), out, "--batch {batch}");
+    }
+    let qn = dir.path().join("q.npy");
+    write_file(
+        &qn,
+        Format::Npy,
+        &[vec![0.0, 1.0, 0.0], vec![0.0, 0.0, 1.0]],
+    );
+    let out = ok(&[
+        "search",
+        s(&store),
+        "--queries",
+        s(&qn),
+        "--k",
+        "1",
+        "--collection",
+        "default",
+    ]);
+    assert_eq!(results(&out)[1].0, "1");
+    assert_eq!(ids(&out), [vec!["d"], vec!["e"]]);
+
+    // Wrong query dimension.
+    let err = fails(&["search", s(&store), "--vector", "[1, 0]"]);
+    assert!(
+        err.contains("2 values") && err.contains("dimension is 3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn get_prints_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    ok(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    let out = ok(&["get", s(&store), "c"]);
+    let v = json::parse(out.trim()).unwrap();
+    assert_eq!(v.get("id"), Some(&Json::Str("c".into())));
+    assert_eq!(v.get("collection"), Some(&Json::Str("default".into())));
+    assert_eq!(
+        v.get("attrs").unwrap().get("draft"),
+        Some(&Json::Bool(true))
+    );
+    let Some(Json::Array(vector)) = v.get("vector") else {
+        panic!("{out}")
+    };
+    let norm: f32 = vector
+        .iter()
+        .map(|x| match x {
+            Json::Number(n) => n.as_f32().unwrap().powi(2),
+            _ => panic!(),
+        })
+        .sum();
+    assert!((norm - 1.0).abs() < 1e-6, "stored unit-length: {norm}");
+    let err = fails(&["get", s(&store), "zz"]);
+    assert!(err.contains("not found") && err.contains("'zz'"), "{err}");
+    let err = fails(&["get", s(&store), "c", "--collection", "nope"]);
+    assert!(err.contains("not found"), "{err}");
+    let err = fails(&["get", s(&dir.path().join("nostore")), "c"]);
+    assert!(err.contains("no store at"), "{err}");
+}
+
+// --------------------------------------------------------------- delete
+
+#[test]
+fn delete_by_id_and_by_filter() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    let small = small_jsonl(dir.path());
+    ok(&["import", s(&store), s(&small)]);
+    ok(&["import", s(&store), s(&small), "--collection", "other"]);
+    assert_eq!(
+        ok(&["delete", s(&store), "a", "b", "zz"]),
+        "deleted 2 records\n"
+    );
+    fails(&["get", s(&store), "a"]);
+    ok(&["get", s(&store), "a", "--collection", "other"]);
+    assert_eq!(records(&store), 8);
+    // By filter, in one collection, then in all.
+    let out = ok(&[
+        "delete",
+        s(&store),
+        "--collection",
+        "other",
+        "--filter",
+        r#"{"source": "man"}"#,
+    ]);
+    assert_eq!(out, "deleted 3 records\n");
+    let out = ok(&[
+        "delete",
+        s(&store),
+        "--filter",
+        r#"{"year": {"$gte": 2020}}"#,
+    ]);
+    // c and d in 'default', d in 'other'.
+    assert_eq!(out, "deleted 3 records\n");
+    let mut left = ids(&ok(&[
+        "search",
+        s(&store),
+        "--vector",
+        "[1,1,1]",
+        "--k",
+        "10",
+    ]))
+    .remove(0);
+    left.sort();
+    assert_eq!(left, ["b", "e"]);
+    assert_eq!(int(stats(&store).get("dead")), 8);
+    let err = fails(&["delete", s(&store), "x", "--collection", "nope"]);
+    assert!(err.contains("no collection 'nope'"), "{err}");
+    // Compaction drops the dead rows and keeps the live ones.
+    let out = ok(&["compact", s(&store)]);
+    assert!(out.starts_with("compacted "), "{out}");
+    assert_eq!(int(stats(&store).get("dead")), 0);
+    assert_eq!(records(&store), 2);
+    ok(&["verify", s(&store)]);
+}

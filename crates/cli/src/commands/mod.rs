@@ -100,13 +100,17 @@ Flags:
 Output: one JSON object per query on stdout, in query order:
   {\"query\": 0, \"hits\": [{\"collection\": \"default\", \"id\": \"a\", \"score\": 0.98}, ...]}
 \"query\" is the 0-based query index, or the query's \"id\" from a JSONL query file. With --attrs
-each hit also has \"attrs\": {...}. Hits are best first; ties by collection and id order.
+each hit also has \"attrs\": {...}. Hits are best first; ties in insertion order.
 
 Filters (JSON, Chroma / MongoDB style):
   {\"source\": \"man\"}                     equality
   {\"year\": {\"$gte\": 2020, \"$lt\": 2025}}  operators: $eq $ne $gt $gte $lt $lte $in $nin
                                         $exists $glob (glob: * ? [...], whole string)
   {\"$and\": [...]}, {\"$or\": [...]}, {\"$not\": {...}}
+Several keys in one object must all hold. null matches a present null, never an absent
+attribute; $exists: false matches absent ones; $ne and $nin also match records without the
+attribute. A list attribute equals a string it contains; $glob matches any of its elements.
+Numbers compare numerically (2 equals 2.0); $gt/$gte/$lt/$lte match numeric attributes only.
 
 Search opens the store read-only and takes no lock: it works while another process writes.",
         flags: &[
