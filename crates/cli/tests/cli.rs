@@ -331,7 +331,10 @@ fn records(store: &Path) -> i64 {
 }
 
 /// Parses search output: one (query label, [(collection, id, score)]) per line.
-fn results(out: &str) -> Vec<(String, Vec<(String, String, f32)>)> {
+/// One search hit: (collection, id, score).
+type HitRow = (String, String, f32);
+
+fn results(out: &str) -> Vec<(String, Vec<HitRow>)> {
     out.lines()
         .map(|l| {
             let v = json::parse(l).unwrap();
