@@ -704,3 +704,240 @@ fn delete_by_id_and_by_filter() {
     assert_eq!(records(&store), 2);
     ok(&["verify", s(&store)]);
 }
+
+// ------------------------------------------------------ export, round trip
+
+#[test]
+fn export_then_import_is_bit_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a");
+    // Awkward values: tiny, huge, negative zero, many digits.
+    let text = small_jsonl(dir.path());
+    let odd = dir.path().join("odd.jsonl");
+    std::fs::write(
+        &odd,
+        line(
+            "z",
+            &[1e-30, -0.0, 3.4e38],
+            r#"{"f": 2.0, "i": -7, "s": "q\"\n\u00e9", "l": []}"#,
+        ) + &line("w", &[0.1, 0.2, 0.3], "{}"),
+    )
+    .unwrap();
+    ok(&["import", s(&a), s(&text)]);
+    ok(&["import", s(&a), s(&odd), "--collection", "odd"]);
+    let data = rows(50, 3, 9);
+    let npy = dir.path().join("m.npy");
+    write_file(&npy, Format::Npy, &data);
+    ok(&["import", s(&a), s(&npy), "--collection", "m"]);
+
+    // JSONL: every collection, ids, attrs, vectors.
+    let first = dir.path().join("first.jsonl");
+    let out = ok(&["export", s(&a), s(&first)]);
+    assert_eq!(out, format!("exported 57 rows to {}\n", s(&first)));
+    let b = dir.path().join("b");
+    ok(&["import", s(&b), s(&first)]);
+    let second = dir.path().join("second.jsonl");
+    ok(&["export", s(&b), s(&second)]);
+    let (x, y) = (
+        std::fs::read(&first).unwrap(),
+        std::fs::read(&second).unwrap(),
+    );
+    assert!(x == y, "JSONL export of the re-imported store differs");
+    assert_eq!(stats(&a).get("collections"), stats(&b).get("collections"));
+    let za = ok(&["get", s(&a), "z", "--collection", "odd"]);
+    assert_eq!(za, ok(&["get", s(&b), "z", "--collection", "odd"]));
+    assert!(za.contains("\"f\":2.0") && za.contains("\"i\":-7"), "{za}");
+
+    // npy and fvecs: one collection, vectors bit-exact.
+    for (ext, format) in [("npy", "npy"), ("fvecs", "fvecs")] {
+        let one = dir.path().join(format!("one.{ext}"));
+        ok(&["export", s(&a), s(&one), "--collection", "m"]);
+        let c = dir.path().join(format!("c-{ext}"));
+        ok(&[
+            "import",
+            s(&c),
+            s(&one),
+            "--collection",
+            "m",
+            "--format",
+            format,
+        ]);
+        let two = dir.path().join(format!("two.{ext}"));
+        ok(&["export", s(&c), s(&two)]);
+        assert!(
+            std::fs::read(&one).unwrap() == std::fs::read(&two).unwrap(),
+            "{ext} export differs after a round trip"
+        );
+        assert_eq!(
+            ok(&["get", s(&a), "7", "--collection", "m"]),
+            ok(&["get", s(&c), "7", "--collection", "m"])
+        );
+    }
+    let err = fails(&["export", s(&a), s(&dir.path().join("all.npy"))]);
+    assert!(err.contains("--collection"), "{err}");
+    assert!(!dir.path().join("all.npy").exists());
+    let err = fails(&[
+        "export",
+        s(&a),
+        s(&dir.path().join("x.jsonl")),
+        "--collection",
+        "nope",
+    ]);
+    assert!(err.contains("no collection 'nope'"), "{err}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("nidus-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+// ---------------------------------------------------- bad input, no damage
+
+/// Imports `file` into `store`, expects failure, and checks the store kept
+/// exactly `records` records and verifies intact.
+#[track_caller]
+fn import_fails(store: &Path, file: &Path, extra: &[&str], records_after: i64) -> String {
+    let mut args = vec!["import", s(store), s(file)];
+    args.extend_from_slice(extra);
+    let err = fails(&args);
+    if Db::exists(store) {
+        assert_eq!(records(store), records_after, "{err}");
+        ok(&["verify", s(store)]);
+    }
+    err
+}
+
+use nidus_cli::db::Db;
+
+#[test]
+fn bad_input_fails_clearly_without_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    ok(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    let good = |case: usize, i: usize| line(&format!("g{case}-{i}"), &[1.0, i as f32, 0.5], "{}");
+    let write = |name: &str, text: String| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+
+    // A bad line stops the import; the whole batches before it stay.
+    let cases = [
+        (
+            "{\"id\": \"x\", \"vector\": [1, 2",
+            "line 5, column 28: expected ',' or ']'",
+        ),
+        (
+            "{\"id\": \"x\", \"vector\": [1, 2, 3, 4]}",
+            "line 5: \"vector\" has 4 values, the earlier lines have 3",
+        ),
+        (
+            "{\"id\": \"x\", \"vector\": [1, NaN, 3]}",
+            "line 5, column 27: NaN is not a JSON number",
+        ),
+        ("{\"id\": \"x\", \"vector\": [0, 0, 0]}", "zero vector"),
+        ("{\"vector\": [1, 2, 3]}", "line 5: no \"id\" key"),
+        (
+            "{\"id\": \"\", \"vector\": [1, 2, 3]}",
+            "line 5: the id is empty",
+        ),
+        ("not json", "line 5, column 1: expected '{'"),
+    ];
+    for (case, (bad, expected)) in cases.into_iter().enumerate() {
+        let text = (0..4).map(|i| good(case, i)).collect::<String>() + bad + "\n" + &good(case, 9);
+        let file = write("bad.jsonl", text);
+        let before = records(&store);
+        let err = import_fails(&store, &file, &["--batch", "2"], before + 4);
+        assert!(err.contains(expected), "{bad}: {err}");
+        assert!(err.contains("bad.jsonl"), "{err}");
+        assert!(
+            err.contains("the 4 rows before the error are stored"),
+            "{err}"
+        );
+    }
+
+    // A file of another dimension is refused before anything is written.
+    let before = records(&store);
+    let file = write("wide.jsonl", line("w", &[1.0, 2.0, 3.0, 4.0], "{}"));
+    let err = import_fails(&store, &file, &[], before);
+    assert!(
+        err.contains("dimension 4") && err.contains("dimension 3"),
+        "{err}"
+    );
+
+    // NaN in binary formats names the row.
+    let mut nan = rows(3, 3, 5);
+    nan[2][1] = f32::NAN;
+    for format in [Format::Npy, Format::Fvecs] {
+        let file = dir.path().join(format!("nan.{format}"));
+        write_file(&file, format, &nan);
+        let err = import_fails(&store, &file, &[], before);
+        assert!(err.contains("row 2: component 1 is NaN"), "{format}: {err}");
+    }
+
+    // Truncated npy and fvecs files import nothing.
+    let data = rows(10, 3, 6);
+    for format in [Format::Npy, Format::Fvecs] {
+        let file = dir.path().join(format!("cut.{format}"));
+        write_file(&file, format, &data);
+        let full = std::fs::read(&file).unwrap();
+        for cut in [1, 6, 40] {
+            std::fs::write(&file, &full[..full.len() - cut]).unwrap();
+            let err = import_fails(&store, &file, &["--batch", "3"], before);
+            assert!(err.contains("truncated"), "{format} -{cut}: {err}");
+        }
+        std::fs::write(&file, &full[..3]).unwrap();
+        let err = import_fails(&store, &file, &[], before);
+        assert!(err.contains("npy") || err.contains("fvecs"), "{err}");
+    }
+    // A new store is not created from a file that fails.
+    let fresh = dir.path().join("fresh");
+    let file = write(
+        "first-bad.jsonl",
+        "{\"id\": \"a\", \"vector\": [1, NaN]}\n".into(),
+    );
+    import_fails(&fresh, &file, &[], 0);
+    assert!(!Db::exists(&fresh));
+}
+
+// ------------------------------------------------- concurrent search
+
+#[test]
+fn search_works_while_an_import_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    ok(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    // A larger import in many small durable batches, in another process.
+    let big = dir.path().join("big.jsonl");
+    let text: String = rows(6000, 3, 11)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| line(&format!("big{i}"), v, "{\"n\": 1}"))
+        .collect();
+    std::fs::write(&big, text).unwrap();
+    let mut writer = Command::new(env!("CARGO_BIN_EXE_nidus"))
+        .args(["import", s(&store), s(&big), "--batch", "100"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut seen = Vec::new();
+    let mut searches_during_import = 0;
+    loop {
+        let running = writer.try_wait().unwrap().is_none();
+        let out = ok(&["search", s(&store), "--vector", "[1, 0, 0]", "--k", "3"]);
+        assert_eq!(ids(&out)[0].len(), 3);
+        let n = records(&store);
+        seen.push(n);
+        if !running {
+            break;
+        }
+        searches_during_import += 1;
+    }
+    assert!(writer.wait().unwrap().success());
+    assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+    assert_eq!(*seen.last().unwrap(), 6005);
+    // Whole batches only: every count a reader saw is 5 + a multiple of 100.
+    assert!(seen.iter().all(|n| (n - 5) % 100 == 0), "{seen:?}");
+    eprintln!("{searches_during_import} searches ran during the import");
+}

@@ -132,7 +132,7 @@ impl<R: Read> FvecsReader<R> {
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
         );
         check_finite(&batch.vectors[start..])
-            .with_context(|| format!("{}: row {row}", self.name))?;
+            .map_err(|e| anyhow!("{}: row {row}: {e}", self.name))?;
         batch.rows.push(Row {
             id: Some(row.to_string()),
             collection: None,

@@ -307,7 +307,7 @@ impl<R: Read> RowReader for NpyReader<R> {
         );
         for i in 0..n {
             let row = self.next_row + i as u64;
-            check_finite(batch.vector(i)).with_context(|| format!("{}: row {row}", self.name))?;
+            check_finite(batch.vector(i)).map_err(|e| anyhow!("{}: row {row}: {e}", self.name))?;
             batch.rows.push(Row {
                 id: Some(row.to_string()),
                 collection: None,
