@@ -33,8 +33,15 @@ fn report(e: &anyhow::Error) -> ExitCode {
         return ExitCode::SUCCESS;
     }
     eprintln!("error: {e}");
+    let mut previous = e.to_string();
     for cause in e.chain().skip(1) {
-        eprintln!("  caused by: {cause}");
+        // Some errors repeat their source's text in their own message:
+        // print each piece of information once.
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            eprintln!("  caused by: {text}");
+        }
+        previous = text;
     }
     match e.downcast_ref::<UsageError>() {
         Some(usage) => {

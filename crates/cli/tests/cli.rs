@@ -941,3 +941,151 @@ fn search_works_while_an_import_runs() {
     assert!(seen.iter().all(|n| (n - 5) % 100 == 0), "{seen:?}");
     eprintln!("{searches_during_import} searches ran during the import");
 }
+
+// ------------------------------------------------------ kill, bench, edges
+
+#[test]
+fn a_killed_import_leaves_whole_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    let big = dir.path().join("big.jsonl");
+    let text: String = rows(20_000, 4, 12)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| line(&format!("k{i}"), v, "{}"))
+        .collect();
+    std::fs::write(&big, text).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nidus"))
+        .args(["import", s(&store), s(&big), "--batch", "250"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the first batches, then SIGKILL mid-import.
+    let start = std::time::Instant::now();
+    while !Db::exists(&store) || records_quiet(&store) < 500 {
+        if child.try_wait().unwrap().is_some() || start.elapsed().as_secs() > 20 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let n = records(&store);
+    assert!(n > 0 && n % 250 == 0, "{n} records: not whole batches");
+    // A writable open (delete of nothing) cuts any torn tail; then intact.
+    ok(&["delete", s(&store), "no-such-id"]);
+    ok(&["verify", s(&store)]);
+    assert_eq!(records(&store), n);
+}
+
+/// The record count, or 0 while the store cannot be read yet.
+fn records_quiet(store: &Path) -> i64 {
+    let o = nidus(&["stats", s(store), "--json"]);
+    match json::parse(stdout(&o).trim()) {
+        Ok(v) if o.status.success() => int(v.get("records")),
+        _ => 0,
+    }
+}
+
+#[test]
+fn bench_json_has_every_key() {
+    let out = ok(&[
+        "bench",
+        "--n",
+        "500",
+        "--dim",
+        "8",
+        "--queries",
+        "3",
+        "--batch",
+        "100",
+        "--json",
+    ]);
+    let v = json::parse(out.trim()).unwrap();
+    for key in [
+        "n",
+        "dim",
+        "k",
+        "threads",
+        "tier",
+        "ingest_vectors_per_s",
+        "open_gb_per_s",
+        "query_p50_ms",
+        "query_p95_ms",
+        "query_gb_per_s",
+        "batch_queries_per_s",
+        "batch_gflops",
+        "read_bandwidth_gb_per_s",
+        "fma_peak_gflops",
+    ] {
+        assert!(v.get(key).is_some(), "{key} missing: {out}");
+    }
+    assert_eq!(int(v.get("n")), 500);
+    assert_eq!(int(v.get("dim")), 8);
+    assert!(matches!(v.get("tier"), Some(Json::Str(t)) if !t.is_empty()));
+}
+
+#[test]
+fn edges_and_quiet_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    // stderr is a pipe here: no progress line, no control characters.
+    let o = nidus(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    expect_code(&o, 0);
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
+    // k beyond the record count returns what there is.
+    let out = ok(&["search", s(&store), "--vector", "[1,2,3]", "--k", "1000"]);
+    assert_eq!(ids(&out)[0].len(), 5);
+    // A filter nothing matches: an empty hit list, not an error.
+    let out = ok(&[
+        "search",
+        s(&store),
+        "--vector",
+        "[1,2,3]",
+        "--filter",
+        "{\"source\": \"none\"}",
+    ]);
+    assert_eq!(out, "{\"query\":0,\"hits\":[]}\n");
+    // A zero query vector has no direction.
+    let err = fails(&["search", s(&store), "--vector", "[0,0,0]"]);
+    assert!(err.contains("zero"), "{err}");
+    // Searching a store that does not exist.
+    let err = fails(&["search", s(&dir.path().join("none")), "--vector", "[1]"]);
+    assert!(err.contains("no store at"), "{err}");
+    // An empty JSONL file into a new store: nothing to take a dimension from.
+    let empty = dir.path().join("empty.jsonl");
+    std::fs::write(&empty, "\n\n").unwrap();
+    let err = fails(&["import", s(&dir.path().join("new")), s(&empty)]);
+    assert!(err.contains("holds no rows"), "{err}");
+    // ... into an existing store: fine, nothing imported.
+    assert!(ok(&["import", s(&store), s(&empty)]).starts_with("imported 0 rows"));
+    // A writer holds the lock: a second writer is refused, searches go on.
+    let big = dir.path().join("big.jsonl");
+    let text: String = rows(3000, 3, 3)
+        .iter()
+        .enumerate()
+        .map(|(i, v)| line(&format!("b{i}"), v, "{}"))
+        .collect();
+    std::fs::write(&big, text).unwrap();
+    let mut writer = Command::new(env!("CARGO_BIN_EXE_nidus"))
+        .args(["import", s(&store), s(&big), "--batch", "10"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    while records_quiet(&store) < 15 && writer.try_wait().unwrap().is_none() {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let mut refused = false;
+    while writer.try_wait().unwrap().is_none() {
+        let o = nidus(&["delete", s(&store), "zz"]);
+        if o.status.code() == Some(1) && stderr(&o).contains("locked") {
+            refused = true;
+        }
+        ok(&["search", s(&store), "--vector", "[1,2,3]"]);
+    }
+    assert!(writer.wait().unwrap().success());
+    assert!(
+        refused,
+        "a second writer was never refused while the import ran"
+    );
+}
