@@ -1089,3 +1089,24 @@ fn edges_and_quiet_stderr() {
         "a second writer was never refused while the import ran"
     );
 }
+
+/// The main job end to end (slow in debug: run with
+/// `cargo test --release -p nidus-cli -- --ignored`).
+#[test]
+#[ignore]
+fn demo_runs_to_the_end() {
+    let out = ok(&["demo"]);
+    for step in [
+        "import", "reopen", "search", "filtered", "scoped", "batch", "delete", "compact", "verify",
+    ] {
+        assert!(
+            out.contains(&format!("  {step} ")),
+            "{step} missing:\n{out}"
+        );
+    }
+    assert!(
+        out.contains("nearest hit in the query's cluster for 1024/1024"),
+        "{out}"
+    );
+    assert!(out.contains("\ndone in "), "{out}");
+}
