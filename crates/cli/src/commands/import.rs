@@ -2,6 +2,7 @@
 //! durable write per `--batch` rows.
 
 use std::path::Path;
+use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -84,7 +85,6 @@ pub fn import_file(
         progress = Progress::with_enabled("import", false);
     }
     let mut db: Option<Db> = None;
-    let mut batch = RowBatch::default();
     let mut rows = 0u64;
     let stopped = |rows: u64| {
         format!(
@@ -93,27 +93,58 @@ pub fn import_file(
             rows
         )
     };
-    loop {
-        let n = reader
-            .read_batch(batch_rows, &mut batch)
-            .with_context(|| stopped(rows))?;
-        if n == 0 {
-            break;
-        }
-        if db.is_none() {
-            db = Some(open_for(store, batch.dim, file)?);
-        }
-        let Some(db) = db.as_mut() else {
-            unreachable!("opened above")
-        };
-        write_batch(db, &batch, collection, file).with_context(|| stopped(rows))?;
-        rows += n as u64;
-        progress.update(rows, reader.fraction_done());
-    }
+    // Parsing and writing overlap: a reader thread parses the next batch
+    // while this thread commits (and fsyncs) the previous one. Batches and
+    // a reader error arrive in file order, so the batches before an error
+    // are exactly the ones committed.
+    let (full_tx, full_rx) = mpsc::sync_channel::<Result<(RowBatch, Option<f64>)>>(1);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<RowBatch>(2);
+    let outcome = std::thread::scope(|scope| -> Result<Option<usize>> {
+        let parser = scope.spawn(move || {
+            loop {
+                let mut batch = empty_rx.try_recv().unwrap_or_default();
+                match reader.read_batch(batch_rows, &mut batch) {
+                    Ok(0) => return reader.dim(),
+                    Ok(_) => {
+                        if full_tx.send(Ok((batch, reader.fraction_done()))).is_err() {
+                            return reader.dim(); // the writer stopped
+                        }
+                    }
+                    Err(e) => {
+                        let _ = full_tx.send(Err(e));
+                        return reader.dim();
+                    }
+                }
+            }
+        });
+        let written = (|| -> Result<()> {
+            for message in &full_rx {
+                let (batch, fraction) = message.with_context(|| stopped(rows))?;
+                if db.is_none() {
+                    db = Some(open_for(store, batch.dim, file)?);
+                }
+                let Some(db) = db.as_mut() else {
+                    unreachable!("opened above")
+                };
+                write_batch(db, &batch, collection, file).with_context(|| stopped(rows))?;
+                rows += batch.rows.len() as u64;
+                progress.update(rows, fraction);
+                let _ = empty_tx.try_send(batch);
+            }
+            Ok(())
+        })();
+        // Unblock the parser if the writer stopped early.
+        drop(full_rx);
+        let dim = parser
+            .join()
+            .map_err(|_| anyhow!("the parsing thread panicked"))?;
+        written.map(|()| dim)
+    });
+    let dim = outcome?;
     progress.finish();
     if db.is_none() {
         // No rows: still create the store when the file tells its dimension.
-        match reader.dim() {
+        match dim {
             Some(dim) => {
                 open_for(store, dim, file)?;
             }

@@ -134,7 +134,7 @@ pub trait RowReader {
 }
 
 /// Opens `path` for reading rows in `format`.
-pub fn open_reader(path: &Path, format: Format) -> Result<Box<dyn RowReader>> {
+pub fn open_reader(path: &Path, format: Format) -> Result<Box<dyn RowReader + Send>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let len = file
         .metadata()
