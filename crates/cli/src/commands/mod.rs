@@ -55,6 +55,8 @@ optional (values: null, true/false, integers, floats, strings, lists of strings)
 npy (2-D, C order, little-endian float32, '<f4') and fvecs rows get the ids \"0\", \"1\", ...
 
 Every N rows are one atomic, durable batch: an interrupted import leaves whole batches only.
+(When a file's \"collection\" keys change within a batch, each run of one collection is its
+own atomic write.)
 A bad line or row stops the import with its line or row number and what is wrong; the batches
 before it stay. Nothing of a file whose size does not match its npy header or fvecs rows is
 imported. While stderr is a terminal, a progress line shows rows, rows/s and the time left.
@@ -84,8 +86,8 @@ Exactly one query source:
   --vector JSON_ARRAY  one query, e.g. --vector '[0.1, 0.2, 0.3]'
   --queries FILE       many queries: JSONL lines {\"id\": ..., \"vector\": [...]} (id optional),
                        or npy / fvecs rows; --format as for import
-  --like ID            the vector of a stored record (looked up in the --collection given, or
-                       in 'default'); the record itself is among the hits
+  --like ID            the vector of a stored record (looked up in the first --collection
+                       given, or in 'default'); the record itself is among the hits
 
 Flags:
   --k K               hits per query (default 10)
@@ -149,7 +151,8 @@ Flags:
         usage: "delete STORE [--collection NAME] (ID... | --filter JSON)",
         help: "\
 Deletes the given ids, or every record whose attributes match --filter (same syntax as for
-search), in one atomic, durable write. Ids that do not exist are ignored.
+search), in one atomic, durable write (one per collection for --filter without --collection).
+Ids that do not exist are ignored; a collection that does not exist is an error.
 
 Flags:
   --collection NAME   the collection (default 'default' for ids; all collections for --filter)
@@ -184,7 +187,9 @@ Flags:
 Checks the header and every frame's checksum, read-only and without a lock. Exit 0 and a
 summary on stdout when the store is intact; otherwise exit 1 with the byte offset and the kind
 of damage on stderr: a torn tail (the last write was cut short, e.g. by a crash; a writable
-open truncates it) or corruption (bytes that fail their checksum, with valid data after them).",
+open truncates it) or corruption (bytes that fail their checksum, with valid data after them).
+While a writer is appending, a torn tail may be its batch in flight: verify again once it is
+done.",
         flags: &[],
         min_positionals: 1,
         max_positionals: Some(1),
