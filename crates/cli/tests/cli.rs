@@ -117,7 +117,28 @@ fn usage_errors_exit_2_and_name_the_problem() {
         ),
         (
             &["import", "st", "x.jsonl", "--batch", "0"],
-            "--batch must be at least 1",
+            "--batch must be between 1 and 1000000",
+        ),
+        (
+            &["import", "st", "x.jsonl", "--batch", "1000001"],
+            "--batch must be between",
+        ),
+        (
+            &["import", "st", "x.jsonl", "--batch", "-1"],
+            "invalid value '-1' for --batch",
+        ),
+        (
+            &["search", "st", "--vector", "[1]", "--batch", "0"],
+            "--batch must be between 1 and 100000",
+        ),
+        (
+            &["search", "st", "--vector", "[1]", "--min-score", "inf"],
+            "--min-score must be a finite",
+        ),
+        (&["bench", "--n", "0"], "--n must be at least 1"),
+        (
+            &["bench", "--n", "100000000", "--dim", "1000"],
+            "below 2^31",
         ),
         (&["delete", "st"], "give the ids to delete, or --filter"),
         (&["delete", "st", "a", "--filter", "{\"a\":1}"], "not both"),

@@ -84,6 +84,11 @@ pub fn run(m: &Matches) -> Result<()> {
             return Err(m.usage_error(format!("--{flag} must be at least 1")).into());
         }
     }
+    if config.queries > 1_000_000 || config.batch > super::import::MAX_BATCH {
+        return Err(m
+            .usage_error("--queries and --batch must be at most 1000000")
+            .into());
+    }
     if config.dim > 65_536 {
         return Err(m.usage_error("--dim must be at most 65536").into());
     }

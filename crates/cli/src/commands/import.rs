@@ -18,14 +18,20 @@ pub const DEFAULT_COLLECTION: &str = "default";
 /// The default rows per atomic write.
 pub const DEFAULT_BATCH: usize = 10_000;
 
+/// The most rows per atomic write: one batch is held in memory and written
+/// as one frame, which the format caps at 1 GiB.
+pub const MAX_BATCH: usize = 1_000_000;
+
 /// Runs `import`.
 pub fn run(m: &Matches) -> Result<()> {
     let store = Path::new(&m.positionals[0]);
     let file = Path::new(&m.positionals[1]);
     let format = Format::resolve(m.value("format"), file).map_err(|e| m.usage_error(e))?;
     let batch_rows: usize = m.parsed_or("batch", DEFAULT_BATCH)?;
-    if batch_rows == 0 {
-        return Err(m.usage_error("--batch must be at least 1").into());
+    if !(1..=MAX_BATCH).contains(&batch_rows) {
+        return Err(m
+            .usage_error(format!("--batch must be between 1 and {MAX_BATCH}"))
+            .into());
     }
     let collection = m.value("collection");
     if collection == Some("") {

@@ -84,8 +84,8 @@ pub fn run(m: &Matches) -> Result<()> {
         return Err(m.usage_error("--k must be at least 1").into());
     }
     let batch: usize = m.parsed_or("batch", 64)?;
-    if batch == 0 {
-        return Err(m.usage_error("--batch must be at least 1").into());
+    if !(1..=100_000).contains(&batch) {
+        return Err(m.usage_error("--batch must be between 1 and 100000").into());
     }
     let threads: usize = m.parsed_or("threads", 0)?;
     let min_score: Option<f32> = m.parsed("min-score")?;
