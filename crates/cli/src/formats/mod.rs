@@ -227,3 +227,82 @@ mod tests {
         assert!(e.contains("component 1 is NaN"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod hostile_input {
+    use super::*;
+    use crate::synth::Rng;
+
+    /// Drains a reader, returning rows read or the first error; must never
+    /// panic.
+    fn drain(mut r: impl RowReader) -> Result<usize> {
+        let mut b = RowBatch::default();
+        let mut total = 0;
+        loop {
+            match r.read_batch(3, &mut b)? {
+                0 => return Ok(total),
+                n => total += n,
+            }
+        }
+    }
+
+    fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
+        let mut bytes = base.to_vec();
+        match rng.below(4) {
+            0 => bytes.truncate(rng.below(bytes.len() as u64 + 1) as usize),
+            1 => {
+                for _ in 0..1 + rng.below(4) {
+                    let i = rng.below(bytes.len().max(1) as u64) as usize;
+                    if let Some(b) = bytes.get_mut(i) {
+                        *b ^= 1 << rng.below(8);
+                    }
+                }
+            }
+            2 => {
+                let i = rng.below(bytes.len().max(1) as u64) as usize;
+                if let Some(b) = bytes.get_mut(i) {
+                    *b = rng.next_u64() as u8;
+                }
+            }
+            _ => bytes = (0..rng.below(64)).map(|_| rng.next_u64() as u8).collect(),
+        }
+        bytes
+    }
+
+    #[test]
+    fn mutated_files_never_panic() {
+        let mut rng = Rng::new(77);
+        let none = Attributes::new();
+        let mut npy = std::io::Cursor::new(Vec::new());
+        let mut fvecs = Vec::new();
+        {
+            let mut w = Box::new(npy::NpyWriter::new(&mut npy, 3).unwrap());
+            let mut f = Box::new(fvecs::FvecsWriter::new(&mut fvecs, 3).unwrap());
+            for i in 0..5 {
+                let v = [i as f32, 1.0, -2.5];
+                w.write_row("", "", &v, &none).unwrap();
+                f.write_row("", "", &v, &none).unwrap();
+            }
+            w.finish().unwrap();
+            f.finish().unwrap();
+        }
+        let npy = npy.into_inner();
+        let jsonl = b"{\"id\": \"a\", \"vector\": [1, 2.5e-3, -0], \"attrs\": {\"k\": [\"x\"], \"n\": null}}\n\
+                      {\"id\": \"b\\u00e9\", \"vector\": [3, 4, 5], \"collection\": \"c\"}\n"
+            .to_vec();
+        for _ in 0..3000 {
+            let bytes = mutate(&mut rng, &npy);
+            let len = Some(bytes.len() as u64);
+            if let Ok(r) = npy::NpyReader::new(&bytes[..], "x".into(), len) {
+                let _ = drain(r);
+            }
+            let bytes = mutate(&mut rng, &fvecs);
+            let len = (rng.below(2) == 0).then_some(bytes.len() as u64);
+            if let Ok(r) = fvecs::FvecsReader::new(&bytes[..], "x".into(), len) {
+                let _ = drain(r);
+            }
+            let bytes = mutate(&mut rng, &jsonl);
+            let _ = drain(jsonl::JsonlReader::new(&bytes[..], "x".into(), None));
+        }
+    }
+}
