@@ -1131,3 +1131,34 @@ fn demo_runs_to_the_end() {
     );
     assert!(out.contains("\ndone in "), "{out}");
 }
+
+#[test]
+fn verify_a_store_written_by_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    let file = dir.path().join("r.fvecs");
+    write_file(&file, Format::Fvecs, &rows(300, 8, 4));
+    ok(&["import", s(&store), s(&file), "--batch", "100"]);
+    let out = ok(&["verify", s(&store)]);
+    assert!(out.starts_with("ok: ") && out.contains("intact"), "{out}");
+    let data = store.join(nidus_format::DATA_FILE);
+    let full = std::fs::read(&data).unwrap();
+    // The last batch cut short: a torn tail, at the start of that batch.
+    std::fs::write(&data, &full[..full.len() - 100]).unwrap();
+    let err = fails(&["verify", s(&store)]);
+    assert!(err.contains("torn tail at byte offset "), "{err}");
+    // Readers still see the two whole batches.
+    assert_eq!(records(&store), 200);
+    // A flipped byte in the first batch, with more after it: corruption.
+    let mut bad = full.clone();
+    bad[HEADER_LEN + 50] ^= 1;
+    std::fs::write(&data, &bad).unwrap();
+    let err = fails(&["verify", s(&store)]);
+    assert!(
+        err.contains(&format!("corruption at byte offset {HEADER_LEN}")),
+        "{err}"
+    );
+    // Search refuses a corrupt store (with the offset) rather than guess.
+    let err = fails(&["search", s(&store), "--vector", "[1,2,3,4,5,6,7,8]"]);
+    assert!(err.contains(&HEADER_LEN.to_string()), "{err}");
+}
