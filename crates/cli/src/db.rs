@@ -296,12 +296,16 @@ impl Db {
         Ok(Stats {
             dimension: s.dimension,
             records: s.records as u64,
-            collections: self
-                .store
-                .collections()
-                .into_iter()
-                .map(|c| (c.name, c.records as u64))
-                .collect(),
+            collections: {
+                let mut list: Vec<(String, u64)> = self
+                    .store
+                    .collections()
+                    .into_iter()
+                    .map(|c| (c.name, c.records as u64))
+                    .collect();
+                list.sort();
+                list
+            },
             dead: s.dead_rows as u64,
             file_bytes: s.file_bytes,
         })

@@ -9,7 +9,9 @@ use anyhow::{Context, Result, bail};
 
 use crate::args::Matches;
 use crate::db::Db;
-use crate::formats::{self, Format};
+use crate::formats::fvecs::FvecsWriter;
+use crate::formats::jsonl::JsonlWriter;
+use crate::formats::{self, Format, RowWriter};
 use crate::progress::group_digits;
 
 /// Runs `export`.
@@ -18,7 +20,12 @@ pub fn run(m: &Matches) -> Result<()> {
     let file = Path::new(&m.positionals[1]);
     let format = Format::resolve(m.value("format"), file).map_err(|e| m.usage_error(e))?;
     let rows = export(store, file, format, m.value("collection"))?;
-    println!("exported {} rows to {}", group_digits(rows), file.display());
+    let summary = format!("exported {} rows to {}", group_digits(rows), file.display());
+    if file.as_os_str() == formats::STDIO {
+        eprintln!("{summary}"); // stdout holds the data
+    } else {
+        println!("{summary}");
+    }
     Ok(())
 }
 
@@ -46,6 +53,9 @@ pub fn export(store: &Path, file: &Path, format: Format, collection: Option<&str
             collections.join(", ")
         );
     }
+    if file.as_os_str() == formats::STDIO {
+        return to_stdout(&db, &collections, format);
+    }
     let temp = temp_path(file);
     let out = File::create(&temp).with_context(|| format!("cannot create {}", temp.display()))?;
     let result = (|| -> Result<u64> {
@@ -66,6 +76,22 @@ pub fn export(store: &Path, file: &Path, format: Format, collection: Option<&str
         let _ = fs::remove_file(&temp);
     }
     result.with_context(|| format!("cannot export to {}", file.display()))
+}
+
+/// Writes JSONL or fvecs to standard output (npy needs a seekable file).
+fn to_stdout(db: &Db, collections: &[String], format: Format) -> Result<u64> {
+    let out = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout());
+    let mut writer: Box<dyn RowWriter> = match format {
+        Format::Jsonl => Box::new(JsonlWriter::new(out)),
+        Format::Fvecs => Box::new(FvecsWriter::new(out, db.dim())?),
+        Format::Npy => bail!("npy export needs a file (its header is rewritten at the end)"),
+    };
+    for name in collections {
+        db.for_each_record(name, &mut |id, vector, attrs| {
+            writer.write_row(name, id, vector, attrs)
+        })?;
+    }
+    writer.finish()
 }
 
 /// A temporary name beside `file` (same directory, so rename is atomic).

@@ -38,14 +38,17 @@ pub fn run(m: &Matches) -> Result<()> {
         return Err(m.usage_error("--collection must not be empty").into());
     }
     let summary = import_file(store, file, format, batch_rows, collection, true)?;
-    println!(
-        "imported {} rows into {} in {:.2} s ({} rows/s, {:.1} MB/s)",
+    let mut line = format!(
+        "imported {} rows into {} in {:.2} s ({} rows/s",
         group_digits(summary.rows),
         store.display(),
         summary.seconds,
         group_digits(summary.rows_per_s() as u64),
-        summary.mb_per_s()
     );
+    if summary.file_bytes > 0 {
+        line.push_str(&format!(", {:.1} MB/s", summary.mb_per_s()));
+    }
+    println!("{line})");
     Ok(())
 }
 
@@ -84,7 +87,11 @@ pub fn import_file(
     show_progress: bool,
 ) -> Result<ImportSummary> {
     let start = Instant::now();
-    let file_bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    // The input's size, for the MB/s figure (0 for stdin or a pipe).
+    let file_bytes = std::fs::metadata(file)
+        .ok()
+        .filter(|m| m.is_file())
+        .map_or(0, |m| m.len());
     let mut reader = formats::open_reader(file, format)?;
     let mut progress = Progress::new("import");
     if !show_progress {

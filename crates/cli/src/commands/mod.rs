@@ -47,7 +47,8 @@ pub static COMMANDS: &[CommandSpec] = &[
         usage: "import STORE FILE [--collection NAME] [--format jsonl|npy|fvecs] [--batch N]",
         help: "\
 The dimension of a new store comes from the data. The format comes from FILE's extension
-(.jsonl or .ndjson, .npy, .fvecs) unless --format says otherwise.
+(.jsonl or .ndjson, .npy, .fvecs) unless --format says otherwise. FILE '-' reads standard
+input (with --format), e.g. from an embedding script: embed.py | nidus import st - --format jsonl
 
 JSONL: one object per line, {\"id\": \"...\", \"vector\": [...], \"attrs\": {...}}. \"attrs\" is
 optional (values: null, true/false, integers, floats, strings, lists of strings); a line's
@@ -85,7 +86,7 @@ Prints a summary line on stdout: rows imported, seconds, rows/s and MB/s.",
 Exactly one query source:
   --vector JSON_ARRAY  one query, e.g. --vector '[0.1, 0.2, 0.3]'
   --queries FILE       many queries: JSONL lines {\"id\": ..., \"vector\": [...]} (id optional),
-                       or npy / fvecs rows; --format as for import
+                       or npy / fvecs rows; --format as for import; '-' is stdin
   --like ID            the vector of a stored record (looked up in the first --collection
                        given, or in 'default'); the record itself is among the hits
 
@@ -214,7 +215,7 @@ Vectors are written as stored (unit length), so 'export' then 'import' reproduce
 bit-exactly. JSONL lines carry \"collection\", \"id\", \"vector\" and \"attrs\"; npy and fvecs hold
 the vectors only (in the collection's record order) and need one collection: --collection, or
 a store with a single collection. FILE is written whole or not at all (a temporary file is
-renamed into place).
+renamed into place). FILE '-' writes JSONL or fvecs to standard output (with --format).
 
 Flags:
   --format FORMAT     jsonl, npy or fvecs (default: from the extension)

@@ -55,6 +55,11 @@ impl Format {
     /// The format from `--format` if given, else from the extension; an
     /// error explains both ways when neither works.
     pub fn resolve(flag: Option<&str>, path: &Path) -> Result<Format, String> {
+        if flag.is_none() && path.as_os_str() == STDIO {
+            return Err(
+                "reading or writing '-' (stdin/stdout) needs --format jsonl|npy|fvecs".into(),
+            );
+        }
         match flag {
             Some(name) => Format::from_name(name).ok_or_else(|| {
                 format!("unknown format '{name}' for --format; valid formats: jsonl, npy, fvecs")
@@ -133,19 +138,37 @@ pub trait RowReader {
     fn fraction_done(&self) -> Option<f64>;
 }
 
-/// Opens `path` for reading rows in `format`.
+/// The path that means standard input (for reading) or output (for
+/// writing).
+pub const STDIO: &str = "-";
+
+/// Opens `path` (or standard input for `-`) for reading rows in `format`.
+/// The size checks of npy and fvecs need a regular file; from a pipe,
+/// truncation is found while reading.
 pub fn open_reader(path: &Path, format: Format) -> Result<Box<dyn RowReader + Send>> {
+    if path.as_os_str() == STDIO {
+        let input = BufReader::with_capacity(1 << 20, std::io::stdin());
+        return reader_over(input, "<stdin>".to_owned(), None, format);
+    }
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let len = file
+    let meta = file
         .metadata()
-        .with_context(|| format!("cannot stat {}", path.display()))?
-        .len();
+        .with_context(|| format!("cannot stat {}", path.display()))?;
+    let len = meta.is_file().then_some(meta.len());
     let input = BufReader::with_capacity(1 << 20, file);
-    let name = path.display().to_string();
+    reader_over(input, path.display().to_string(), len, format)
+}
+
+fn reader_over<R: std::io::BufRead + Send + 'static>(
+    input: R,
+    name: String,
+    len: Option<u64>,
+    format: Format,
+) -> Result<Box<dyn RowReader + Send>> {
     Ok(match format {
-        Format::Jsonl => Box::new(jsonl::JsonlReader::new(input, name, Some(len))),
-        Format::Npy => Box::new(npy::NpyReader::new(input, name, Some(len))?),
-        Format::Fvecs => Box::new(fvecs::FvecsReader::new(input, name, Some(len))?),
+        Format::Jsonl => Box::new(jsonl::JsonlReader::new(input, name, len)),
+        Format::Npy => Box::new(npy::NpyReader::new(input, name, len)?),
+        Format::Fvecs => Box::new(fvecs::FvecsReader::new(input, name, len)?),
     })
 }
 
