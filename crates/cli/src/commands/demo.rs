@@ -86,9 +86,14 @@ pub fn run(_m: &Matches) -> Result<()> {
         "reopen",
         t,
         &format!(
-            "{} records in {:?}, {:.1} MB file, {:.2} GB/s",
+            "{} records ({}), {:.1} MB file, {:.2} GB/s",
             group_digits(stats.records),
-            stats.collections,
+            stats
+                .collections
+                .iter()
+                .map(|(name, n)| format!("{name}: {}", group_digits(*n)))
+                .collect::<Vec<_>>()
+                .join(", "),
             stats.file_bytes as f64 / 1e6,
             stats.file_bytes as f64 / secs.max(1e-9) / 1e9
         ),
