@@ -133,7 +133,11 @@ pub fn run(m: &Matches) -> Result<()> {
     if let Some(v) = vector {
         check_dim(&db, v.len(), "--vector")?;
         let hits = db.search_batch(&v, params)?;
-        write_result(&mut text, &QueryLabel::Index(0), &hits[0]);
+        write_result(
+            &mut text,
+            &QueryLabel::Index(0),
+            hits.first().map_or(&[][..], Vec::as_slice),
+        );
     } else if let Some(id) = m.value("like") {
         let collection = collections
             .first()
@@ -142,7 +146,11 @@ pub fn run(m: &Matches) -> Result<()> {
             .get(collection, id)?
             .with_context(|| format!("--like: no record '{id}' in collection '{collection}'"))?;
         let hits = db.search_batch(&record.vector, params)?;
-        write_result(&mut text, &QueryLabel::Index(0), &hits[0]);
+        write_result(
+            &mut text,
+            &QueryLabel::Index(0),
+            hits.first().map_or(&[][..], Vec::as_slice),
+        );
     } else if let (Some(file), Some(format)) = (m.value("queries"), queries_format) {
         let mut reader = formats::open_reader(Path::new(file), format)?;
         let mut rows = RowBatch::default();
