@@ -44,17 +44,21 @@ pub fn from_json(value: &Json) -> Result<Value, String> {
 pub fn parse_attrs(p: &mut Parser<'_>) -> Result<Attributes, JsonError> {
     let mut attrs = Attributes::new();
     if p.peek() != Some(b'{') {
+        let at = p.offset();
         let found = p.value()?;
-        return Err(p.error(format!(
-            "\"attrs\" must be an object, found {}",
-            found.kind()
-        )));
+        return Err(p.error_at(
+            at,
+            format!("\"attrs\" must be an object, found {}", found.kind()),
+        ));
     }
     p.object(|key, p| {
+        p.peek();
+        let at = p.offset();
         let json = p.value()?;
-        let value = from_json(&json).map_err(|m| p.error(format!("attribute \"{key}\": {m}")))?;
+        let value =
+            from_json(&json).map_err(|m| p.error_at(at, format!("attribute \"{key}\": {m}")))?;
         if attrs.insert(key.clone().into_owned(), value).is_some() {
-            return Err(p.error(format!("duplicate attribute \"{key}\"")));
+            return Err(p.error_at(at, format!("duplicate attribute \"{key}\"")));
         }
         Ok(())
     })?;
@@ -139,6 +143,7 @@ mod tests {
             e.message.contains("\"x\"") && e.message.contains("object"),
             "{e}"
         );
+        assert_eq!(e.column, 7, "points at the value");
         let e = attrs(r#"{"x": [1, 2]}"#).unwrap_err();
         assert!(e.message.contains("strings only"), "{e}");
         let e = attrs(r#"{"x": 1, "x": 2}"#).unwrap_err();
