@@ -22,6 +22,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub use nidus_format as format;
 pub use nidus_kernel as kernel;
 pub use nidus_lock as lock;

@@ -15,7 +15,7 @@ use crate::header::{HEADER_LEN, Header, MAGIC};
 /// When the input's length is unknown, a payload buffer grows by at most
 /// this much (or doubles) per read, so a damaged length field cannot make
 /// the reader allocate much more than the bytes that actually arrive.
-const GROWTH_STEP: usize = 1 << 20;
+const GROWTH_STEP: usize = 64 << 10;
 
 /// Buffer size of [`Reader::open`]: many small frames cost one syscall per
 /// 256 KiB, and big payloads bypass the buffer.
@@ -108,6 +108,14 @@ impl<R: Read> Input<R> {
         }
         self.consumed += n as u64;
         Ok(n)
+    }
+
+    /// Appends up to `n` bytes of the input to `buf`, stopping early only
+    /// at the end of the input; returns how many were appended.
+    fn read_exactly_or_to_end(&mut self, buf: &mut Vec<u8>, n: usize) -> io::Result<usize> {
+        let got = (&mut self.inner).take(n as u64).read_to_end(buf)?;
+        self.consumed += got as u64;
+        Ok(got)
     }
 
     /// Reads to the end of the input; returns `Some(count)` if every byte
@@ -323,59 +331,62 @@ impl<R: Read> Reader<R> {
             return Ok(false);
         }
         if n < FRAME_HEADER_LEN {
+            // Too short to hold even a frame header, let alone a frame.
             return self.torn(n as u64);
         }
-        let stored = u64::from_le_bytes(head[..8].try_into().unwrap_or_default());
-        let len_bytes: [u8; 4] = head[8..].try_into().unwrap_or_default();
+        let [c0, c1, c2, c3, c4, c5, c6, c7, l0, l1, l2, l3] = head;
+        let stored = u64::from_le_bytes([c0, c1, c2, c3, c4, c5, c6, c7]);
+        let len_bytes = [l0, l1, l2, l3];
         let len = u32::from_le_bytes(len_bytes);
         if !(MIN_PAYLOAD_LEN..=MAX_PAYLOAD_LEN).contains(&len) || !len.is_multiple_of(4) {
             let reason = format!(
                 "frame length {len} is not a multiple of 4 in {MIN_PAYLOAD_LEN}..={MAX_PAYLOAD_LEN}"
             );
-            return self.bad_frame(&head, None, reason);
+            return self.bad_length(&head, reason);
         }
         let len = len as usize;
-        if let Some(limit) = self.input.limit {
-            let left = limit.saturating_sub(self.input.consumed);
-            if len as u64 > left {
-                // The frame runs past the end of the input: the append that
-                // wrote it never finished. Nothing is read or allocated.
-                self.input.consumed = limit;
-                return self.torn(limit - at);
-            }
-        }
-
-        // Read the payload behind the length, growing the buffer only as
-        // bytes arrive (the length is not yet trusted).
         let total = 4 + len;
-        let mut have: usize = 4;
-        loop {
-            let target = if self.input.limit.is_some() {
-                total
-            } else {
-                total.min(have.saturating_mul(2).max(GROWTH_STEP))
-            };
-            if self.buf.len() < target {
-                self.buf.resize(target, 0);
+        // Read the payload behind the length into buf[4..]. The length is
+        // not trusted yet: with a known input length it is capped by the
+        // bytes left; without one, `read_to_end` grows the buffer only as
+        // bytes arrive (from GROWTH_STEP, doubling), so a false length cannot
+        // make the reader allocate much more than the input holds. Reading
+        // into spare capacity also skips zero-filling the buffer.
+        let (want, reserve) = match self.input.limit {
+            Some(limit) => {
+                let left = usize::try_from(limit.saturating_sub(self.input.consumed));
+                let want = len.min(left.unwrap_or(usize::MAX));
+                (want, want)
             }
-            let got = self
-                .input
-                .fill(&mut self.buf[have..target])
-                .map_err(io_err)?;
-            have += got;
-            if have < target {
-                return self.torn((FRAME_HEADER_LEN - 4 + have) as u64);
-            }
-            if have == total {
-                break;
-            }
+            None => (len, len.min(GROWTH_STEP)),
+        };
+        self.buf.clear();
+        self.buf.extend_from_slice(&len_bytes);
+        self.buf.reserve_exact(reserve);
+        let got = self
+            .input
+            .read_exactly_or_to_end(&mut self.buf, want)
+            .map_err(io_err)?;
+        if got < len {
+            // The frame runs past the end of the input: the append that
+            // wrote it never finished.
+            let reason = format!(
+                "frame length {len} runs past the end of the input ({got} payload bytes present)"
+            );
+            return self.torn_unless_frame_follows(got, reason);
         }
-        self.buf[..4].copy_from_slice(&len_bytes);
         let actual = checksum(&self.buf[..total]);
         if actual != stored {
             let reason =
                 format!("frame checksum mismatch (stored {stored:#018x}, computed {actual:#018x})");
-            return self.bad_frame(&head, Some(total), reason);
+            let mut probe = [0u8; 1];
+            if self.input.fill(&mut probe).map_err(io_err)? == 0 {
+                // Whole in length but not in content, and the last thing in
+                // the input: the append's later sectors never reached the
+                // medium.
+                return self.torn_unless_frame_follows(len, reason);
+            }
+            return Err(Error::corrupt(at, reason));
         }
         let payload_at = at + FRAME_HEADER_LEN as u64;
         decode_payload(&self.buf[4..total], &self.header, payload_at, at, batch)?;
@@ -391,48 +402,96 @@ impl<R: Read> Reader<R> {
         Ok(false)
     }
 
-    /// A frame that does not verify: a torn tail if it is the last thing in
-    /// the input or everything from it on is zero bytes; corruption
-    /// otherwise (SPEC.md §6.2). `payload` is the number of bytes of
-    /// `self.buf` read for the frame, if its length was plausible.
-    fn bad_frame(
-        &mut self,
-        head: &[u8; FRAME_HEADER_LEN],
-        payload: Option<usize>,
-        reason: String,
-    ) -> Result<bool, Error> {
+    /// The frame at `self.pos` did not verify and nothing follows it; its
+    /// first `present` payload bytes are in `self.buf[4..]`. It is a torn
+    /// tail unless a whole valid frame hides inside those bytes: then the
+    /// length field was damaged, committed batches follow, and dropping
+    /// them would lose data, so it is corruption (SPEC.md §6.2).
+    fn torn_unless_frame_follows(&mut self, present: usize, reason: String) -> Result<bool, Error> {
         let at = self.pos;
-        let frame_zero = head.iter().all(|&b| b == 0)
-            && payload.is_none_or(|n| self.buf[4..n].iter().all(|&b| b == 0));
-        let frame_len = (FRAME_HEADER_LEN - 4 + payload.unwrap_or(4)) as u64;
-        let mut scratch = [0u8; 4096];
-        let rest = if frame_zero || payload.is_some() {
-            // Either way we must know what follows: nothing (torn), only
-            // zeros (torn, if the frame is zero too), or data (corrupt).
-            let mut one = [0u8; 1];
-            let n = self
-                .input
-                .fill(&mut one)
-                .map_err(|e| Error::io(e, Some(at)))?;
-            if n == 0 {
-                return self.torn(frame_len);
-            }
-            if one[0] == 0 && frame_zero {
-                self.input
-                    .zeros_to_end(&mut scratch)
-                    .map_err(|e| Error::io(e, Some(at)))?
-                    .map(|z| z + 1)
-            } else {
-                None
-            }
-        } else {
-            None
-        };
-        match rest {
-            Some(zeros) if frame_zero => self.torn(frame_len + zeros),
-            _ => Err(Error::corrupt(at, reason)),
+        match find_frame(&self.buf[4..4 + present], self.header.row_bytes()) {
+            Scan::Found(p) => Err(Error::corrupt(
+                at,
+                format!(
+                    "{reason}; yet a valid frame follows at byte {}",
+                    at + (FRAME_HEADER_LEN + p) as u64
+                ),
+            )),
+            Scan::GaveUp => Err(Error::corrupt(
+                at,
+                format!("{reason}; too many frame-like byte runs follow to rule out damage"),
+            )),
+            Scan::None => self.torn((FRAME_HEADER_LEN + present) as u64),
         }
     }
+
+    /// A frame header whose length is impossible. If it and everything
+    /// after it is zero bytes, the file was extended but the data never
+    /// written (a torn tail, SPEC.md §6.1); otherwise it is corruption.
+    fn bad_length(&mut self, head: &[u8; FRAME_HEADER_LEN], reason: String) -> Result<bool, Error> {
+        let at = self.pos;
+        if head.iter().any(|&b| b != 0) {
+            return Err(Error::corrupt(at, reason));
+        }
+        let mut scratch = [0u8; 4096];
+        match self
+            .input
+            .zeros_to_end(&mut scratch)
+            .map_err(|e| Error::io(e, Some(at)))?
+        {
+            Some(zeros) => self.torn(FRAME_HEADER_LEN as u64 + zeros),
+            None => Err(Error::corrupt(
+                at,
+                "a run of zero bytes where a frame should start, followed by data",
+            )),
+        }
+    }
+}
+
+/// What [`find_frame`] concluded.
+enum Scan {
+    /// A whole, verifying frame starts at this offset of the region.
+    Found(usize),
+    /// No frame can start anywhere in the region.
+    None,
+    /// Too many candidates to check within the work budget.
+    GaveUp,
+}
+
+/// Looks for a whole frame that verifies inside `region` (bytes that start
+/// at a 4-aligned file offset, as every frame does). Cheap plausibility
+/// checks come before the checksum, and the bytes checksummed are capped at
+/// a few times the region, so a crafted region cannot make this quadratic.
+fn find_frame(region: &[u8], row_bytes: usize) -> Scan {
+    let mut budget = region.len().saturating_mul(4).saturating_add(1 << 20);
+    let mut p = 0;
+    while p + FRAME_HEADER_LEN + MIN_PAYLOAD_LEN as usize <= region.len() {
+        let word =
+            |i: usize| u32::from_le_bytes([region[i], region[i + 1], region[i + 2], region[i + 3]]);
+        let len = word(p + 8);
+        let fits = (MIN_PAYLOAD_LEN..=MAX_PAYLOAD_LEN).contains(&len)
+            && len.is_multiple_of(4)
+            && p + FRAME_HEADER_LEN + len as usize <= region.len();
+        if fits {
+            let len = len as usize;
+            let ops = word(p + 12) as u64;
+            let rows = word(p + 16) as u64;
+            let plausible = rows <= ops && rows * row_bytes as u64 + 8 <= len as u64;
+            if plausible {
+                if budget < len {
+                    return Scan::GaveUp;
+                }
+                budget -= len;
+                let mut sum = [0u8; 8];
+                sum.copy_from_slice(&region[p..p + 8]);
+                if checksum(&region[p + 8..p + FRAME_HEADER_LEN + len]) == u64::from_le_bytes(sum) {
+                    return Scan::Found(p);
+                }
+            }
+        }
+        p += 4;
+    }
+    Scan::None
 }
 
 impl<R: Read> Iterator for Reader<R> {

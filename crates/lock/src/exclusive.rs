@@ -222,3 +222,97 @@ fn remove_if_still_stale(path: &Path, stale: &Observed, ttl: Duration) -> Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dead_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    /// A lock file left by a dead holder, and the record of this process.
+    fn stale_lock(dir: &Path) -> (PathBuf, HolderInfo, HolderInfo) {
+        let me = crate::this_holder(LockMode::ExclusiveCreate);
+        let dead = HolderInfo {
+            pid: dead_pid(),
+            ..me.clone()
+        };
+        let path = dir.join(crate::LOCK_FILE_NAME);
+        fs::write(&path, dead.encode()).unwrap();
+        (path, me, dead)
+    }
+
+    fn reclaim_files(dir: &Path) -> Vec<String> {
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with("lock.reclaim-"))
+            .collect()
+    }
+
+    #[test]
+    fn a_claim_left_by_a_dead_reclaimer_is_superseded_and_tidied() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, me, dead) = stale_lock(dir.path());
+        let fingerprint = Observed::open(&path).unwrap().unwrap().fingerprint();
+        fs::write(claim_path(dir.path(), fingerprint, 0), dead.encode()).unwrap();
+        fs::write(claim_path(dir.path(), fingerprint, 1), b"garbled").unwrap();
+        // Generation 1 is garbled but fresh: it might be being written.
+        let stale = Observed::open(&path).unwrap().unwrap();
+        let ttl = Duration::from_secs(3600);
+        assert!(matches!(
+            reclaim(dir.path(), &path, &stale, ttl, &me),
+            Ok(Reclaim::Busy)
+        ));
+        assert!(path.exists());
+        // Once older than the TTL, it is judged abandoned too.
+        let short = Duration::from_millis(20);
+        thread::sleep(short * 2);
+        let acquired = acquire(dir.path(), &path, short, &me, None).unwrap();
+        assert_eq!(acquired.mode, LockMode::ExclusiveCreate);
+        assert_eq!(fs::read(&path).unwrap(), me.encode());
+        assert_eq!(reclaim_files(dir.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_live_claim_makes_reclaimers_back_off_and_leaves_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, me, _) = stale_lock(dir.path());
+        let stale = Observed::open(&path).unwrap().unwrap();
+        // A claim by a live process (this one, under another nonce).
+        let claimer = crate::this_holder(LockMode::ExclusiveCreate);
+        fs::write(
+            claim_path(dir.path(), stale.fingerprint(), 0),
+            claimer.encode(),
+        )
+        .unwrap();
+        assert!(matches!(
+            reclaim(dir.path(), &path, &stale, Duration::from_secs(3600), &me),
+            Ok(Reclaim::Busy)
+        ));
+        assert!(path.exists());
+        assert_eq!(reclaim_files(dir.path()).len(), 1);
+    }
+
+    #[test]
+    fn a_reclaimer_never_removes_a_file_that_replaced_the_stale_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, me, _) = stale_lock(dir.path());
+        let stale = Observed::open(&path).unwrap().unwrap();
+        // Someone else reclaims and takes the lock after our judgement.
+        fs::remove_file(&path).unwrap();
+        let theirs = crate::this_holder(LockMode::ExclusiveCreate);
+        fs::write(&path, theirs.encode()).unwrap();
+        let ttl = Duration::from_secs(3600);
+        assert!(matches!(
+            reclaim(dir.path(), &path, &stale, ttl, &me),
+            Ok(Reclaim::Done)
+        ));
+        assert_eq!(fs::read(&path).unwrap(), theirs.encode());
+        assert_eq!(reclaim_files(dir.path()), Vec::<String>::new());
+    }
+}

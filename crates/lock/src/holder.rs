@@ -321,6 +321,7 @@ mod tests {
             b"nidus-lock 1\npid x\nend\n",
             b"nidus-lock 1\npid 1\nend\n",
             b"nidus-lock 2\n",
+            b"nidus-lock 1\nend\n",
         ] {
             assert!(
                 matches!(parse(bytes), Record::Garbage { .. }),

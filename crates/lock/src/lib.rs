@@ -73,9 +73,18 @@
 //! the process it names (`ps -p PID` on that host), and check `lsof`/`fuser`
 //! on the store directory. Removing the file while a writer runs lets a second
 //! writer in beside it, which can corrupt the store. Leftover
-//! `lock.reclaim-*` files are debris from a process that died while reclaiming
-//! a stale lock; they are removed by the next reclaim and are safe to delete
+//! `lock.reclaim-*` files (fallback mode only) are debris from a process that
+//! died while reclaiming a stale lock; they are harmless and safe to delete
 //! when no writer is starting.
+//!
+//! # Choosing the TTL
+//!
+//! The TTL only matters in the fallback mode, for holders on other machines:
+//! it is how long such a holder's crash blocks writers, and how long a live
+//! holder may go without refreshing (every TTL/4) before it is presumed dead.
+//! Pick it well above the NFS attribute-cache time, the clock skew between
+//! machines and any pause a writer may suffer; 30 to 120 seconds is typical.
+//! It never delays recovery in OS-lock mode or on one machine.
 //!
 //! Unix only: identity checks use device and inode numbers.
 #![forbid(unsafe_code)]
@@ -109,11 +118,12 @@ use refresh::Refresher;
 pub const LOCK_FILE_NAME: &str = "lock";
 
 /// Which exclusion protocol to use (SPEC.md §6.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LockMode {
     /// An OS lock where the file system supports it, else the exclusive-create
     /// fallback. The default, and the right choice outside tests.
+    #[default]
     Auto,
     /// An OS lock (`flock`) on the lock file, and nothing else; acquiring
     /// fails with an `Unsupported` I/O error where the file system refuses
@@ -372,4 +382,82 @@ fn nonce() -> u64 {
         hasher.write_u128(since.as_nanos());
     }
     hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_write_lock_can_move_between_and_be_shared_by_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<WriteLock>();
+        assert_send_sync::<LockError>();
+    }
+
+    /// Runs `f` as if the file system refused OS locks (this thread only).
+    fn without_os_locks<T>(f: impl FnOnce() -> T) -> T {
+        os_lock::test_hooks::LOCKS_UNSUPPORTED.set(true);
+        let out = f();
+        os_lock::test_hooks::LOCKS_UNSUPPORTED.set(false);
+        out
+    }
+
+    #[test]
+    fn auto_falls_back_to_exclusive_create_where_locks_are_unsupported() {
+        let dir = tempfile::tempdir().unwrap();
+        let ttl = Duration::from_secs(60);
+        let lock = without_os_locks(|| WriteLock::acquire(dir.path(), ttl)).unwrap();
+        assert_eq!(lock.mode(), LockMode::ExclusiveCreate);
+        let text = fs::read_to_string(lock.path()).unwrap();
+        assert!(text.contains("\nmode exclusive-create\n"), "{text}");
+        // The fallback now guards the store: another Auto writer, with or
+        // without working locks, is refused.
+        let refused = |r: Result<WriteLock, LockError>| matches!(r, Err(LockError::Locked { .. }));
+        assert!(refused(without_os_locks(|| WriteLock::acquire(
+            dir.path(),
+            ttl
+        ))));
+        assert!(refused(WriteLock::acquire(dir.path(), ttl)));
+        lock.release().unwrap();
+        assert!(!dir.path().join(LOCK_FILE_NAME).exists());
+    }
+
+    #[test]
+    fn auto_fallback_reclaims_a_dead_holders_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = HolderInfo {
+            pid: child.id(),
+            ..this_holder(LockMode::ExclusiveCreate)
+        };
+        child.wait().unwrap();
+        let path = dir.path().join(LOCK_FILE_NAME);
+        fs::write(&path, dead.encode()).unwrap();
+        let lock =
+            without_os_locks(|| WriteLock::acquire(dir.path(), Duration::from_secs(60))).unwrap();
+        assert_eq!(lock.mode(), LockMode::ExclusiveCreate);
+        assert_eq!(fs::read(&path).unwrap(), lock.holder().encode());
+    }
+
+    #[test]
+    fn forced_os_lock_reports_unsupported_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = LockOptions::new(Duration::from_secs(60)).with_mode(LockMode::OsLock);
+        match without_os_locks(|| WriteLock::acquire_with(dir.path(), &options)) {
+            Err(LockError::Io { source, .. }) => {
+                assert_eq!(source.kind(), io::ErrorKind::Unsupported);
+            }
+            other => panic!("expected an Unsupported I/O error, got {other:?}"),
+        }
+        assert!(!dir.path().join(LOCK_FILE_NAME).exists());
+    }
+
+    #[test]
+    fn nonces_differ_between_acquisitions() {
+        let a = this_holder(LockMode::OsLock);
+        let b = this_holder(LockMode::OsLock);
+        assert_ne!(a.nonce, b.nonce);
+        assert_ne!(a, b);
+    }
 }

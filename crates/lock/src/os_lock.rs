@@ -39,7 +39,7 @@ pub(crate) fn acquire(path: &Path, ttl: Duration, me: &HolderInfo) -> Result<Out
         let Some((file, created)) = open_or_create(path)? else {
             continue;
         };
-        match file.try_lock() {
+        match try_lock(&file) {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(locked_by(path, &file)),
             Err(TryLockError::Error(error)) if file::is_unsupported(&error) => {
@@ -105,6 +105,18 @@ pub(crate) fn acquire(path: &Path, ttl: Duration, me: &HolderInfo) -> Result<Out
     })
 }
 
+/// `File::try_lock`, except that tests can make this thread's calls fail as
+/// on a file system without locks.
+fn try_lock(file: &File) -> Result<(), TryLockError> {
+    #[cfg(test)]
+    if test_hooks::LOCKS_UNSUPPORTED.get() {
+        return Err(TryLockError::Error(io::Error::from(
+            io::ErrorKind::Unsupported,
+        )));
+    }
+    file.try_lock()
+}
+
 /// Opens the lock file, creating it if absent; reports whether we created it.
 /// `None` when it vanished between the two attempts (try again).
 fn open_or_create(path: &Path) -> Result<Option<(File, bool)>, LockError> {
@@ -134,5 +146,15 @@ fn locked_by(path: &Path, file: &File) -> LockError {
     LockError::Locked {
         path: path.to_path_buf(),
         holder,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_hooks {
+    use std::cell::Cell;
+
+    thread_local! {
+        /// While set, this thread's lock attempts report `Unsupported`.
+        pub(crate) static LOCKS_UNSUPPORTED: Cell<bool> = const { Cell::new(false) };
     }
 }

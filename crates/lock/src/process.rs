@@ -156,4 +156,25 @@ mod tests {
         child.wait().unwrap();
         assert_eq!(liveness(pid, None), Liveness::Dead);
     }
+
+    #[test]
+    fn an_exited_but_unreaped_child_is_dead() {
+        if local().start_ticks.is_none() {
+            return;
+        }
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Until reaped, the child is a zombie with its pid still in /proc.
+        let mut verdict = liveness(pid, None);
+        for _ in 0..500 {
+            if verdict == Liveness::Dead {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            verdict = liveness(pid, None);
+        }
+        assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+        assert_eq!(verdict, Liveness::Dead);
+        child.wait().unwrap();
+    }
 }

@@ -3,6 +3,7 @@
 
 use std::io::{self, BufReader, Read, SeekFrom};
 use std::path::Path;
+use std::sync::mpsc;
 
 use nidus_format::{Batch, End, HEADER_LEN, Header};
 
@@ -51,8 +52,13 @@ pub(crate) fn read_header(file: &mut dyn StoreFile, path: &Path, len: u64) -> Re
 }
 
 /// Streams the frames of `file` from byte `from` (just past the header or a
-/// frame) to byte `len`, calling `apply` on every batch in order. The
-/// batch buffer is reused, so memory stays at about one batch.
+/// frame) to byte `len`, calling `apply` on every batch in order.
+///
+/// Reading (syscalls, checksums, decoding) runs on a helper thread while
+/// this thread applies the previous batch, so an open costs about the
+/// larger of the two rather than their sum. The two threads hand batches
+/// back and forth through rendezvous channels: at most two batches and the
+/// reader's frame buffer exist at once, whatever the file size.
 ///
 /// Frames are read through a reader that sees the header followed by the
 /// bytes from `from` on; offsets it reports are translated back.
@@ -62,61 +68,90 @@ pub(crate) fn read_frames(
     header: &Header,
     from: u64,
     len: u64,
-    apply: &mut dyn FnMut(&Batch) -> Result<()>,
+    apply: &mut dyn FnMut(&mut Batch) -> Result<()>,
 ) -> Result<ReadOutcome> {
     file.seek(SeekFrom::Start(from))
         .map_err(|e| Error::io("reading the data file", path, e))?;
     let head = header.encode();
     let tail = len.saturating_sub(from);
-    let source = io::Cursor::new(head).chain(BufReader::with_capacity(
-        READ_BUFFER,
-        (&mut *file).take(tail),
-    ));
-    let shift = |off: u64| off - HEADER_LEN as u64 + from;
-    let mut reader =
-        nidus_format::Reader::with_source(source, Some(path), Some(HEADER_LEN as u64 + tail))
+    let shift = move |off: u64| off - HEADER_LEN as u64 + from;
+    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(0);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<Batch>(1);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || -> Result<(u64, End)> {
+            let source = io::Cursor::new(head).chain(BufReader::with_capacity(
+                READ_BUFFER,
+                (&mut *file).take(tail),
+            ));
+            let mut reader = nidus_format::Reader::with_source(
+                source,
+                Some(path),
+                Some(HEADER_LEN as u64 + tail),
+            )
             .map_err(|e| format_error(e, path))?;
-    let mut batch = Batch::default();
-    let mut batches = 0;
-    loop {
-        match reader.next_into(&mut batch) {
-            Ok(true) => {
-                apply(&batch)?;
-                batches += 1;
-            }
-            Ok(false) => break,
-            Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => break,
-            Err(e) => {
-                let off = e.offset().map(shift);
-                let mut err = format_error(e, path);
-                if let Some(off) = off {
-                    err = err.with_offset(off);
+            let mut batch = Batch::default();
+            loop {
+                match reader.next_into(&mut batch) {
+                    Ok(true) => {
+                        if full_tx.send(batch).is_err() {
+                            // The applier stopped (its error wins).
+                            break;
+                        }
+                        batch = empty_rx.recv().unwrap_or_default();
+                    }
+                    Ok(false) => break,
+                    Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => break,
+                    Err(e) => {
+                        let off = e.offset().map(shift);
+                        let mut err = format_error(e, path);
+                        if let Some(off) = off {
+                            err = err.with_offset(off);
+                        }
+                        return Err(err);
+                    }
                 }
-                return Err(err);
             }
+            let end = match reader.end() {
+                Some(End::Clean { offset }) => End::Clean {
+                    offset: shift(*offset),
+                },
+                Some(End::TornTail { offset, dropped }) => End::TornTail {
+                    offset: shift(*offset),
+                    dropped: *dropped,
+                },
+                Some(End::Corrupt { offset, reason }) => End::Corrupt {
+                    offset: shift(*offset),
+                    reason: reason.clone(),
+                },
+                Some(other) => other.clone(),
+                None => End::Clean {
+                    offset: shift(reader.valid_end()),
+                },
+            };
+            Ok((shift(reader.valid_end()), end))
+        });
+        let mut batches = 0;
+        let mut applied = Ok(());
+        for mut batch in full_rx.iter() {
+            applied = apply(&mut batch);
+            if applied.is_err() {
+                break;
+            }
+            batches += 1;
+            // The reader may have finished; then the batch is just dropped.
+            let _ = empty_tx.send(batch);
         }
-    }
-    let end = match reader.end() {
-        Some(End::Clean { offset }) => End::Clean {
-            offset: shift(*offset),
-        },
-        Some(End::TornTail { offset, dropped }) => End::TornTail {
-            offset: shift(*offset),
-            dropped: *dropped,
-        },
-        Some(End::Corrupt { offset, reason }) => End::Corrupt {
-            offset: shift(*offset),
-            reason: reason.clone(),
-        },
-        Some(other) => other.clone(),
-        None => End::Clean {
-            offset: shift(reader.valid_end()),
-        },
-    };
-    Ok(ReadOutcome {
-        batches,
-        valid_end: shift(reader.valid_end()),
-        end,
+        drop(full_rx);
+        let read = reader
+            .join()
+            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the file reader thread panicked")));
+        applied?;
+        let (valid_end, end) = read?;
+        Ok(ReadOutcome {
+            batches,
+            valid_end,
+            end,
+        })
     })
 }
 

@@ -207,10 +207,12 @@ impl Model {
 
     /// Applies a batch already on disk (after [`Model::reserve_for`]). Ops
     /// that refer to missing things are no-ops, as on replay (SPEC.md §7.2).
-    pub(crate) fn apply(&mut self, batch: &Batch) {
+    /// Attribute values are moved out of the batch, not cloned: the caller
+    /// only reuses the batch's buffers afterwards.
+    pub(crate) fn apply(&mut self, batch: &mut Batch) {
         let dim = self.dim;
         let mut vector_row = 0usize;
-        for op in &batch.ops {
+        for op in &mut batch.ops {
             match op {
                 Op::CreateCollection { name } => {
                     self.create(name);
@@ -251,7 +253,7 @@ impl Model {
                     self.owner.push(slot);
                     self.id_arena.push_str(id);
                     self.id_ends.push(self.id_arena.len() as u64);
-                    let compact = self.keys.compact(attrs);
+                    let compact = self.keys.compact_owned(std::mem::take(attrs));
                     self.attr_heap += crate::attrs::heap_bytes(&compact);
                     self.attrs.push(compact);
                     self.live.set(row);

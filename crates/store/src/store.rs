@@ -262,10 +262,14 @@ impl Store {
             &mut |batch| {
                 check_budget(&model, budget, batch)?;
                 model.reserve_for(batch)?;
-                model.apply(batch);
+                model.apply(&mut *batch);
                 Ok(())
             },
         )?;
+        // The file-size estimate counted ids and attributes as vector
+        // bytes; give the untouched tail back (an in-place shrink for
+        // large blocks).
+        model.vectors.shrink_to_fit();
         let mut store = Store {
             dir,
             path,
@@ -597,17 +601,17 @@ impl Store {
     /// Writes `batch` as one frame (synced unless deferred), then applies
     /// it to memory. Nothing changes, on disk or in memory, unless the
     /// write succeeded.
-    fn commit(&mut self, batch: &Batch) -> Result<()> {
+    fn commit(&mut self, mut batch: Batch) -> Result<()> {
         if self.cut_pending {
             self.file
                 .set_len(self.end)
                 .map_err(|e| Error::io("cutting back a failed append", &self.path, e))?;
             self.cut_pending = false;
         }
-        check_budget(&self.model, self.opts.memory_budget, batch)?;
-        self.model.reserve_for(batch)?;
+        check_budget(&self.model, self.opts.memory_budget, &batch)?;
+        self.model.reserve_for(&batch)?;
         self.frame.clear();
-        nidus_format::encode_frame(batch, &self.header, &mut self.frame)
+        nidus_format::encode_frame(&batch, &self.header, &mut self.frame)
             .map_err(|e| log::format_error(e, &self.path))?;
         let sync = self.opts.durability == Durability::Sync;
         if let Err((e, cut)) = log::append(&mut *self.file, self.end, &self.frame, sync) {
@@ -619,7 +623,7 @@ impl Store {
         if self.frame.capacity() > 64 << 20 {
             self.frame = Vec::new();
         }
-        self.model.apply(batch);
+        self.model.apply(&mut batch);
         self.maybe_auto_compact();
         Ok(())
     }
@@ -654,7 +658,7 @@ impl Store {
                 attrs: r.attrs.clone(),
             });
         }
-        self.commit(&batch)
+        self.commit(batch)
     }
 
     /// Deletes the records `ids` of `collection`; returns how many existed.
@@ -675,7 +679,7 @@ impl Store {
             .collect();
         let n = ops.len();
         if n > 0 {
-            self.commit(&Batch {
+            self.commit(Batch {
                 ops,
                 vectors: Vec::new(),
             })?;
@@ -700,7 +704,7 @@ impl Store {
             .collect();
         let n = ops.len();
         if n > 0 {
-            self.commit(&Batch {
+            self.commit(Batch {
                 ops,
                 vectors: Vec::new(),
             })?;
@@ -716,7 +720,7 @@ impl Store {
         if self.has_collection(name) {
             return Ok(false);
         }
-        self.commit(&Batch {
+        self.commit(Batch {
             ops: vec![Op::CreateCollection {
                 name: name.to_owned(),
             }],
@@ -730,7 +734,7 @@ impl Store {
     pub fn drop_collection(&mut self, name: &str) -> Result<()> {
         self.writable("drop_collection")?;
         self.collection_exists(name)?;
-        self.commit(&Batch {
+        self.commit(Batch {
             ops: vec![Op::DropCollection {
                 name: name.to_owned(),
             }],
@@ -750,7 +754,7 @@ impl Store {
                 validate::MAX_ATTRS_BYTES
             )));
         }
-        self.commit(&Batch {
+        self.commit(Batch {
             ops: vec![Op::SetMetadata {
                 collection: collection.to_owned(),
                 key: key.to_owned(),
@@ -770,7 +774,7 @@ impl Store {
         {
             return Ok(false);
         }
-        self.commit(&Batch {
+        self.commit(Batch {
             ops: vec![Op::SetMetadata {
                 collection: collection.to_owned(),
                 key: key.to_owned(),
@@ -834,7 +838,7 @@ impl Store {
             &mut |batch| {
                 check_budget(model, budget, batch)?;
                 model.reserve_for(batch)?;
-                model.apply(batch);
+                model.apply(&mut *batch);
                 Ok(())
             },
         )?;
