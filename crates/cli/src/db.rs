@@ -189,20 +189,20 @@ impl Db {
         self.store.dimension()
     }
 
-    /// Upserts rows into `collection` as one atomic, durable write.
+    /// Upserts rows into `collection` as one atomic, durable write: the
+    /// i-th (id, attributes) pair owns the i-th `dim` values of `vectors`.
+    /// Ids and attributes are moved, not copied (import speed).
     pub fn upsert(
         &mut self,
         collection: &str,
-        ids: &[&str],
+        rows: impl IntoIterator<Item = (String, Attributes)>,
         vectors: &[f32],
-        attrs: &[&Attributes],
     ) -> Result<()> {
         let dim = self.dim().max(1);
-        let records: Vec<nidus_store::Record> = ids
-            .iter()
+        let records: Vec<nidus_store::Record> = rows
+            .into_iter()
             .zip(vectors.chunks(dim))
-            .zip(attrs)
-            .map(|((id, v), a)| nidus_store::Record::new(*id, v).with_attrs((*a).clone()))
+            .map(|((id, attrs), v)| nidus_store::Record::new(id, v).with_attrs(attrs))
             .collect();
         self.store.upsert(collection, &records)?;
         Ok(())

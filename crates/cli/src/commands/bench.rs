@@ -140,7 +140,6 @@ pub fn bench(config: BenchConfig, verbose: bool) -> Result<BenchReport> {
         points.point(&mut vectors);
     }
     let ids: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-    let none = Attributes::new();
 
     let mut progress = Progress::new("ingest");
     let start = Instant::now();
@@ -149,9 +148,10 @@ pub fn bench(config: BenchConfig, verbose: bool) -> Result<BenchReport> {
         let mut done = 0;
         while done < n {
             let end = (done + batch).min(n);
-            let id_refs: Vec<&str> = ids[done..end].iter().map(String::as_str).collect();
-            let attrs = vec![&none; end - done];
-            db.upsert("bench", &id_refs, &vectors[done * dim..end * dim], &attrs)?;
+            let rows = ids[done..end]
+                .iter()
+                .map(|id| (id.clone(), Attributes::new()));
+            db.upsert("bench", rows, &vectors[done * dim..end * dim])?;
             done = end;
             progress.update(done as u64, Some(done as f64 / n as f64));
         }

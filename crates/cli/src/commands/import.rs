@@ -132,14 +132,14 @@ pub fn import_file(
         });
         let written = (|| -> Result<()> {
             for message in &full_rx {
-                let (batch, fraction) = message.with_context(|| stopped(rows))?;
+                let (mut batch, fraction) = message.with_context(|| stopped(rows))?;
                 if db.is_none() {
                     db = Some(open_for(store, batch.dim, file)?);
                 }
                 let Some(db) = db.as_mut() else {
                     unreachable!("opened above")
                 };
-                write_batch(db, &batch, collection, file).with_context(|| stopped(rows))?;
+                write_batch(db, &mut batch, collection, file).with_context(|| stopped(rows))?;
                 rows += batch.rows.len() as u64;
                 progress.update(rows, fraction);
                 let _ = empty_tx.try_send(batch);
@@ -192,43 +192,47 @@ fn open_for(store: &Path, dim: usize, file: &Path) -> Result<Db> {
 
 /// Writes one batch: one atomic write per run of rows sharing a collection
 /// (with `--collection`, or a file without "collection" keys, that is the
-/// whole batch).
-fn write_batch(db: &mut Db, batch: &RowBatch, flag: Option<&str>, file: &Path) -> Result<()> {
-    let mut ids = Vec::with_capacity(batch.rows.len());
+/// whole batch). Ids and attributes are moved out of `batch`.
+fn write_batch(db: &mut Db, batch: &mut RowBatch, flag: Option<&str>, file: &Path) -> Result<()> {
     for row in &batch.rows {
-        let id = row
-            .id
-            .as_deref()
-            .ok_or_else(|| anyhow!("{}: {}: no \"id\" key", file.display(), row.location))?;
-        if id.is_empty() {
-            bail!("{}: {}: the id is empty", file.display(), row.location);
+        match row.id.as_deref() {
+            None => bail!("{}: {}: no \"id\" key", file.display(), row.location),
+            Some("") => bail!("{}: {}: the id is empty", file.display(), row.location),
+            Some(_) => {}
         }
-        ids.push(id);
     }
-    let collection_of = |i: usize| {
-        flag.or(batch.rows[i].collection.as_deref())
-            .unwrap_or(DEFAULT_COLLECTION)
-    };
+    let n = batch.rows.len();
     let mut start = 0;
-    while start < batch.rows.len() {
-        let name = collection_of(start);
+    while start < n {
+        let name = flag
+            .or(batch.rows[start].collection.as_deref())
+            .unwrap_or(DEFAULT_COLLECTION)
+            .to_owned();
         let mut end = start + 1;
-        while end < batch.rows.len() && collection_of(end) == name {
+        while end < n
+            && flag
+                .or(batch.rows[end].collection.as_deref())
+                .unwrap_or(DEFAULT_COLLECTION)
+                == name
+        {
             end += 1;
         }
-        let attrs: Vec<_> = batch.rows[start..end].iter().map(|r| &r.attrs).collect();
+        let (first, last) = (batch.rows[start].location, batch.rows[end - 1].location);
+        let rows = batch.rows[start..end].iter_mut().map(|r| {
+            (
+                r.id.take().unwrap_or_default(),
+                std::mem::take(&mut r.attrs),
+            )
+        });
         db.upsert(
-            name,
-            &ids[start..end],
+            &name,
+            rows,
             &batch.vectors[start * batch.dim..end * batch.dim],
-            &attrs,
         )
         .with_context(|| {
             format!(
-                "{}: cannot store the rows from {} to {}",
-                file.display(),
-                batch.rows[start].location,
-                batch.rows[end - 1].location
+                "{}: cannot store the rows from {first} to {last}",
+                file.display()
             )
         })?;
         start = end;

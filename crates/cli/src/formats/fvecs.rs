@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use anyhow::{Context, Result, anyhow, bail};
 use nidus_format::Attributes;
 
-use super::{Row, RowBatch, RowReader, RowWriter, check_finite, flush};
+use super::{Location, Row, RowBatch, RowReader, RowWriter, check_finite, flush};
 
 /// The largest dimension accepted; larger fields are damage, not data.
 pub const MAX_DIM: usize = 1 << 20;
@@ -137,7 +137,7 @@ impl<R: Read> FvecsReader<R> {
             id: Some(row.to_string()),
             collection: None,
             attrs: Attributes::new(),
-            location: format!("row {row}"),
+            location: Location::Row(row),
         });
         self.next_row += 1;
         Ok(true)

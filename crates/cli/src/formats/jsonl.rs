@@ -11,7 +11,7 @@ use std::io::{BufRead, Read, Write};
 use anyhow::{Context, Result, anyhow, bail};
 use nidus_format::Attributes;
 
-use super::{Row, RowBatch, RowReader, RowWriter, flush};
+use super::{Location, Row, RowBatch, RowReader, RowWriter, flush};
 use crate::json::{self, JsonError, Parser};
 use crate::values;
 
@@ -192,7 +192,7 @@ impl<R: BufRead> JsonlReader<R> {
             id,
             collection,
             attrs: attrs.unwrap_or_default(),
-            location: format!("line {}", self.line_no),
+            location: Location::Line(self.line_no),
         });
         Ok(())
     }
@@ -328,10 +328,10 @@ mod tests {
         assert_eq!(b.rows[0].id.as_deref(), Some("a"));
         assert_eq!(b.rows[0].attrs["k"], Value::Str("v".into()));
         assert_eq!(b.rows[1].collection.as_deref(), Some("c"));
-        assert_eq!(b.rows[1].location, "line 4");
+        assert_eq!(b.rows[1].location.to_string(), "line 4");
         assert!(b.rows[1].attrs.is_empty());
         assert_eq!(batches[1].vector(0), [-0.0, 1e-3]);
-        assert_eq!(batches[1].rows[0].location, "line 5");
+        assert_eq!(batches[1].rows[0].location, Location::Line(5));
     }
 
     fn first_error(text: &str) -> String {

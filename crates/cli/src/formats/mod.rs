@@ -95,8 +95,27 @@ pub struct Row {
     pub collection: Option<String>,
     /// The JSONL `"attrs"` object (empty otherwise).
     pub attrs: Attributes,
-    /// Where the row is, for messages: "line 7" or "row 6".
-    pub location: String,
+    /// Where the row is in its file, for messages.
+    pub location: Location,
+}
+
+/// Where a row is in its file: a JSONL line (1-based) or an npy / fvecs row
+/// (0-based, like its id). Displays as `line 7` or `row 6`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Location {
+    /// A 1-based line of a text file.
+    Line(u64),
+    /// A 0-based row of a binary matrix.
+    Row(u64),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Line(n) => write!(f, "line {n}"),
+            Location::Row(n) => write!(f, "row {n}"),
+        }
+    }
 }
 
 /// A batch of rows with their vectors laid out contiguously.

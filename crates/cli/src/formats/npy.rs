@@ -11,7 +11,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use anyhow::{Context, Result, anyhow, bail};
 use nidus_format::Attributes;
 
-use super::{Row, RowBatch, RowReader, RowWriter, check_finite, flush};
+use super::{Location, Row, RowBatch, RowReader, RowWriter, check_finite, flush};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// A header longer than this is not a real npy header.
@@ -312,7 +312,7 @@ impl<R: Read> RowReader for NpyReader<R> {
                 id: Some(row.to_string()),
                 collection: None,
                 attrs: Attributes::new(),
-                location: format!("row {row}"),
+                location: Location::Row(row),
             });
         }
         self.next_row += n as u64;
