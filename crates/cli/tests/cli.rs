@@ -1281,3 +1281,48 @@ fn stdin_and_stdout_streams() {
     expect_code(&o, 0);
     assert_eq!(ids(&stdout(&o)), [vec!["d"]]);
 }
+
+#[test]
+fn jsonl_collection_keys_route_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    let file = dir.path().join("c.jsonl");
+    let mut text = String::new();
+    for (id, c) in [("a", "x"), ("b", "x"), ("c", "y")] {
+        text.push_str(&format!(
+            "{{\"id\": \"{id}\", \"collection\": \"{c}\", \"vector\": [1, 2]}}\n"
+        ));
+    }
+    text.push_str("{\"id\": \"d\", \"vector\": [2, 1]}\n");
+    std::fs::write(&file, &text).unwrap();
+    ok(&["import", s(&store), s(&file)]);
+    let st = stats(&store);
+    let cols = st.get("collections").unwrap();
+    assert_eq!(
+        (
+            int(cols.get("x")),
+            int(cols.get("y")),
+            int(cols.get("default"))
+        ),
+        (2, 1, 1)
+    );
+    // --collection overrides the keys.
+    ok(&["import", s(&store), s(&file), "--collection", "all"]);
+    assert_eq!(int(stats(&store).get("collections").unwrap().get("all")), 4);
+    // A run that the store refuses (an empty collection name) stops the
+    // import; the run before it in the same batch is stored and counted.
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"id\": \"e\", \"collection\": \"z\", \"vector\": [1, 1]}\n\
+         {\"id\": \"f\", \"collection\": \"\", \"vector\": [1, 1]}\n",
+    )
+    .unwrap();
+    let err = fails(&["import", s(&store), s(&bad)]);
+    assert!(
+        err.contains("the 1 rows before the error are stored"),
+        "{err}"
+    );
+    assert!(err.contains("line 2"), "{err}");
+    ok(&["get", s(&store), "e", "--collection", "z"]);
+}

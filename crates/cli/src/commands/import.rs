@@ -93,10 +93,11 @@ pub fn import_file(
         .filter(|m| m.is_file())
         .map_or(0, |m| m.len());
     let mut reader = formats::open_reader(file, format)?;
-    let mut progress = Progress::new("import");
-    if !show_progress {
-        progress = Progress::with_enabled("import", false);
-    }
+    let mut progress = if show_progress {
+        Progress::new("import")
+    } else {
+        Progress::with_enabled("import", false)
+    };
     let mut db: Option<Db> = None;
     let mut rows = 0u64;
     let stopped = |rows: u64| {
@@ -139,8 +140,8 @@ pub fn import_file(
                 let Some(db) = db.as_mut() else {
                     unreachable!("opened above")
                 };
-                write_batch(db, &mut batch, collection, file).with_context(|| stopped(rows))?;
-                rows += batch.rows.len() as u64;
+                let result = write_batch(db, &mut batch, collection, file, &mut rows);
+                result.with_context(|| stopped(rows))?;
                 progress.update(rows, fraction);
                 let _ = empty_tx.try_send(batch);
             }
@@ -192,8 +193,15 @@ fn open_for(store: &Path, dim: usize, file: &Path) -> Result<Db> {
 
 /// Writes one batch: one atomic write per run of rows sharing a collection
 /// (with `--collection`, or a file without "collection" keys, that is the
-/// whole batch). Ids and attributes are moved out of `batch`.
-fn write_batch(db: &mut Db, batch: &mut RowBatch, flag: Option<&str>, file: &Path) -> Result<()> {
+/// whole batch). Ids and attributes are moved out of `batch`. `stored`
+/// counts the rows committed, also when a later write fails.
+fn write_batch(
+    db: &mut Db,
+    batch: &mut RowBatch,
+    flag: Option<&str>,
+    file: &Path,
+    stored: &mut u64,
+) -> Result<()> {
     for row in &batch.rows {
         match row.id.as_deref() {
             None => bail!("{}: {}: no \"id\" key", file.display(), row.location),
@@ -235,6 +243,7 @@ fn write_batch(db: &mut Db, batch: &mut RowBatch, flag: Option<&str>, file: &Pat
                 file.display()
             )
         })?;
+        *stored += (end - start) as u64;
         start = end;
     }
     Ok(())
