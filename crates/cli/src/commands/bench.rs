@@ -54,6 +54,11 @@ pub struct BenchReport {
     pub batch_queries_per_s: f64,
     /// Multiply-add throughput of the batched search (2 flops per value).
     pub batch_gflops: f64,
+    /// The bare kernel's median single-query latency on the same vectors
+    /// and queries (what the store adds is the difference).
+    pub kernel_query_p50_ms: f64,
+    /// The bare kernel's queries per second in batches of 64.
+    pub kernel_batch_queries_per_s: f64,
     /// The machine's read bandwidth, measured now.
     pub read_bandwidth_gb_per_s: f64,
     /// The machine's multiply-add peak, measured now.
@@ -177,21 +182,19 @@ pub fn bench(config: BenchConfig, verbose: bool) -> Result<BenchReport> {
         with_attrs: false,
     };
     // Single queries: fresh points, one search call each.
-    let mut query = Vec::with_capacity(dim);
+    let mut queries = Vec::with_capacity(config.queries * dim);
+    for _ in 0..config.queries {
+        points.point(&mut queries);
+    }
     let mut latencies = Vec::with_capacity(config.queries);
     // One untimed warm-up query (page faults, thread start-up).
-    points.point(&mut query);
-    db.search_batch(&query, params)?;
-    for _ in 0..config.queries {
-        query.clear();
-        points.point(&mut query);
+    db.search_batch(&queries[..dim], params)?;
+    for query in queries.chunks_exact(dim) {
         let t = Instant::now();
-        std::hint::black_box(db.search_batch(&query, params)?);
+        std::hint::black_box(db.search_batch(query, params)?);
         latencies.push(t.elapsed().as_secs_f64());
     }
-    latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p).round() as usize];
-    let (p50, p95) = (pct(0.5), pct(0.95));
+    let (p50, p95) = percentiles(&mut latencies);
     let matrix_bytes = (n * dim * 4) as f64;
     say(
         verbose,
@@ -218,6 +221,22 @@ pub fn bench(config: BenchConfig, verbose: bool) -> Result<BenchReport> {
         verbose,
         &format!("bench: 64-query batches {batch_qps:.0} queries/s"),
     );
+    drop(db);
+
+    // The bare kernel on the same vectors and queries.
+    let opts = nidus_kernel::ScanOptions::top(k).threads(threads);
+    let mut kernel_latencies = Vec::with_capacity(config.queries);
+    for query in queries.chunks_exact(dim) {
+        let t = Instant::now();
+        std::hint::black_box(nidus_kernel::top_k(query, &vectors, dim, &opts)?);
+        kernel_latencies.push(t.elapsed().as_secs_f64());
+    }
+    let (kernel_p50, _) = percentiles(&mut kernel_latencies);
+    let t = Instant::now();
+    for _ in 0..passes {
+        std::hint::black_box(nidus_kernel::top_k_batch(&block, &vectors, dim, &opts)?);
+    }
+    let kernel_batch_s = t.elapsed().as_secs_f64() / passes as f64;
 
     // The machine, now: read the same number of bytes the scan reads.
     let read_bw = nidus_kernel::measure_read_bandwidth(&vectors, threads, 5);
@@ -234,9 +253,18 @@ pub fn bench(config: BenchConfig, verbose: bool) -> Result<BenchReport> {
         query_gb_per_s: matrix_bytes / p50.max(1e-9) / 1e9,
         batch_queries_per_s: batch_qps,
         batch_gflops,
+        kernel_query_p50_ms: kernel_p50 * 1e3,
+        kernel_batch_queries_per_s: BATCH_QUERIES as f64 / kernel_batch_s.max(1e-9),
         read_bandwidth_gb_per_s: read_bw,
         fma_peak_gflops: fma,
     })
+}
+
+/// The median and 95th percentile of `samples` (sorted in place; not empty).
+fn percentiles(samples: &mut [f64]) -> (f64, f64) {
+    samples.sort_by(f64::total_cmp);
+    let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+    (at(0.5), at(0.95))
 }
 
 fn num(out: &mut String, key: &str, v: f64) {
@@ -263,6 +291,12 @@ pub fn to_json(r: &BenchReport) -> String {
     num(&mut out, "query_gb_per_s", r.query_gb_per_s);
     num(&mut out, "batch_queries_per_s", r.batch_queries_per_s);
     num(&mut out, "batch_gflops", r.batch_gflops);
+    num(&mut out, "kernel_query_p50_ms", r.kernel_query_p50_ms);
+    num(
+        &mut out,
+        "kernel_batch_queries_per_s",
+        r.kernel_batch_queries_per_s,
+    );
     num(
         &mut out,
         "read_bandwidth_gb_per_s",
@@ -327,6 +361,19 @@ pub fn to_table(r: &BenchReport) -> String {
         format!("{:.0}% of FMA peak", pct(r.batch_gflops, r.fma_peak_gflops)),
     );
     row(
+        "kernel alone: single query p50",
+        format!("{:.2} ms", r.kernel_query_p50_ms),
+        format!(
+            "store/kernel {:.2}x",
+            r.query_p50_ms / r.kernel_query_p50_ms.max(1e-9)
+        ),
+    );
+    row(
+        "kernel alone: 64-query batches",
+        format!("{:.0} q/s", r.kernel_batch_queries_per_s),
+        String::new(),
+    );
+    row(
         "machine: read bandwidth",
         format!("{:.2} GB/s", r.read_bandwidth_gb_per_s),
         String::new(),
@@ -363,6 +410,8 @@ mod tests {
             query_gb_per_s: 3.0,
             batch_queries_per_s: 4.0,
             batch_gflops: 5.0,
+            kernel_query_p50_ms: 0.1,
+            kernel_batch_queries_per_s: 4.5,
             read_bandwidth_gb_per_s: 6.0,
             fma_peak_gflops: 7.0,
         };

@@ -110,9 +110,11 @@ pub fn import_file(
     // Parsing and writing overlap: a reader thread parses the next batch
     // while this thread commits (and fsyncs) the previous one. Batches and
     // a reader error arrive in file order, so the batches before an error
-    // are exactly the ones committed.
-    let (full_tx, full_rx) = mpsc::sync_channel::<Result<(RowBatch, Option<f64>)>>(1);
-    let (empty_tx, empty_rx) = mpsc::sync_channel::<RowBatch>(2);
+    // are exactly the ones committed. The hand-over channel holds nothing
+    // (a rendezvous) and written batches go back to the parser for reuse,
+    // so at most two batches are in memory.
+    let (full_tx, full_rx) = mpsc::sync_channel::<Result<(RowBatch, Option<f64>)>>(0);
+    let (empty_tx, empty_rx) = mpsc::sync_channel::<RowBatch>(1);
     let outcome = std::thread::scope(|scope| -> Result<Option<usize>> {
         let parser = scope.spawn(move || {
             loop {
