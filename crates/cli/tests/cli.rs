@@ -1036,6 +1036,8 @@ fn bench_json_has_every_key() {
         "query_gb_per_s",
         "batch_queries_per_s",
         "batch_gflops",
+        "kernel_query_p50_ms",
+        "kernel_batch_queries_per_s",
         "read_bandwidth_gb_per_s",
         "fma_peak_gflops",
     ] {

@@ -61,6 +61,7 @@ own atomic write.)
 A bad line or row stops the import with its line or row number and what is wrong; the batches
 before it stay. Nothing of a file whose size does not match its npy header or fvecs rows is
 imported. While stderr is a terminal, a progress line shows rows, rows/s and the time left.
+The file is streamed: at most two batches are in memory (one parsed while one is written).
 
 Flags:
   --collection NAME   collection to import into (default: the line's \"collection\", else 'default')
