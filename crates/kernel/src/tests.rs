@@ -210,7 +210,10 @@ fn top_k_matches_reference_on_awkward_shapes_every_tier() {
         };
         let query = rng.vec(dim);
         for k_want in [0usize, 1, 5] {
-            let mut ns = vec![0, 1, k_want.saturating_sub(1), k_want, k_want + 1, big];
+            let mut ns = vec![0, 1, k_want.saturating_sub(1), k_want, k_want + 1];
+            if k_want == 5 {
+                ns.push(big); // several thousand rows: once per dimension
+            }
             ns.dedup();
             for &n in &ns {
                 let matrix = rng.vec(n * dim);
@@ -383,7 +386,8 @@ fn batch_equals_single_and_threads_agree() {
     ] {
         let matrix = rng.vec(n * dim);
         let words = vec![0xF0F0_A5A5_0F0F_5A5Au64; n.div_ceil(64)];
-        for nq in [1usize, 3, 4, 5, 9] {
+        // 1 query; 5 = one full tile of 4 plus one; 9 = two tiles plus one.
+        for nq in [1usize, 5, 9] {
             let queries = rng.vec(nq * dim);
             for (k, min, filter) in [
                 (1, None, None),
@@ -392,7 +396,7 @@ fn batch_equals_single_and_threads_agree() {
             ] {
                 for kern in kernels() {
                     let mut reference_batch = None;
-                    for threads in [1usize, 2, 3] {
+                    for threads in [1usize, 2] {
                         let mut opts = ScanOptions::top(k).threads(threads);
                         opts.filter = filter;
                         opts.min_score = min;

@@ -45,6 +45,8 @@ const L: usize = 16;
 const SINGLE_ROWS: usize = 8;
 const BATCH_Q: usize = 4;
 const BATCH_R: usize = 6;
+/// L1 budget for a row panel plus one query tile.
+const PANEL_BYTES: usize = 24 * 1024;
 
 /// Lanes of `x` folded in half: `lo[i] + hi[i]`.
 #[inline]
@@ -61,7 +63,8 @@ fn tail_mask(r: usize) -> __mmask16 {
     ((1u32 << r) - 1) as __mmask16
 }
 
-/// Dot products of one query with `R` rows.
+/// Dot products of one query with `R` rows, one row after the other (one
+/// sequential memory stream; see the AVX2 tier for the measurements).
 ///
 /// # Safety
 /// The CPU has AVX-512F, AVX2 and FMA; `q` and every `rows[i]` point to at
@@ -75,26 +78,22 @@ unsafe fn tile_single<const R: usize>(
 ) -> [f32; R] {
     let mut acc = [_mm512_setzero_ps(); R];
     let full = dim / L * L;
-    let mut at = 0;
-    while at < full {
-        // SAFETY: at + 16 <= dim, and every pointer has dim readable floats.
-        unsafe {
-            let qv = _mm512_loadu_ps(q.add(at));
-            for r in 0..R {
-                acc[r] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(rows[r].add(at)), acc[r]);
+    for (a, &row) in acc.iter_mut().zip(&rows) {
+        let mut at = 0;
+        while at < full {
+            // SAFETY: at + 16 <= dim, and both pointers have dim readable floats.
+            unsafe {
+                *a = _mm512_fmadd_ps(_mm512_loadu_ps(q.add(at)), _mm512_loadu_ps(row.add(at)), *a);
             }
+            at += L;
         }
-        at += L;
-    }
-    if full < dim {
-        let mask = tail_mask(dim - full);
-        // SAFETY: the zero-masked loads read only the dim - full floats left
-        // in each vector (offsets full..dim); masked lanes never fault.
-        unsafe {
-            let qv = _mm512_maskz_loadu_ps(mask, q.add(full));
-            for r in 0..R {
-                acc[r] =
-                    _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, rows[r].add(full)), acc[r]);
+        if full < dim {
+            let mask = tail_mask(dim - full);
+            // SAFETY: the zero-masked loads read only the dim - full floats
+            // left in each vector (offsets full..dim); masked lanes never fault.
+            unsafe {
+                let qv = _mm512_maskz_loadu_ps(mask, q.add(full));
+                *a = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, row.add(full)), *a);
             }
         }
     }
@@ -230,20 +229,31 @@ unsafe fn score_rows_batch_imp(
         return;
     }
     let base = matrix.as_ptr();
-    for q0 in (0..nq).step_by(BATCH_Q) {
-        // SAFETY: min(q0 + i, nq - 1) < nq, so each pointer has dim floats.
-        let qs: [*const f32; BATCH_Q] =
-            std::array::from_fn(|i| unsafe { queries.as_ptr().add((q0 + i).min(nq - 1) * dim) });
-        for (t, ids) in rows.chunks(BATCH_R).enumerate() {
-            let last = ids[ids.len() - 1];
-            // SAFETY: batch_ok checked every index < matrix.len() / dim.
-            let rs: [*const f32; BATCH_R] =
-                std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
-            // SAFETY: the CPU features per the caller; pointers have dim floats.
-            let s = unsafe { tile_batch(qs, rs, dim) };
-            for (i, srow) in s.iter().enumerate().take(nq - q0) {
-                let at = (q0 + i) * m + t * BATCH_R;
-                out[at..at + ids.len()].copy_from_slice(&srow[..ids.len()]);
+    // The loop order of the AVX2 tier: L1-sized row panels, then query
+    // tiles, then register tiles.
+    let panel = (PANEL_BYTES / (dim * 4))
+        .saturating_sub(BATCH_Q)
+        .max(BATCH_R)
+        / BATCH_R
+        * BATCH_R;
+    for (p, panel_rows) in rows.chunks(panel).enumerate() {
+        for q0 in (0..nq).step_by(BATCH_Q) {
+            // SAFETY: min(q0 + i, nq - 1) < nq, so each pointer has dim floats.
+            let qs: [*const f32; BATCH_Q] = std::array::from_fn(|i| unsafe {
+                queries.as_ptr().add((q0 + i).min(nq - 1) * dim)
+            });
+            for (t, ids) in panel_rows.chunks(BATCH_R).enumerate() {
+                let last = ids[ids.len() - 1];
+                // SAFETY: batch_ok checked every index < matrix.len() / dim.
+                let rs: [*const f32; BATCH_R] =
+                    std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
+                // SAFETY: the CPU features per the caller; pointers have dim floats.
+                let s = unsafe { tile_batch(qs, rs, dim) };
+                let col = p * panel + t * BATCH_R;
+                for (i, srow) in s.iter().enumerate().take(nq - q0) {
+                    let at = (q0 + i) * m + col;
+                    out[at..at + ids.len()].copy_from_slice(&srow[..ids.len()]);
+                }
             }
         }
     }
