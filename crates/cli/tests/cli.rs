@@ -1328,3 +1328,28 @@ fn jsonl_collection_keys_route_rows() {
     assert!(err.contains("line 2"), "{err}");
     ok(&["get", s(&store), "e", "--collection", "z"]);
 }
+
+#[test]
+fn a_closed_stdout_is_a_quiet_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("st");
+    ok(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    let q = dir.path().join("q.npy");
+    write_file(&q, Format::Npy, &rows(3000, 3, 8));
+    for args in [
+        vec!["search", s(&store), "--queries", s(&q), "--k", "5"],
+        vec!["--help"],
+        vec!["stats", s(&store)],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nidus"))
+            .args(&args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // like `| head -0`
+        let out = child.wait_with_output().unwrap();
+        expect_code(&out, 0);
+        assert!(out.stderr.is_empty(), "{args:?}: {}", stderr(&out));
+    }
+}

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use nidus_format::Attributes;
 
+use super::write_stdout;
 use crate::args::Matches;
 use crate::db::{Db, SearchParams};
 use crate::json;
@@ -105,9 +106,9 @@ pub fn run(m: &Matches) -> Result<()> {
     let json = m.switch("json");
     let report = bench(config, !json)?;
     if json {
-        println!("{}", to_json(&report));
+        outln!("{}", to_json(&report));
     } else {
-        print!("{}", to_table(&report));
+        write_stdout(&to_table(&report))?;
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ pub fn run(m: &Matches) -> Result<()> {
     let store = Path::new(&m.positionals[0]);
     let mut db = Db::open_writable(store)?;
     let (before, after) = db.compact()?;
-    println!(
+    outln!(
         "compacted {}: {} bytes -> {} bytes",
         store.display(),
         group_digits(before),

@@ -35,6 +35,6 @@ pub fn run(m: &Matches) -> Result<()> {
             db.delete_ids(collection, ids)?
         }
     };
-    println!("deleted {deleted} records");
+    outln!("deleted {deleted} records");
     Ok(())
 }

@@ -35,7 +35,7 @@ pub fn run(_m: &Matches) -> Result<()> {
     let total = Instant::now();
     let dir = TempDir::new("nidus-demo")?;
     let store = dir.path().join("store");
-    println!(
+    outln!(
         "nidus demo: {} + {} clustered {DIM}-d vectors with attributes, in {}",
         group_digits(DOCS),
         group_digits(NOTES),
@@ -56,11 +56,11 @@ pub fn run(_m: &Matches) -> Result<()> {
             "docs.jsonl ({:.0} MB, attrs: source, year, score, path, tags, draft) and notes.npy",
             docs_bytes as f64 / 1e6
         ),
-    );
+    )?;
 
     // 2. Import both, in durable batches of 10,000 rows.
     let s = import_file(&store, &docs, Format::Jsonl, 10_000, Some("docs"), true)?;
-    println!(
+    outln!(
         "  {:<9} {:>8.2} s  {} rows from docs.jsonl into 'docs': {} rows/s, {:.0} MB/s",
         "import",
         s.seconds,
@@ -69,7 +69,7 @@ pub fn run(_m: &Matches) -> Result<()> {
         s.mb_per_s()
     );
     let s = import_file(&store, &notes, Format::Npy, 10_000, Some("notes"), true)?;
-    println!(
+    outln!(
         "  {:<9} {:>8.2} s  {} rows from notes.npy into 'notes': {} rows/s",
         "import",
         s.seconds,
@@ -97,7 +97,7 @@ pub fn run(_m: &Matches) -> Result<()> {
             stats.file_bytes as f64 / 1e6,
             stats.file_bytes as f64 / secs.max(1e-9) / 1e9
         ),
-    );
+    )?;
     ensure!(
         stats.records == DOCS + NOTES,
         "expected {} records after import, found {}",
@@ -123,8 +123,8 @@ pub fn run(_m: &Matches) -> Result<()> {
         "search",
         t,
         &format!("top 5 of {} (all collections)", group_digits(stats.records)),
-    );
-    show_hits(&hits);
+    )?;
+    show_hits(&hits)?;
     let expected_tag = format!("cluster-{cluster}");
     ensure!(
         hits.first().is_some_and(|h| has_tag(h, &expected_tag)),
@@ -144,8 +144,8 @@ pub fn run(_m: &Matches) -> Result<()> {
             },
         )?
         .remove(0);
-    step("filtered", t, &format!("top 5 where {where_text}"));
-    show_hits(&hits);
+    step("filtered", t, &format!("top 5 where {where_text}"))?;
+    show_hits(&hits)?;
     ensure!(
         hits.len() == 5,
         "the filtered search found {} hits",
@@ -173,8 +173,8 @@ pub fn run(_m: &Matches) -> Result<()> {
             },
         )?
         .remove(0);
-    step("scoped", t, "top 5 in collection 'notes' only");
-    show_hits(&hits);
+    step("scoped", t, "top 5 in collection 'notes' only")?;
+    show_hits(&hits)?;
     ensure!(
         hits.iter().all(|h| h.collection == "notes"),
         "a scoped search returned a hit from another collection"
@@ -216,7 +216,7 @@ pub fn run(_m: &Matches) -> Result<()> {
             queries as f64 / secs.max(1e-9),
             2.0 * (DOCS as f64) * (DIM as f64) * queries as f64 / secs.max(1e-9) / 1e9
         ),
-    );
+    )?;
     ensure!(
         found * 100 >= queries * 99,
         "only {found} of {queries} queries found their own cluster first"
@@ -236,7 +236,7 @@ pub fn run(_m: &Matches) -> Result<()> {
             "{} records where {{\"draft\": true}}, then {by_id} notes by id",
             group_digits(deleted)
         ),
-    );
+    )?;
     ensure!(
         deleted > 0 && by_id == 2,
         "delete removed {deleted} + {by_id}"
@@ -257,7 +257,7 @@ pub fn run(_m: &Matches) -> Result<()> {
             before as f64 / 1e6,
             after as f64 / 1e6
         ),
-    );
+    )?;
     let live = db.stats()?;
     drop(db);
     ensure!(
@@ -279,8 +279,8 @@ pub fn run(_m: &Matches) -> Result<()> {
             report.batches,
             report.valid_bytes as f64 / 1e6
         ),
-    );
-    println!(
+    )?;
+    outln!(
         "done in {:.1} s ({} live records; the directory is removed now)",
         total.elapsed().as_secs_f64(),
         group_digits(live.records)
@@ -288,11 +288,12 @@ pub fn run(_m: &Matches) -> Result<()> {
     Ok(())
 }
 
-fn step(name: &str, start: Instant, what: &str) {
-    println!(
+fn step(name: &str, start: Instant, what: &str) -> Result<()> {
+    outln!(
         "  {name:<9} {:>8.3} s  {what}",
         start.elapsed().as_secs_f64()
     );
+    Ok(())
 }
 
 fn has_tag(hit: &Hit, tag: &str) -> bool {
@@ -302,7 +303,7 @@ fn has_tag(hit: &Hit, tag: &str) -> bool {
     )
 }
 
-fn show_hits(hits: &[Hit]) {
+fn show_hits(hits: &[Hit]) -> Result<()> {
     for h in hits {
         let mut attrs = String::new();
         if let Some(a) = &h.attrs {
@@ -313,11 +314,14 @@ fn show_hits(hits: &[Hit]) {
                 }
             }
         }
-        println!(
+        outln!(
             "              {:.4}  {}/{}{attrs}",
-            h.score, h.collection, h.id
+            h.score,
+            h.collection,
+            h.id
         );
     }
+    Ok(())
 }
 
 /// Writes the docs as JSONL (what an embedding pipeline would hand over).

@@ -24,7 +24,7 @@ pub fn run(m: &Matches) -> Result<()> {
     if file.as_os_str() == formats::STDIO {
         eprintln!("{summary}"); // stdout holds the data
     } else {
-        println!("{summary}");
+        outln!("{summary}");
     }
     Ok(())
 }

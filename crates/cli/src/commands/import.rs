@@ -48,7 +48,7 @@ pub fn run(m: &Matches) -> Result<()> {
     if summary.file_bytes > 0 {
         line.push_str(&format!(", {:.1} MB/s", summary.mb_per_s()));
     }
-    println!("{line})");
+    outln!("{line})");
     Ok(())
 }
 

@@ -1,9 +1,27 @@
 //! The subcommands: their interface (flags, usage and help text) and the
 //! dispatch from a parsed command line to the code that runs them.
 
+use std::io::Write;
+
 use anyhow::Result;
 
 use crate::args::{self, CommandSpec, FlagSpec, Invocation, Matches};
+
+/// Writes a line to stdout. A closed stdout (`nidus stats st | head -1`)
+/// comes back as an I/O error, which `main` treats as a quiet success,
+/// where `println!` would panic.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::commands::write_stdout(&format!("{}\n", format_args!($($arg)*)))?
+    };
+}
+
+/// Writes `text` to stdout and flushes it.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
+}
 
 pub mod bench;
 pub mod compact;
@@ -281,11 +299,11 @@ removed at the end.",
 pub fn run(args: &[String]) -> Result<()> {
     match args::parse(args, COMMANDS, OVERVIEW)? {
         Invocation::Help(text) => {
-            println!("{text}");
+            outln!("{text}");
             Ok(())
         }
         Invocation::Version => {
-            println!("nidus {}", env!("CARGO_PKG_VERSION"));
+            outln!("nidus {}", env!("CARGO_PKG_VERSION"));
             Ok(())
         }
         Invocation::Run { command, matches } => dispatch(command.name, &matches),

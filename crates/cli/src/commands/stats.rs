@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use super::write_stdout;
 use crate::args::Matches;
 use crate::db::{Db, Stats};
 use crate::json;
@@ -14,9 +15,9 @@ pub fn run(m: &Matches) -> Result<()> {
     let db = Db::open_read_only(Path::new(&m.positionals[0]))?;
     let stats = db.stats()?;
     if m.switch("json") {
-        println!("{}", to_json(&stats));
+        outln!("{}", to_json(&stats));
     } else {
-        print!("{}", to_table(&stats));
+        write_stdout(&to_table(&stats))?;
     }
     Ok(())
 }

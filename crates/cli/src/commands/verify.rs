@@ -15,7 +15,7 @@ pub fn run(m: &Matches) -> Result<()> {
     let report = Db::verify(store)?;
     match report.damage {
         None => {
-            println!(
+            outln!(
                 "ok: {} intact ({} batches, {} bytes)",
                 store.display(),
                 group_digits(report.batches),
