@@ -1,7 +1,8 @@
 //! Criterion benches of the format layer: the checksum against a safe-Rust
 //! CRC32C (slice-by-8) and a plain copy, then encode and decode of one
-//! batch of 10,000 records of 384 dimensions, and streaming a page-cached
-//! file through `Reader::open`.
+//! batch of 10,000 records of 384 dimensions (owned `next_into` and
+//! borrowed `next_ref`), and streaming a page-cached file through
+//! `Reader::open` both ways.
 //!
 //! Run: `cargo bench --bench format`.
 #![allow(missing_docs)]
@@ -9,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use nidus_format::{Appender, Attributes, Batch, Header, Op, Reader, Value, encode_frame};
+use nidus_format::{Appender, Attributes, Batch, Header, Op, OpRef, Reader, Value, encode_frame};
 
 const RECORDS: usize = 10_000;
 const DIM: u32 = 384;
@@ -148,6 +149,21 @@ fn encode_decode(c: &mut Criterion) {
             assert!(reader.next_into(&mut read).unwrap());
         })
     });
+    let mut arena: Vec<f32> = Vec::new();
+    g.bench_function("decode_borrowed", |b| {
+        b.iter(|| {
+            let mut reader = Reader::new(black_box(image.as_slice())).unwrap();
+            let view = reader.next_ref().unwrap().unwrap();
+            arena.clear();
+            view.append_vectors_to(&mut arena);
+            view.ops()
+                .map(|op| match op {
+                    OpRef::Upsert { id, .. } => id.len(),
+                    _ => 0,
+                })
+                .sum::<usize>()
+        })
+    });
     let mut copy = vec![0u8; image.len()];
     g.bench_function("memcpy_baseline", |b| {
         b.iter(|| copy.copy_from_slice(black_box(&image)))
@@ -182,6 +198,19 @@ fn read_file(c: &mut Criterion) {
                 n += 1;
             }
             assert_eq!(n, FRAMES);
+        })
+    });
+    let mut arena: Vec<f32> = Vec::new();
+    g.bench_function("open_and_stream_borrowed_8x10k_x_384", |b| {
+        b.iter(|| {
+            let mut reader = Reader::open(&path).unwrap();
+            arena.clear();
+            let mut ids = 0;
+            while let Some(view) = reader.next_ref().unwrap() {
+                view.append_vectors_to(&mut arena);
+                ids += view.ops().count();
+            }
+            assert_eq!(ids, FRAMES * RECORDS);
         })
     });
     g.finish();

@@ -8,7 +8,8 @@
 use crate::batch::{Batch, Op};
 use crate::error::{Error, ErrorKind};
 use crate::header::{Header, Version};
-use crate::value::{Attributes, Value};
+use crate::value::Value;
+use crate::view::{AttrsRef, BatchRef, ListRef, OpRef, ValueRef};
 
 // Op tags (SPEC.md §5.2). 0 is never valid, so zeroed bytes never parse.
 const OP_CREATE_COLLECTION: u8 = 1;
@@ -167,7 +168,8 @@ fn put_value(out: &mut Vec<u8>, value: &Value) -> Result<(), Error> {
 /// Decodes a checksummed payload into `batch` (its ops and vectors are
 /// replaced; their capacity is reused). `at` is the payload's byte offset in
 /// the file, for messages; errors are reported at `frame_at`, the start of
-/// the frame (the end of the valid prefix).
+/// the frame (the end of the valid prefix). On error `batch` holds a
+/// partial decode.
 pub(crate) fn decode_payload(
     payload: &[u8],
     header: &Header,
@@ -177,6 +179,45 @@ pub(crate) fn decode_payload(
 ) -> Result<(), Error> {
     batch.ops.clear();
     batch.vectors.clear();
+    let view = parse_payload(payload, header, at, frame_at, &mut batch.ops)?;
+    view.append_vectors_to(&mut batch.vectors);
+    Ok(())
+}
+
+/// Receives the ops of a payload as [`parse_payload`] validates them.
+pub(crate) trait OpVisitor<'a> {
+    /// Called once, when the op count is known to fit in the payload.
+    fn reserve(&mut self, _op_count: usize) {}
+    /// Called for every op, in order.
+    fn op(&mut self, op: OpRef<'a>);
+}
+
+/// Validation alone.
+impl<'a> OpVisitor<'a> for () {
+    fn op(&mut self, _: OpRef<'a>) {}
+}
+
+/// Owned decoding.
+impl<'a> OpVisitor<'a> for Vec<Op> {
+    fn reserve(&mut self, op_count: usize) {
+        self.reserve(op_count);
+    }
+
+    fn op(&mut self, op: OpRef<'a>) {
+        self.push(op.to_op());
+    }
+}
+
+/// Validates a checksummed payload completely and returns the borrowed
+/// view of it, handing every op to `visitor` on the way (validation alone
+/// allocates nothing). Errors as for [`decode_payload`].
+pub(crate) fn parse_payload<'a>(
+    payload: &'a [u8],
+    header: &Header,
+    at: u64,
+    frame_at: u64,
+    visitor: &mut impl OpVisitor<'a>,
+) -> Result<BatchRef<'a>, Error> {
     let mut c = Cursor {
         buf: payload,
         pos: 0,
@@ -196,71 +237,28 @@ pub(crate) fn decode_payload(
         )));
     }
     let block = c.take(block_len as usize, "vector block")?;
-    let (cells, _) = block.as_chunks::<4>();
-    batch.vectors.reserve(cells.len());
-    batch
-        .vectors
-        .extend(cells.iter().map(|b| f32::from_le_bytes(*b)));
-
     if op_count > c.left() / MIN_OP_LEN {
         return Err(c.bad(format!(
             "{op_count} operations cannot fit in the {} payload bytes left",
             c.left()
         )));
     }
-    batch.ops.reserve(op_count);
+    visitor.reserve(op_count);
+    let ops_start = c.pos;
     let mut upserts = 0usize;
     for _ in 0..op_count {
-        let tag_at = c.pos;
-        let op = match c.u8("operation tag")? {
-            OP_CREATE_COLLECTION => Op::CreateCollection {
-                name: c.string("collection name")?,
-            },
-            OP_DROP_COLLECTION => Op::DropCollection {
-                name: c.string("collection name")?,
-            },
-            OP_SET_METADATA => {
-                let collection = c.string("collection name")?;
-                let key = c.string("metadata key")?;
-                let value = match c.u8("metadata presence")? {
-                    ABSENT => None,
-                    PRESENT => Some(c.string("metadata value")?),
-                    other => {
-                        return Err(
-                            c.bad(format!("metadata presence byte {other} is neither 0 nor 1"))
-                        );
-                    }
-                };
-                Op::SetMetadata {
-                    collection,
-                    key,
-                    value,
-                }
-            }
-            OP_UPSERT => {
-                upserts += 1;
-                let collection = c.string("collection name")?;
-                let id = c.string("record id")?;
-                let attrs = c.attributes()?;
-                Op::Upsert {
-                    collection,
-                    id,
-                    attrs,
-                }
-            }
-            OP_DELETE => Op::Delete {
-                collection: c.string("collection name")?,
-                id: c.string("record id")?,
-            },
-            other => return Err(c.unknown_tag("operation", other, tag_at)),
-        };
-        batch.ops.push(op);
+        let op = c.op()?;
+        if matches!(op, OpRef::Upsert { .. }) {
+            upserts += 1;
+        }
+        visitor.op(op);
     }
     if upserts != rows {
         return Err(c.bad(format!(
             "the payload declares {rows} vector rows but holds {upserts} upserts"
         )));
     }
+    let ops = &payload[ops_start..c.pos];
     let rest = &c.buf[c.pos..];
     if rest.len() >= 4 || rest.iter().any(|&b| b != 0) {
         return Err(c.bad(format!(
@@ -268,11 +266,12 @@ pub(crate) fn decode_payload(
             rest.len()
         )));
     }
-    Ok(())
+    Ok(BatchRef::new(op_count, rows, header, block, ops))
 }
 
-/// A bounds-checked reader over one payload.
-struct Cursor<'a> {
+/// A bounds-checked reader over one payload (or, re-reading validated
+/// bytes, over part of one).
+pub(crate) struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,
     /// File offset of `buf[0]`, for messages.
@@ -283,10 +282,25 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    /// A cursor over bytes that were validated already: errors cannot
+    /// happen, so their context is left empty.
+    pub(crate) fn validated(buf: &'a [u8]) -> Self {
+        Cursor {
+            buf,
+            pos: 0,
+            at: 0,
+            frame_at: 0,
+            version: Version::CURRENT,
+        }
+    }
+
+    #[inline]
     fn left(&self) -> usize {
         self.buf.len() - self.pos
     }
 
+    #[cold]
+    #[inline(never)]
     fn bad(&self, what: String) -> Error {
         Error::corrupt(
             self.frame_at,
@@ -299,6 +313,8 @@ impl<'a> Cursor<'a> {
 
     /// An unknown tag is corruption in a file of our own minor version, but
     /// a feature we do not know in a file of a newer minor (SPEC.md §8).
+    #[cold]
+    #[inline(never)]
     fn unknown_tag(&self, what: &str, tag: u8, tag_pos: usize) -> Error {
         if self.version > Version::CURRENT {
             Error::new(
@@ -319,6 +335,7 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    #[inline]
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Error> {
         if n > self.left() {
             return Err(self.bad(format!(
@@ -331,6 +348,7 @@ impl<'a> Cursor<'a> {
         Ok(s)
     }
 
+    #[inline]
     fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Error> {
         let s = self.take(N, what)?;
         let mut out = [0u8; N];
@@ -338,32 +356,69 @@ impl<'a> Cursor<'a> {
         Ok(out)
     }
 
+    #[inline]
     fn u8(&mut self, what: &str) -> Result<u8, Error> {
         Ok(self.array::<1>(what)?[0])
     }
 
+    #[inline]
     fn u32(&mut self, what: &str) -> Result<u32, Error> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
-    fn u64(&mut self, what: &str) -> Result<u64, Error> {
-        Ok(u64::from_le_bytes(self.array(what)?))
-    }
-
-    fn string(&mut self, what: &str) -> Result<String, Error> {
+    #[inline]
+    pub(crate) fn str(&mut self, what: &str) -> Result<&'a str, Error> {
         let len = self.u32(what)? as usize;
         let start = self.pos;
         let bytes = self.take(len, what)?;
-        match std::str::from_utf8(bytes) {
-            Ok(s) => Ok(s.to_owned()),
-            Err(e) => {
-                self.pos = start + e.valid_up_to();
-                Err(self.bad(format!("{what} is not valid UTF-8")))
-            }
-        }
+        std::str::from_utf8(bytes).map_err(|e| {
+            self.pos = start + e.valid_up_to();
+            self.bad(format!("{what} is not valid UTF-8"))
+        })
     }
 
-    fn attributes(&mut self) -> Result<Attributes, Error> {
+    /// One operation (SPEC.md §5.2), fully validated.
+    pub(crate) fn op(&mut self) -> Result<OpRef<'a>, Error> {
+        let tag_at = self.pos;
+        Ok(match self.u8("operation tag")? {
+            OP_CREATE_COLLECTION => OpRef::CreateCollection {
+                name: self.str("collection name")?,
+            },
+            OP_DROP_COLLECTION => OpRef::DropCollection {
+                name: self.str("collection name")?,
+            },
+            OP_SET_METADATA => {
+                let collection = self.str("collection name")?;
+                let key = self.str("metadata key")?;
+                let value = match self.u8("metadata presence")? {
+                    ABSENT => None,
+                    PRESENT => Some(self.str("metadata value")?),
+                    other => {
+                        return Err(
+                            self.bad(format!("metadata presence byte {other} is neither 0 nor 1"))
+                        );
+                    }
+                };
+                OpRef::SetMetadata {
+                    collection,
+                    key,
+                    value,
+                }
+            }
+            OP_UPSERT => OpRef::Upsert {
+                collection: self.str("collection name")?,
+                id: self.str("record id")?,
+                attrs: self.attributes()?,
+            },
+            OP_DELETE => OpRef::Delete {
+                collection: self.str("collection name")?,
+                id: self.str("record id")?,
+            },
+            other => return Err(self.unknown_tag("operation", other, tag_at)),
+        })
+    }
+
+    fn attributes(&mut self) -> Result<AttrsRef<'a>, Error> {
         let n = self.u32("attribute count")? as usize;
         if n > self.left() / MIN_ATTR_LEN {
             return Err(self.bad(format!(
@@ -371,36 +426,37 @@ impl<'a> Cursor<'a> {
                 self.left()
             )));
         }
-        let mut attrs = Attributes::new();
+        let start = self.pos;
+        let mut prev: Option<&str> = None;
         for _ in 0..n {
             let name_at = self.pos;
-            let name = self.string("attribute name")?;
+            let name = self.str("attribute name")?;
             // Canonical form: names strictly ascending, so one set of
             // attributes has exactly one encoding and no duplicate is lost.
-            if attrs
-                .last_key_value()
-                .is_some_and(|(prev, _)| prev.as_str() >= name.as_str())
-            {
+            if prev.is_some_and(|p| p >= name) {
                 self.pos = name_at;
                 return Err(self.bad(format!(
                     "attribute name {name:?} is not in strictly ascending order"
                 )));
             }
-            let value = self.value()?;
-            attrs.insert(name, value);
+            prev = Some(name);
+            self.value()?;
         }
-        Ok(attrs)
+        Ok(AttrsRef::new(n, &self.buf[start..self.pos]))
     }
 
-    fn value(&mut self) -> Result<Value, Error> {
+    /// One attribute value (SPEC.md §5.3), fully validated.
+    pub(crate) fn value(&mut self) -> Result<ValueRef<'a>, Error> {
         let tag_at = self.pos;
         Ok(match self.u8("value tag")? {
-            VAL_NULL => Value::Null,
-            VAL_FALSE => Value::Bool(false),
-            VAL_TRUE => Value::Bool(true),
-            VAL_INT => Value::Int(i64::from_le_bytes(self.array("integer value")?)),
-            VAL_FLOAT => Value::Float(f64::from_bits(self.u64("float value")?)),
-            VAL_STR => Value::Str(self.string("string value")?),
+            VAL_NULL => ValueRef::Null,
+            VAL_FALSE => ValueRef::Bool(false),
+            VAL_TRUE => ValueRef::Bool(true),
+            VAL_INT => ValueRef::Int(i64::from_le_bytes(self.array("integer value")?)),
+            VAL_FLOAT => ValueRef::Float(f64::from_bits(u64::from_le_bytes(
+                self.array("float value")?,
+            ))),
+            VAL_STR => ValueRef::Str(self.str("string value")?),
             VAL_LIST => {
                 let n = self.u32("list length")? as usize;
                 if n > self.left() / MIN_STR_LEN {
@@ -409,11 +465,11 @@ impl<'a> Cursor<'a> {
                         self.left()
                     )));
                 }
-                let mut items = Vec::with_capacity(n);
+                let start = self.pos;
                 for _ in 0..n {
-                    items.push(self.string("list item")?);
+                    self.str("list item")?;
                 }
-                Value::List(items)
+                ValueRef::List(ListRef::new(n, &self.buf[start..self.pos]))
             }
             other => return Err(self.unknown_tag("value", other, tag_at)),
         })

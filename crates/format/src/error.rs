@@ -210,6 +210,26 @@ impl std::error::Error for Error {
     }
 }
 
+/// For callers that speak `io::Result`: I/O errors keep their kind;
+/// corruption, torn tails and foreign files become `InvalidData`, version
+/// and element-type refusals `Unsupported`, bad arguments `InvalidInput`.
+/// The nidus error stays reachable as the source.
+impl From<Error> for io::Error {
+    fn from(err: Error) -> Self {
+        let kind = match (&err.kind, &err.io) {
+            (ErrorKind::Io, Some(io)) => io.kind(),
+            (ErrorKind::Io, None) | (ErrorKind::Poisoned, _) => io::ErrorKind::Other,
+            (
+                ErrorKind::UnsupportedVersion { .. } | ErrorKind::UnsupportedElementType { .. },
+                _,
+            ) => io::ErrorKind::Unsupported,
+            (ErrorKind::InvalidInput { .. }, _) => io::ErrorKind::InvalidInput,
+            _ => io::ErrorKind::InvalidData,
+        };
+        io::Error::new(kind, err)
+    }
+}
+
 impl From<io::Error> for Error {
     fn from(err: io::Error) -> Self {
         Error::io(err, None)

@@ -15,7 +15,19 @@
 //!
 //! Primary types: [`Header`], [`Batch`] and [`Op`] with [`Value`]
 //! attributes, [`Reader`] and [`End`], [`Appender`] (over a [`Sink`]),
-//! [`Error`] with its [`ErrorKind`].
+//! [`Error`] with its [`ErrorKind`]. [`BatchRef`] and its [`OpRef`],
+//! [`AttrsRef`] and [`ValueRef`] are the allocation-free view of a batch
+//! that [`Reader::next_ref`] lends out, for loaders that keep only part of
+//! each batch (for example its vectors, appended straight to one arena).
+//!
+//! Design decisions:
+//! - One batch is one frame, written with one call: the unit of atomicity
+//!   and of checksumming is the same (SPEC.md §6.2).
+//! - A torn tail is a normal end, not an error ([`End::TornTail`]); a
+//!   damaged frame followed by more data is an error ([`ErrorKind::Corrupt`])
+//!   that a caller cannot skip with `?` by accident.
+//! - Every length is checked before it is trusted, and the checksum covers
+//!   the length (SPEC.md §4.2).
 //!
 //! # Example
 //!
@@ -55,6 +67,7 @@ mod frame;
 mod header;
 mod reader;
 mod value;
+mod view;
 mod writer;
 
 pub use batch::{Batch, Op};
@@ -64,6 +77,7 @@ pub use frame::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, encode_frame};
 pub use header::{ElementType, HEADER_LEN, Header, MAGIC, MAX_DIMENSION, Version};
 pub use reader::{End, Reader};
 pub use value::{Attributes, Value};
+pub use view::{AttrIter, AttrsRef, BatchRef, ListIter, ListRef, OpIter, OpRef, ValueRef};
 pub use writer::{Appender, Sink, sync_parent_dir};
 
 /// The name of the one data file inside a store directory (SPEC.md §2).

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use crate::batch::Batch;
 use crate::checksum::checksum;
-use crate::codec::decode_payload;
+use crate::codec::{decode_payload, parse_payload};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, MIN_PAYLOAD_LEN};
 use crate::header::{HEADER_LEN, Header, MAGIC};
+use crate::view::BatchRef;
 
 /// When the input's length is unknown, a payload buffer grows by at most
 /// this much (or doubles) per read, so a damaged length field cannot make
@@ -274,6 +275,63 @@ impl<R: Read> Reader<R> {
     /// error, `batch` holds no meaningful content and every later call
     /// returns the same error kind.
     pub fn next_into(&mut self, batch: &mut Batch) -> Result<bool, Error> {
+        let Some(len) = self.next_frame()? else {
+            return Ok(false);
+        };
+        let at = self.pos;
+        let payload = &self.buf[4..4 + len];
+        match decode_payload(
+            payload,
+            &self.header,
+            at + FRAME_HEADER_LEN as u64,
+            at,
+            batch,
+        ) {
+            Ok(()) => {
+                self.pos = at + (FRAME_HEADER_LEN + len) as u64;
+                Ok(true)
+            }
+            Err(err) => Err(self.fail(err)),
+        }
+    }
+
+    /// Reads and validates the next committed batch and lends it out in
+    /// place, without allocating: the view borrows the reader's buffer
+    /// until the next call. `Ok(None)` at the end (see [`Reader::end`]).
+    /// The fastest way to load a file when the caller keeps only part of
+    /// each batch (for example its vectors, via
+    /// [`BatchRef::append_vectors_to`]). Errors as for
+    /// [`Reader::next_into`].
+    pub fn next_ref(&mut self) -> Result<Option<BatchRef<'_>>, Error> {
+        let Some(len) = self.next_frame()? else {
+            return Ok(None);
+        };
+        let at = self.pos;
+        let payload = &self.buf[4..4 + len];
+        match parse_payload(
+            payload,
+            &self.header,
+            at + FRAME_HEADER_LEN as u64,
+            at,
+            &mut (),
+        ) {
+            Ok(view) => {
+                self.pos = at + (FRAME_HEADER_LEN + len) as u64;
+                Ok(Some(view))
+            }
+            Err(err) => Err(record_failure(
+                &mut self.end,
+                &mut self.stopped,
+                self.path.as_deref(),
+                at,
+                err,
+            )),
+        }
+    }
+
+    /// Loads the next frame whose checksum verifies into `buf[4..4 + len]`
+    /// and returns `len`; `None` at the end. Replays an earlier failure.
+    fn next_frame(&mut self) -> Result<Option<usize>, Error> {
         if let Some((kind, offset)) = &self.stopped {
             let err = match kind {
                 ErrorKind::Io => Error::io(
@@ -290,23 +348,20 @@ impl<R: Read> Reader<R> {
                     Error::corrupt(*offset, reason.clone()).with_opt_path(self.path.as_deref())
                 );
             }
-            Some(_) => return Ok(false),
+            Some(_) => return Ok(None),
             None => {}
         }
-        match self.read_frame(batch) {
-            Ok(more) => Ok(more),
-            Err(err) => {
-                if let ErrorKind::Corrupt { reason } = err.kind() {
-                    self.end = Some(End::Corrupt {
-                        offset: self.pos,
-                        reason: reason.clone(),
-                    });
-                } else {
-                    self.stopped = Some((err.kind().clone(), err.offset()));
-                }
-                Err(err.with_opt_path(self.path.as_deref()))
-            }
-        }
+        self.load_frame().map_err(|err| self.fail(err))
+    }
+
+    fn fail(&mut self, err: Error) -> Error {
+        record_failure(
+            &mut self.end,
+            &mut self.stopped,
+            self.path.as_deref(),
+            self.pos,
+            err,
+        )
     }
 
     /// Reads the next committed batch into a new [`Batch`]; `Ok(None)` at
@@ -321,14 +376,14 @@ impl<R: Read> Reader<R> {
         self.input.inner
     }
 
-    fn read_frame(&mut self, batch: &mut Batch) -> Result<bool, Error> {
+    fn load_frame(&mut self) -> Result<Option<usize>, Error> {
         let at = self.pos;
         let io_err = |e| Error::io(e, Some(at));
         let mut head = [0u8; FRAME_HEADER_LEN];
         let n = self.input.fill(&mut head).map_err(io_err)?;
         if n == 0 {
             self.end = Some(End::Clean { offset: at });
-            return Ok(false);
+            return Ok(None);
         }
         if n < FRAME_HEADER_LEN {
             // Too short to hold even a frame header, let alone a frame.
@@ -388,18 +443,15 @@ impl<R: Read> Reader<R> {
             }
             return Err(Error::corrupt(at, reason));
         }
-        let payload_at = at + FRAME_HEADER_LEN as u64;
-        decode_payload(&self.buf[4..total], &self.header, payload_at, at, batch)?;
-        self.pos = at + (FRAME_HEADER_LEN + len) as u64;
-        Ok(true)
+        Ok(Some(len))
     }
 
-    fn torn(&mut self, dropped: u64) -> Result<bool, Error> {
+    fn torn(&mut self, dropped: u64) -> Result<Option<usize>, Error> {
         self.end = Some(End::TornTail {
             offset: self.pos,
             dropped,
         });
-        Ok(false)
+        Ok(None)
     }
 
     /// The frame at `self.pos` did not verify and nothing follows it; its
@@ -407,7 +459,11 @@ impl<R: Read> Reader<R> {
     /// tail unless a whole valid frame hides inside those bytes: then the
     /// length field was damaged, committed batches follow, and dropping
     /// them would lose data, so it is corruption (SPEC.md §6.2).
-    fn torn_unless_frame_follows(&mut self, present: usize, reason: String) -> Result<bool, Error> {
+    fn torn_unless_frame_follows(
+        &mut self,
+        present: usize,
+        reason: String,
+    ) -> Result<Option<usize>, Error> {
         let at = self.pos;
         match find_frame(&self.buf[4..4 + present], self.header.row_bytes()) {
             Scan::Found(p) => Err(Error::corrupt(
@@ -428,7 +484,11 @@ impl<R: Read> Reader<R> {
     /// A frame header whose length is impossible. If it and everything
     /// after it is zero bytes, the file was extended but the data never
     /// written (a torn tail, SPEC.md §6.1); otherwise it is corruption.
-    fn bad_length(&mut self, head: &[u8; FRAME_HEADER_LEN], reason: String) -> Result<bool, Error> {
+    fn bad_length(
+        &mut self,
+        head: &[u8; FRAME_HEADER_LEN],
+        reason: String,
+    ) -> Result<Option<usize>, Error> {
         let at = self.pos;
         if head.iter().any(|&b| b != 0) {
             return Err(Error::corrupt(at, reason));
@@ -448,6 +508,26 @@ impl<R: Read> Reader<R> {
     }
 }
 
+/// Records why the reader stopped (corruption in `end`, anything else in
+/// `stopped`, replayed by later calls) and names the file in the error.
+fn record_failure(
+    end: &mut Option<End>,
+    stopped: &mut Option<(ErrorKind, Option<u64>)>,
+    path: Option<&Path>,
+    at: u64,
+    err: Error,
+) -> Error {
+    if let ErrorKind::Corrupt { reason } = err.kind() {
+        *end = Some(End::Corrupt {
+            offset: at,
+            reason: reason.clone(),
+        });
+    } else {
+        *stopped = Some((err.kind().clone(), err.offset()));
+    }
+    err.with_opt_path(path)
+}
+
 /// What [`find_frame`] concluded.
 enum Scan {
     /// A whole, verifying frame starts at this offset of the region.
@@ -461,9 +541,10 @@ enum Scan {
 /// Looks for a whole frame that verifies inside `region` (bytes that start
 /// at a 4-aligned file offset, as every frame does). Cheap plausibility
 /// checks come before the checksum, and the bytes checksummed are capped at
-/// a few times the region, so a crafted region cannot make this quadratic.
+/// eight times the region (plus 16 MiB), so a crafted region cannot make
+/// this quadratic.
 fn find_frame(region: &[u8], row_bytes: usize) -> Scan {
-    let mut budget = region.len().saturating_mul(4).saturating_add(1 << 20);
+    let mut budget = region.len().saturating_mul(8).saturating_add(16 << 20);
     let mut p = 0;
     while p + FRAME_HEADER_LEN + MIN_PAYLOAD_LEN as usize <= region.len() {
         let word =
@@ -492,6 +573,17 @@ fn find_frame(region: &[u8], row_bytes: usize) -> Scan {
         p += 4;
     }
     Scan::None
+}
+
+impl<R> std::fmt::Debug for Reader<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .field("valid_end", &self.pos)
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<R: Read> Iterator for Reader<R> {

@@ -1,6 +1,7 @@
 //! The append side (SPEC.md §6.2): one batch, one frame, one write; a
 //! failed write is cut back to the frame boundary.
 
+use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -114,10 +115,17 @@ impl Appender<File> {
     }
 
     /// Resumes appending to an existing data file whose valid prefix ends
-    /// at `valid_end` (from [`Reader::valid_end`](crate::Reader::valid_end)
-    /// after reading it to the end): cuts anything after it (a torn tail)
-    /// and positions the next write there. The caller decides whether to
+    /// at `valid_end`: cuts anything after it (a torn tail) and positions
+    /// the next write there. The caller decides whether to
     /// [`Appender::sync`] the cut.
+    ///
+    /// `valid_end` must come from a [`Reader`](crate::Reader) that read the
+    /// file to an [`End::Clean`](crate::End::Clean) or
+    /// [`End::TornTail`](crate::End::TornTail). Never pass the offset of an
+    /// [`End::Corrupt`](crate::End::Corrupt): the cut would destroy the
+    /// committed batches after the damage (SPEC.md §6.2). Fails with
+    /// [`ErrorKind::InvalidInput`] if the file is shorter than `valid_end`
+    /// or `valid_end` lies inside the header.
     pub fn resume(
         mut file: File,
         path: impl AsRef<Path>,
@@ -125,9 +133,27 @@ impl Appender<File> {
         valid_end: u64,
     ) -> Result<Self, Error> {
         let path = path.as_ref();
-        Sink::truncate(&mut file, valid_end)
-            .map_err(|e| Error::io(e, Some(valid_end)).with_path(path))?;
+        let io_err = |e| Error::io(e, Some(valid_end)).with_path(path);
+        let len = file.metadata().map_err(io_err)?.len();
+        if valid_end > len || valid_end < HEADER_LEN as u64 {
+            return Err(Error::invalid_input(format!(
+                "cannot resume at byte {valid_end} of a {len}-byte file"
+            ))
+            .with_path(path));
+        }
+        Sink::truncate(&mut file, valid_end).map_err(io_err)?;
         Ok(Appender::new(file, header, valid_end).with_path(path))
+    }
+}
+
+impl<S> fmt::Debug for Appender<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Appender")
+            .field("path", &self.path)
+            .field("header", &self.header)
+            .field("end", &self.end)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
     }
 }
 

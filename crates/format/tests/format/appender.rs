@@ -189,3 +189,36 @@ fn open_names_the_file_in_errors() {
     assert_eq!(err.path(), Some(path.as_path()));
     assert_eq!(err.offset(), Some(0));
 }
+
+#[test]
+fn resume_refuses_an_offset_past_the_end_or_inside_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DATA_FILE);
+    let header = Header::new(3).unwrap();
+    drop(Appender::create(&path, header).unwrap());
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap()
+    };
+    for bad in [HEADER_LEN as u64 + 4, 5] {
+        let err = Appender::resume(open(), &path, header, bad).unwrap_err();
+        assert!(
+            matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+            "{err}"
+        );
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), HEADER_LEN as u64);
+    let app = Appender::resume(open(), &path, header, HEADER_LEN as u64).unwrap();
+    assert!(format!("{app:?}").contains("end: 32"));
+}
+
+#[test]
+fn errors_convert_to_io_errors_with_a_fitting_kind() {
+    let err = Reader::new(&b"not nidus at all, no no no no no"[..]).unwrap_err();
+    let io_err: io::Error = err.into();
+    assert_eq!(io_err.kind(), io::ErrorKind::InvalidData);
+    assert!(io_err.to_string().contains("not a nidus data file"));
+}

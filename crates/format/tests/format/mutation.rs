@@ -170,8 +170,31 @@ fn random_damage_never_panics_never_over_allocates_and_always_reports() {
         };
         let mut batch = Batch::default();
         let mut frames = 0;
+        // Half the cases read through borrowed views, walking every op,
+        // attribute and list item (a re-parse failure trips a debug
+        // assertion inside the crate).
+        let borrowed = case % 2 == 1;
         let outcome = loop {
-            match reader.next_into(&mut batch) {
+            let step = if borrowed {
+                reader.next_ref().map(|view| {
+                    view.map(|v| {
+                        for op in v.ops() {
+                            if let nidus_format::OpRef::Upsert { attrs, .. } = op {
+                                for (_, value) in attrs.iter() {
+                                    if let nidus_format::ValueRef::List(l) = value {
+                                        assert_eq!(l.iter().count(), l.len());
+                                    }
+                                }
+                            }
+                        }
+                        v.to_batch(&mut batch);
+                    })
+                    .is_some()
+                })
+            } else {
+                reader.next_into(&mut batch)
+            };
+            match step {
                 Ok(true) => {
                     frames += 1;
                     assert!(frames <= 64, "case {case}: more frames than bytes allow");

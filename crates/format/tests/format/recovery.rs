@@ -296,3 +296,58 @@ fn a_newer_minor_with_an_unknown_op_is_unsupported_not_corrupt() {
         "{err}"
     );
 }
+
+#[test]
+fn a_cut_inside_a_megabyte_frame_of_random_bits_is_still_a_torn_tail() {
+    // Random bit patterns make every 4-aligned word a candidate length for
+    // the torn-or-corrupt scan; the scan must not give up on real tails.
+    let header = Header::new(256).unwrap();
+    let mut rng = Rng::new(5);
+    let mut big = Batch::default();
+    while big.ops.len() < 1000 {
+        let b = rng.batch(256, 8);
+        big.ops.extend(b.ops);
+        big.vectors.extend(b.vectors);
+    }
+    let batches = vec![every_kind(256).remove(0), big];
+    let (bytes, offsets) = image(&header, &batches);
+    let last = offsets[1] as usize;
+    assert!(bytes.len() - last > 250_000, "{}", bytes.len() - last);
+    for i in 1..40 {
+        let cut = last + (bytes.len() - last) * i / 40;
+        let (read, end) = read_all(&bytes[..cut], i % 2 == 0);
+        assert_eq!(
+            end.unwrap(),
+            End::TornTail {
+                offset: last as u64,
+                dropped: (cut - last) as u64
+            },
+            "cut {cut}"
+        );
+        assert_eq!(read.len(), 1);
+    }
+}
+
+#[test]
+fn a_tail_crafted_to_exhaust_the_scan_is_reported_as_corruption() {
+    // A cut-short frame whose bytes hold a frame-like candidate at every
+    // third word, each claiming half the tail: checking them all would be
+    // quadratic, so the scan gives up and errs on the safe side.
+    let header = Header::new(1).unwrap();
+    let (mut bytes, _) = image(&header, &every_kind(1)[..1]);
+    let at = bytes.len() as u64;
+    bytes.extend_from_slice(&[0xAB; 8]);
+    bytes.extend_from_slice(&(1u32 << 30).to_le_bytes());
+    let words = 64 << 10;
+    let half = (words * 4 / 2) as u32;
+    for k in 0..words {
+        let w = if k % 3 == 0 { half } else { 0 };
+        bytes.extend_from_slice(&w.to_le_bytes());
+    }
+    let (read, outcome) = read_all(&bytes, true);
+    let err = outcome.unwrap_err();
+    assert!(err.is_corrupt(), "{err}");
+    assert_eq!(err.offset(), Some(at));
+    assert!(err.to_string().contains("rule out"), "{err}");
+    assert_eq!(read.len(), 1);
+}

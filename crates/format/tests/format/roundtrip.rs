@@ -210,3 +210,67 @@ fn appender_over_a_vec_builds_the_same_image() {
     assert_eq!(file, expected);
     assert_eq!(offsets, expected_offsets);
 }
+
+#[test]
+fn borrowed_views_agree_with_owned_decoding() {
+    use nidus_format::{OpRef, ValueRef};
+    let mut rng = Rng::new(99);
+    for case in 0..100 {
+        let dim = 1 + rng.below(6) as u32;
+        let header = Header::new(dim).unwrap();
+        let mut batches: Vec<Batch> = (0..1 + rng.below(4)).map(|_| rng.batch(dim, 8)).collect();
+        if case == 0 {
+            batches = every_kind(dim);
+        }
+        let (bytes, _) = image(&header, &batches);
+        let mut reader = Reader::new(bytes.as_slice()).unwrap();
+        let mut arena = vec![7.0f32];
+        let mut n = 0;
+        while let Some(view) = reader.next_ref().unwrap() {
+            let want = &batches[n];
+            assert_eq!(view.op_count(), want.ops.len());
+            assert_eq!(view.row_count(), want.upsert_count());
+            assert_eq!(view.dimension(), dim as usize);
+            assert_eq!(view.vector_bytes().len(), want.vectors.len() * 4);
+            let mut owned = Batch::default();
+            view.to_batch(&mut owned);
+            assert!(
+                same(&header, &[owned], std::slice::from_ref(want)),
+                "case {case}"
+            );
+            let before = arena.len();
+            view.append_vectors_to(&mut arena);
+            let got: Vec<u32> = arena[before..].iter().map(|f| f.to_bits()).collect();
+            let exp: Vec<u32> = want.vectors.iter().map(|f| f.to_bits()).collect();
+            assert_eq!(got, exp);
+            for (op, want_op) in view.ops().zip(&want.ops) {
+                if let (
+                    OpRef::Upsert { attrs, id, .. },
+                    Op::Upsert {
+                        attrs: wa, id: wid, ..
+                    },
+                ) = (op, want_op)
+                {
+                    assert_eq!(id, wid);
+                    assert_eq!(attrs.len(), wa.len());
+                    assert_eq!(attrs.is_empty(), wa.is_empty());
+                    for (name, value) in wa {
+                        let got = attrs.get(name).expect("attribute present");
+                        assert_eq!(format!("{:?}", got.to_value()), format!("{value:?}"));
+                        if let (ValueRef::List(l), Value::List(w)) = (got, value) {
+                            assert_eq!(l.len(), w.len());
+                            assert_eq!(l.iter().collect::<Vec<_>>(), *w);
+                        }
+                    }
+                    assert!(attrs.get("\u{10FFFF}-absent").is_none());
+                }
+                let _ = format!("{op:?}");
+            }
+            let _ = format!("{view:?}");
+            n += 1;
+        }
+        assert_eq!(n, batches.len());
+        assert_eq!(arena[0], 7.0, "appends, never replaces");
+        assert!(matches!(reader.end(), Some(End::Clean { .. })));
+    }
+}
