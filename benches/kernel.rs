@@ -1,12 +1,188 @@
-//! Criterion benches for the kernel layer (placeholder until its issue lands).
+//! Criterion benches for the kernel: the single-query scan and the 64-query
+//! batch on every tier this machine has, plus two references measured in the
+//! same run so results can be quoted as fractions of this machine right now:
+//!
+//! * `reference/read_bw/...`: the same matrix summed with the fastest tier
+//!   (the scan's ceiling: it reads the same bytes);
+//! * `reference/fma_peak/...`: a register-only multiply-add loop with enough
+//!   independent accumulators (the batch's ceiling).
+//!
+//! Throughput: scans and the bandwidth reference report bytes of matrix read
+//! (criterion prints GB/s); the batch and the FMA reference report floating-
+//! point operations as "elements" (criterion's `Gelem/s` = GFLOP/s; a batch
+//! does `2 * n * d * B` of them).
+//!
+//! The default run (`cargo bench --bench kernel`, a few minutes) covers the
+//! targets of the kernel issue: 1M x 384 with k = 10, 1 and 2 threads, the
+//! best tier and the portable path, plus a few 100k shapes. Set
+//! `NIDUS_BENCH_FULL=1` for the whole grid (n = 100k, 1M; d = 384, 768;
+//! k = 10, 100; 1 and 2 threads; every tier), and select with criterion's
+//! filter, e.g. `NIDUS_BENCH_FULL=1 cargo bench --bench kernel -- 'batch64/n1M/d768'`.
 #![allow(missing_docs)]
-use criterion::{Criterion, criterion_group, criterion_main};
 
-fn placeholder(c: &mut Criterion) {
-    c.bench_function("kernel/placeholder", |b| {
-        b.iter(|| std::hint::black_box(1u64) + 1)
-    });
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{
+    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
+use nidus::kernel::{Kernel, ScanOptions, Tier, normalize};
+
+const BATCH: usize = 64;
+
+/// xorshift64*: the same seeded data every run.
+fn random_unit_rows(n: usize, d: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v: Vec<f32> = (0..n * d)
+        .map(|_| {
+            s ^= s >> 12;
+            s ^= s << 25;
+            s ^= s >> 27;
+            (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+        })
+        .collect();
+    for row in v.chunks_mut(d) {
+        normalize(row).expect("random rows are non-zero");
+    }
+    v
 }
 
-criterion_group!(benches, placeholder);
+/// The most recent matrix, built on first use by a selected bench (so a
+/// filtered run builds only what it measures) and dropped when another
+/// shape is needed (1M x 768 is 3 GB).
+type Cached = ((usize, usize), Arc<Vec<f32>>);
+static MATRIX: Mutex<Option<Cached>> = Mutex::new(None);
+
+fn matrix(n: usize, d: usize) -> Arc<Vec<f32>> {
+    let mut slot = MATRIX.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((shape, m)) = slot.as_ref()
+        && *shape == (n, d)
+    {
+        return m.clone();
+    }
+    *slot = None; // free the old one before allocating the new one
+    let m = Arc::new(random_unit_rows(n, d, (n * 31 + d) as u64));
+    *slot = Some(((n, d), m.clone()));
+    m
+}
+
+fn full_grid() -> bool {
+    std::env::var_os("NIDUS_BENCH_FULL").is_some_and(|v| v != "0")
+}
+
+fn label(n: usize) -> String {
+    if n.is_multiple_of(1_000_000) {
+        format!("{}M", n / 1_000_000)
+    } else {
+        format!("{}k", n / 1000)
+    }
+}
+
+fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sampling_mode(SamplingMode::Flat);
+}
+
+/// (n, d, k, threads, tier) of the scans and batches to run.
+fn cases() -> Vec<(usize, usize, usize, usize, Tier)> {
+    let tiers = Tier::available();
+    let best = tiers[0];
+    if full_grid() {
+        let mut v = Vec::new();
+        for n in [100_000, 1_000_000] {
+            for d in [384, 768] {
+                for k in [10, 100] {
+                    for t in [1, 2] {
+                        for &tier in &tiers {
+                            v.push((n, d, k, t, tier));
+                        }
+                    }
+                }
+            }
+        }
+        v
+    } else {
+        let mut v = vec![
+            (1_000_000, 384, 10, 2, best),
+            (1_000_000, 384, 10, 1, best),
+            (1_000_000, 384, 10, 2, Tier::Portable),
+            (100_000, 384, 10, 2, best),
+            (100_000, 384, 100, 2, best),
+            (100_000, 768, 10, 2, best),
+            (100_000, 768, 100, 1, best),
+        ];
+        v.dedup();
+        v
+    }
+}
+
+fn references(c: &mut Criterion) {
+    let best = Kernel::active();
+    for (n, d) in [(1_000_000usize, 384usize)] {
+        let mut g = c.benchmark_group(format!("reference/read_bw/n{}/d{d}", label(n)));
+        configure(&mut g);
+        g.throughput(Throughput::BytesDecimal((n * d * 4) as u64));
+        for t in [1, 2] {
+            g.bench_function(format!("{}/t{t}", best.tier()), |b| {
+                let m = matrix(n, d);
+                b.iter(|| best.sum(&m, t))
+            });
+        }
+        g.finish();
+    }
+    let mut g = c.benchmark_group("reference/fma_peak");
+    configure(&mut g);
+    let iters = 2_000_000u64;
+    for t in [1u64, 2] {
+        g.throughput(Throughput::Elements(iters * best.fma_flops_per_iter() * t));
+        g.bench_function(format!("{}/t{t}", best.tier()), |b| {
+            b.iter(|| best.fma_probe(std::hint::black_box(iters), t as usize))
+        });
+    }
+    g.finish();
+}
+
+fn scans(c: &mut Criterion) {
+    for (n, d, k, t, tier) in cases() {
+        let Some(kern) = Kernel::new(tier) else {
+            continue;
+        };
+        let mut g = c.benchmark_group(format!("scan/n{}/d{d}", label(n)));
+        configure(&mut g);
+        g.throughput(Throughput::BytesDecimal((n * d * 4) as u64));
+        g.bench_function(format!("{tier}/k{k}/t{t}"), |b| {
+            let m = matrix(n, d);
+            let query = random_unit_rows(1, d, 7);
+            let opts = ScanOptions::top(k).threads(t);
+            b.iter(|| kern.top_k(&query, &m, d, &opts).expect("valid shapes"))
+        });
+        g.finish();
+    }
+}
+
+fn batches(c: &mut Criterion) {
+    for (n, d, k, t, tier) in cases() {
+        let Some(kern) = Kernel::new(tier) else {
+            continue;
+        };
+        let mut g = c.benchmark_group(format!("batch{BATCH}/n{}/d{d}", label(n)));
+        configure(&mut g);
+        g.throughput(Throughput::Elements((2 * n * d * BATCH) as u64));
+        g.bench_function(format!("{tier}/k{k}/t{t}"), |b| {
+            let m = matrix(n, d);
+            let queries = random_unit_rows(BATCH, d, 11);
+            let opts = ScanOptions::top(k).threads(t);
+            b.iter(|| {
+                kern.top_k_batch(&queries, &m, d, &opts)
+                    .expect("valid shapes")
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, references, scans, batches);
 criterion_main!(benches);

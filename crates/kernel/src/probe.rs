@@ -5,13 +5,7 @@
 use std::time::{Duration, Instant};
 
 use crate::Kernel;
-use crate::scan::run_split;
-
-/// Splits `data` into `threads` contiguous parts (at least 1).
-fn ranges(len: usize, threads: usize) -> Vec<std::ops::Range<usize>> {
-    let t = threads.max(1).min(len.max(1));
-    (0..t).map(|i| len * i / t..len * (i + 1) / t).collect()
-}
+use crate::scan::run_chunks;
 
 fn threads_or_default(threads: usize) -> usize {
     if threads == 0 {
@@ -32,9 +26,13 @@ impl Kernel {
     /// reads the same bytes. The value itself is only a checksum.
     pub fn sum(&self, data: &[f32], threads: usize) -> f32 {
         let sum = self.imp.sum;
-        run_split(ranges(data.len(), threads_or_default(threads)), |r| {
-            sum(&data[r])
-        })
+        // Chunked across the workers exactly like the scan's rows.
+        run_chunks(
+            data.len(),
+            threads_or_default(threads),
+            || 0.0f32,
+            |acc, r| *acc += sum(&data[r]),
+        )
         .into_iter()
         .sum()
     }
@@ -45,9 +43,21 @@ impl Kernel {
     pub fn fma_probe(&self, iters: u64, threads: usize) -> f32 {
         let probe = self.imp.fma_probe;
         let t = threads_or_default(threads);
-        run_split((0..t).map(|i| i..i + 1).collect(), |_| probe(iters))
-            .into_iter()
-            .sum()
+        std::thread::scope(|s| {
+            let others: Vec<_> = (1..t)
+                .filter_map(|_| {
+                    std::thread::Builder::new()
+                        .spawn_scoped(s, || probe(iters))
+                        .ok()
+                })
+                .collect();
+            let mine = probe(iters);
+            others
+                .into_iter()
+                .map(|h| h.join().unwrap_or(0.0))
+                .sum::<f32>()
+                + mine
+        })
     }
 
     /// Floating-point operations (a multiply-add counts 2) per thread per

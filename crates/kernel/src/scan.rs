@@ -2,6 +2,7 @@
 //! blocks to a tier's primitives and the scores to [`TopK`].
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::filter::for_each_block;
 use crate::select::{TopK, merge};
@@ -57,50 +58,57 @@ fn plan_threads(requested: usize, rows: usize, work_per_row: usize, min_work: us
     wanted.min(by_work).min(rows.div_ceil(64)).max(1)
 }
 
-/// Splits `0..rows` into `parts` ranges aligned to 64 rows.
-fn split(rows: usize, parts: usize) -> Vec<Range<usize>> {
-    let words = rows.div_ceil(64);
-    let parts = parts.clamp(1, words.max(1));
-    (0..parts)
-        .map(|i| {
-            let lo = (words * i / parts * 64).min(rows);
-            let hi = (words * (i + 1) / parts * 64).min(rows);
-            lo..hi
-        })
-        .collect()
+/// Rows per work chunk: about 32 chunks per thread, so a thread slowed by
+/// a busy core (the machines nidus runs on are shared) hands its share to
+/// the others instead of holding up the join; a multiple of 64 rows so that
+/// a chunk covers whole filter words.
+fn chunk_rows(rows: usize, threads: usize) -> usize {
+    rows.div_ceil(threads.max(1) * 32)
+        .next_multiple_of(64)
+        .max(64)
 }
 
-/// Runs `f` on each range, the first on this thread and the others on
-/// scoped threads (or on this thread too, if the OS refuses a thread).
-pub(crate) fn run_split<T: Send>(
-    ranges: Vec<Range<usize>>,
-    f: impl Fn(Range<usize>) -> T + Sync,
-) -> Vec<T> {
-    if ranges.len() <= 1 {
-        return ranges.into_iter().map(&f).collect();
+/// Runs `work` over `0..rows` on `threads` workers (the calling thread and
+/// `threads - 1` scoped threads) and returns each worker's state. Workers
+/// claim chunks of rows from a shared counter, so each worker sees its rows
+/// in ascending order (which [`TopK`] relies on) but not contiguously. If the
+/// OS refuses a thread, the remaining workers do its share.
+pub(crate) fn run_chunks<S: Send>(
+    rows: usize,
+    threads: usize,
+    make: impl Fn() -> S + Sync,
+    work: impl Fn(&mut S, Range<usize>) + Sync,
+) -> Vec<S> {
+    if threads <= 1 {
+        let mut s = make();
+        work(&mut s, 0..rows);
+        return vec![s];
     }
-    let f = &f;
-    std::thread::scope(|s| {
-        let mut iter = ranges.into_iter();
-        let first = iter.next();
-        let handles: Vec<_> = iter
-            .map(|r| {
-                let fallback = r.clone();
-                match std::thread::Builder::new().spawn_scoped(s, move || f(r)) {
-                    Ok(h) => Ok(h),
-                    Err(_) => Err(fallback),
-                }
-            })
+    let chunk = chunk_rows(rows, threads);
+    let chunks = rows.div_ceil(chunk);
+    let next = AtomicUsize::new(0);
+    let worker = || {
+        let mut s = make();
+        loop {
+            let c = next.fetch_add(1, Ordering::Relaxed);
+            if c >= chunks {
+                break;
+            }
+            work(&mut s, c * chunk..((c + 1) * chunk).min(rows));
+        }
+        s
+    };
+    let worker = &worker;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads)
+            .filter_map(|_| std::thread::Builder::new().spawn_scoped(scope, worker).ok())
             .collect();
-        let mut out = Vec::with_capacity(handles.len() + 1);
-        out.extend(first.map(f));
+        let mut out = Vec::with_capacity(threads);
+        out.push(worker());
         for h in handles {
-            match h {
-                Ok(h) => match h.join() {
-                    Ok(v) => out.push(v),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                },
-                Err(r) => out.push(f(r)),
+            match h.join() {
+                Ok(s) => out.push(s),
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         }
         out
@@ -127,24 +135,38 @@ pub(crate) fn top_k(
         return Ok(Vec::new());
     }
     let threads = plan_threads(opts.threads, n, dim, min_work);
-    let parts = run_split(split(n, threads), |range| {
-        let mut top = TopK::new(opts.k.min(range.len()), opts.min_score);
-        let mut buf = Vec::with_capacity(SINGLE_BLOCK);
-        let mut scores = [0.0f32; SINGLE_BLOCK];
-        for_each_block(
-            range,
-            opts.filter.as_ref(),
-            SINGLE_BLOCK,
-            &mut buf,
-            |rows| {
+    let parts = run_chunks(
+        n,
+        threads,
+        || {
+            (
+                TopK::new(opts.k.min(n), opts.min_score),
+                Vec::with_capacity(SINGLE_BLOCK),
+            )
+        },
+        |(top, buf), range| {
+            let mut scores = [0.0f32; SINGLE_BLOCK];
+            for_each_block(range, opts.filter.as_ref(), SINGLE_BLOCK, buf, |rows| {
                 let s = &mut scores[..rows.len()];
                 (imp.score_rows)(query, matrix, dim, rows, s);
                 top.offer_block(rows, s);
-            },
-        );
-        top.into_sorted()
-    });
-    Ok(merge(parts, opts.k))
+            });
+        },
+    );
+    Ok(merge(
+        parts
+            .into_iter()
+            .map(|(top, _)| top.into_sorted())
+            .collect(),
+        opts.k,
+    ))
+}
+
+/// One batch worker's state: a top-k per query and scratch buffers.
+struct Worker {
+    tops: Vec<TopK>,
+    buf: Vec<usize>,
+    scores: Vec<f32>,
 }
 
 pub(crate) fn top_k_batch(
@@ -169,31 +191,36 @@ pub(crate) fn top_k_batch(
     }
     let block = (BATCH_BLOCK_BYTES / (dim * 4)).clamp(12, 1024) / 12 * 12;
     let threads = plan_threads(opts.threads, n, dim.saturating_mul(nq), min_work);
-    let parts = run_split(split(n, threads), |range| {
-        let cap = opts.k.min(range.len());
-        let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(cap, opts.min_score)).collect();
-        let mut buf = Vec::with_capacity(block);
-        let mut scores = vec![0.0f32; BATCH_QUERIES.min(nq) * block];
-        for_each_block(range, opts.filter.as_ref(), block, &mut buf, |rows| {
-            let m = rows.len();
-            for (qc, chunk) in queries.chunks(BATCH_QUERIES * dim).enumerate() {
-                let cq = chunk.len() / dim;
-                let s = &mut scores[..cq * m];
-                (imp.score_rows_batch)(chunk, matrix, dim, rows, s);
-                let tops = &mut tops[qc * BATCH_QUERIES..qc * BATCH_QUERIES + cq];
-                for (top, qs) in tops.iter_mut().zip(s.chunks_exact(m)) {
-                    top.offer_block(rows, qs);
+    let cap = opts.k.min(n);
+    let parts = run_chunks(
+        n,
+        threads,
+        || Worker {
+            tops: (0..nq).map(|_| TopK::new(cap, opts.min_score)).collect(),
+            buf: Vec::with_capacity(block),
+            scores: vec![0.0f32; BATCH_QUERIES.min(nq) * block],
+        },
+        |Worker { tops, buf, scores }, range| {
+            for_each_block(range, opts.filter.as_ref(), block, buf, |rows| {
+                let m = rows.len();
+                for (qc, chunk) in queries.chunks(BATCH_QUERIES * dim).enumerate() {
+                    let cq = chunk.len() / dim;
+                    let s = &mut scores[..cq * m];
+                    (imp.score_rows_batch)(chunk, matrix, dim, rows, s);
+                    let tops = &mut tops[qc * BATCH_QUERIES..qc * BATCH_QUERIES + cq];
+                    for (top, qs) in tops.iter_mut().zip(s.chunks_exact(m)) {
+                        top.offer_block(rows, qs);
+                    }
                 }
-            }
-        });
-        tops.into_iter().map(TopK::into_sorted).collect::<Vec<_>>()
-    });
+            });
+        },
+    );
     // Transpose [thread][query] into per-query lists and merge each.
     let mut per_query: Vec<Vec<Vec<Hit>>> =
         (0..nq).map(|_| Vec::with_capacity(parts.len())).collect();
     for part in parts {
-        for (q, hits) in part.into_iter().enumerate() {
-            per_query[q].push(hits);
+        for (q, top) in part.tops.into_iter().enumerate() {
+            per_query[q].push(top.into_sorted());
         }
     }
     Ok(per_query.into_iter().map(|p| merge(p, opts.k)).collect())
@@ -204,17 +231,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn split_is_aligned_disjoint_and_covering() {
+    fn chunks_cover_every_row_once_in_ascending_order_per_worker() {
         for rows in [0usize, 1, 63, 64, 65, 1000, 4096, 100_001] {
-            for parts in 1..6 {
-                let ranges = split(rows, parts);
-                assert!(!ranges.is_empty() && ranges.len() <= parts);
-                assert_eq!(ranges[0].start, 0);
-                assert_eq!(ranges.last().map(|r| r.end), Some(rows));
-                for w in ranges.windows(2) {
-                    assert_eq!(w[0].end, w[1].start);
-                    assert_eq!(w[0].end % 64, 0);
+            for threads in 1..5 {
+                let seen = run_chunks(rows, threads, Vec::new, |v: &mut Vec<Range<usize>>, r| {
+                    v.push(r)
+                });
+                assert!(!seen.is_empty() && seen.len() <= threads.max(1));
+                let mut all: Vec<Range<usize>> = Vec::new();
+                for worker in &seen {
+                    for w in worker.windows(2) {
+                        assert!(w[0].end <= w[1].start);
+                    }
+                    all.extend(worker.iter().cloned());
                 }
+                all.sort_by_key(|r| r.start);
+                let mut at = 0;
+                for r in all {
+                    assert_eq!(r.start, at);
+                    assert!(r.start % 64 == 0 && (r.end > r.start || rows == 0));
+                    at = r.end;
+                }
+                assert_eq!(at, rows);
             }
         }
     }

@@ -19,12 +19,26 @@ pub(crate) static IMPL: Impl = Impl {
 
 /// Lanes per accumulator.
 const L: usize = 8;
-/// Rows per register tile in the single-query scan.
-const SINGLE_ROWS: usize = 4;
-/// Queries x rows per register tile in the batch scan: 6 accumulators = 12
-/// SSE registers, leaving 4 for the operands.
+/// Queries x rows per register tile in the batch scan: 4 accumulators = 8
+/// SSE registers, plus 8 for the operands.
 const BATCH_Q: usize = 2;
-const BATCH_R: usize = 3;
+const BATCH_R: usize = 2;
+
+/// The fixed pairwise summation tree every path uses.
+#[inline(always)]
+fn reduce(a: &[f32; L]) -> f32 {
+    ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+}
+
+/// `v[..dim]` as whole chunks of `L` plus the last partial chunk,
+/// zero-padded (all zero when `dim` is a multiple of `L`).
+#[inline(always)]
+fn split(v: &[f32], dim: usize) -> (&[[f32; L]], [f32; L]) {
+    let (full, rest) = v[..dim].as_chunks::<L>();
+    let mut tail = [0.0; L];
+    tail[..rest.len()].copy_from_slice(rest);
+    (full, tail)
+}
 
 #[inline(always)]
 fn madd(acc: &mut [f32; L], a: &[f32; L], b: &[f32; L]) {
@@ -33,65 +47,46 @@ fn madd(acc: &mut [f32; L], a: &[f32; L], b: &[f32; L]) {
     }
 }
 
-/// The fixed pairwise summation tree every path uses.
+/// The one way this tier computes a pair's score: every chunk in order into
+/// one 8-lane accumulator (separate multiply and add), then the tail chunk
+/// (zero-padded; a no-op when `dim` is a multiple of 8), then [`reduce`].
 #[inline(always)]
-fn reduce(a: &[f32; L]) -> f32 {
-    ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
-}
-
-#[inline(always)]
-fn chunk(s: &[f32], at: usize) -> &[f32; L] {
-    // The callers only ask for chunks that lie inside `s` (at + L <= dim <=
-    // s.len()), so the fallback is never taken; it keeps the code panic-free.
-    s.get(at..at + L)
-        .and_then(|c| c.try_into().ok())
-        .unwrap_or(&[0.0; L])
-}
-
-/// The last partial chunk, zero-padded.
-#[inline(always)]
-fn tail(s: &[f32], from: usize, dim: usize) -> [f32; L] {
-    let mut c = [0.0; L];
-    let part = &s[from..dim];
-    c[..part.len()].copy_from_slice(part);
-    c
-}
-
-/// Dot products of `Q` queries with `R` rows, each slice at least `dim` long.
-#[inline(always)]
-fn tile<const Q: usize, const R: usize>(
-    qs: [&[f32]; Q],
-    rs: [&[f32]; R],
-    dim: usize,
-) -> [[f32; R]; Q] {
-    let mut acc = [[[0.0f32; L]; R]; Q];
-    let full = dim / L * L;
-    let mut at = 0;
-    while at < full {
-        let rv = rs.map(|r| chunk(r, at));
-        for q in 0..Q {
-            let qv = chunk(qs[q], at);
-            for r in 0..R {
-                madd(&mut acc[q][r], qv, rv[r]);
-            }
-        }
-        at += L;
+fn pair(a: &[f32], b: &[f32], dim: usize) -> f32 {
+    let (af, at) = split(a, dim);
+    let (bf, bt) = split(b, dim);
+    let mut acc = [0.0f32; L];
+    for (x, y) in af.iter().zip(bf) {
+        madd(&mut acc, x, y);
     }
-    if full < dim {
-        let rv = rs.map(|r| tail(r, full, dim));
-        for q in 0..Q {
-            let qv = tail(qs[q], full, dim);
-            for r in 0..R {
-                madd(&mut acc[q][r], &qv, &rv[r]);
-            }
-        }
+    madd(&mut acc, &at, &bt);
+    reduce(&acc)
+}
+
+/// Scores of 2 queries x 2 rows, the same arithmetic as [`pair`] for each,
+/// with four chains in flight.
+#[inline(always)]
+fn tile2x2(q: [&[f32]; 2], r: [&[f32]; 2], dim: usize) -> [[f32; 2]; 2] {
+    let (q0, q0t) = split(q[0], dim);
+    let (q1, q1t) = split(q[1], dim);
+    let (r0, r0t) = split(r[0], dim);
+    let (r1, r1t) = split(r[1], dim);
+    let mut a = [[[0.0f32; L]; 2]; 2];
+    for (((x0, x1), y0), y1) in q0.iter().zip(q1).zip(r0).zip(r1) {
+        madd(&mut a[0][0], x0, y0);
+        madd(&mut a[0][1], x0, y1);
+        madd(&mut a[1][0], x1, y0);
+        madd(&mut a[1][1], x1, y1);
     }
-    acc.map(|row| row.map(|a| reduce(&a)))
+    madd(&mut a[0][0], &q0t, &r0t);
+    madd(&mut a[0][1], &q0t, &r1t);
+    madd(&mut a[1][0], &q1t, &r0t);
+    madd(&mut a[1][1], &q1t, &r1t);
+    a.map(|row| row.map(|acc| reduce(&acc)))
 }
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "kernel bug: dot of unequal lengths");
-    tile::<1, 1>([a], [b], a.len())[0][0]
+    pair(a, b, a.len())
 }
 
 fn row(matrix: &[f32], dim: usize, r: usize) -> &[f32] {
@@ -103,13 +98,10 @@ fn score_rows(query: &[f32], matrix: &[f32], dim: usize, rows: &[usize], out: &m
         rows_ok(query, matrix, dim, rows, out),
         "kernel bug: bad score_rows shape"
     );
-    for (ids, outs) in rows.chunks(SINGLE_ROWS).zip(out.chunks_mut(SINGLE_ROWS)) {
-        // A short last tile repeats its last row; the extra scores are dropped.
-        let last = ids[ids.len() - 1];
-        let rs: [&[f32]; SINGLE_ROWS] =
-            std::array::from_fn(|i| row(matrix, dim, *ids.get(i).unwrap_or(&last)));
-        let s = tile::<1, SINGLE_ROWS>([query], rs, dim);
-        outs.copy_from_slice(&s[0][..outs.len()]);
+    // Row after row: one sequential stream for the prefetcher; the
+    // out-of-order core overlaps the independent chains of adjacent rows.
+    for (&r, o) in rows.iter().zip(out.iter_mut()) {
+        *o = pair(query, row(matrix, dim, r), dim);
     }
 }
 
@@ -124,13 +116,14 @@ fn score_rows_batch(queries: &[f32], matrix: &[f32], dim: usize, rows: &[usize],
         return;
     }
     for q0 in (0..nq).step_by(BATCH_Q) {
+        // A short last tile repeats its last query/row; extras are dropped.
         let qs: [&[f32]; BATCH_Q] =
             std::array::from_fn(|i| row(queries, dim, (q0 + i).min(nq - 1)));
         for (t, ids) in rows.chunks(BATCH_R).enumerate() {
             let last = ids[ids.len() - 1];
             let rs: [&[f32]; BATCH_R] =
                 std::array::from_fn(|i| row(matrix, dim, *ids.get(i).unwrap_or(&last)));
-            let s = tile::<BATCH_Q, BATCH_R>(qs, rs, dim);
+            let s = tile2x2(qs, rs, dim);
             for (i, srow) in s.iter().enumerate().take(nq - q0) {
                 let base = (q0 + i) * m + t * BATCH_R;
                 out[base..base + ids.len()].copy_from_slice(&srow[..ids.len()]);
