@@ -1,0 +1,2 @@
+//! stub
+pub fn fuzz_child() {}
