@@ -71,6 +71,9 @@ pub struct Store {
     cut_pending: bool,
     /// Deferred durability: frames written since the last sync.
     unsynced: bool,
+    /// A sync of the data file failed: the kernel may have dropped the
+    /// unsynced pages (SPEC.md §6.1 item 5), so a later sync proves nothing.
+    sync_failed: bool,
     lock: Option<WriteLock>,
     report: OpenReport,
     frame: Vec<u8>,
@@ -280,6 +283,7 @@ impl Store {
             end: outcome.valid_end,
             cut_pending: false,
             unsynced: false,
+            sync_failed: false,
             lock,
             report: OpenReport {
                 batches: outcome.batches,
@@ -787,11 +791,22 @@ impl Store {
 
     /// Makes every write so far durable (a no-op unless
     /// [`Durability::Deferred`]).
+    ///
+    /// After a failed sync the kernel may have dropped the unsynced pages
+    /// while a retried sync still succeeds (SPEC.md §6.1 item 5), so the
+    /// next flush rewrites the store from memory (a compaction, §6.5)
+    /// instead of trusting the old file; it returns `Ok` only once that
+    /// rewrite is durable.
     pub fn flush(&mut self) -> Result<()> {
+        if self.sync_failed {
+            self.compact()?;
+            return Ok(());
+        }
         if self.unsynced {
-            self.file
-                .sync_data()
-                .map_err(|e| Error::io("syncing the data file", &self.path, e))?;
+            if let Err(e) = self.file.sync_data() {
+                self.sync_failed = true;
+                return Err(Error::io("syncing the data file", &self.path, e));
+            }
             self.unsynced = false;
         }
         Ok(())
@@ -916,6 +931,7 @@ impl Store {
         self.file = out;
         self.end = len;
         self.unsynced = false;
+        self.sync_failed = false;
         self.cut_pending = false;
         let dir_synced = fs.sync_dir(&self.dir);
         // The in-memory compaction only renumbers rows; if it cannot get
