@@ -235,7 +235,7 @@ fn verify_after_kill(
 
 #[test]
 fn sigkilled_writers_lose_no_acknowledged_batch() {
-    let rounds = 55 * soak();
+    let rounds = 60 * soak();
     let seed = base_seed() ^ 0xC4A5_4000;
     let tmp = tempdir();
     let dir = tmp.path().join("store");

@@ -403,6 +403,8 @@ struct Tally {
     cases: usize,
     runs: usize,
     failed_calls: usize,
+    reopened_over_debris: usize,
+    landed_anyway: usize,
     by_class: std::collections::BTreeMap<String, usize>,
 }
 
@@ -478,8 +480,24 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
                     }
                     *tally.by_class.entry(format!("{class:?}")).or_default() += 1;
                     tally.failed_calls += 1;
-                    // Once the fault is gone the same call succeeds.
                     plan.heal();
+                    if mode == Mode::CutFails && k % 2 == 1 {
+                        // The process ends instead (debris still on disk):
+                        // a reopen cuts it. The failed batch is absent, or,
+                        // if its frame was whole before the sync failed,
+                        // present whole (SPEC.md §7.3).
+                        drop(store);
+                        store = Store::open(&dir, (case.options)(Options::new(DIM).no_auto_compact()))
+                            .unwrap_or_else(|e| panic!("{ctx}: reopen over debris: {e}"));
+                        if before.check(&store, 1000).is_err() {
+                            after.check(&store, 1000).unwrap_or_else(|d| panic!("{ctx}: reopen over debris: neither before nor after: {d}"));
+                            tally.landed_anyway += 1;
+                            drop(store);
+                            continue;
+                        }
+                        tally.reopened_over_debris += 1;
+                    }
+                    // Once the fault is gone the same call succeeds.
                     (case.run)(&mut store).unwrap_or_else(|e| panic!("{ctx}: the call failed again after healing: {e}"));
                 }
                 Ok(()) => {

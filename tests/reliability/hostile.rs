@@ -695,7 +695,7 @@ pub fn fuzz_child() {
 #[test]
 fn hostile_files_never_panic_hang_or_overallocate() {
     let seed = base_seed() ^ 0x0405_7113;
-    let per_child = 700 * soak() as u64;
+    let per_child = 1000 * soak() as u64;
     let children: Vec<_> = (0..2u64)
         .map(|c| {
             spawn_child(

@@ -497,7 +497,7 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
 
 #[test]
 fn store_answers_equal_the_model_through_random_operations() {
-    let runs = 6 * soak();
+    let runs = 8 * soak();
     let mut tally = Tally::default();
     for run in 0..runs {
         run_model_check(base_seed() ^ (0x4D4F_4445_4C00 + run as u64), 250, &mut tally);
