@@ -57,6 +57,8 @@ pub enum Pred {
     Ge(&'static str, f64),
     /// A string attribute equal to a value (or a list containing it).
     StrEq(&'static str, String),
+    /// A numeric attribute below an integer bound (exact, even past 2^53).
+    LtInt(&'static str, i64),
     /// The attribute is absent.
     Missing(&'static str),
     /// Both.
@@ -71,6 +73,7 @@ impl Pred {
         match self {
             Pred::Lt(f, n) => Filter::lt(*f, *n),
             Pred::Ge(f, n) => Filter::ge(*f, *n),
+            Pred::LtInt(f, n) => Filter::lt(*f, *n),
             Pred::StrEq(f, s) => Filter::eq(*f, s.as_str()),
             Pred::Missing(f) => Filter::missing(*f),
             Pred::And(a, b) => a.filter().and(b.filter()),
@@ -80,14 +83,24 @@ impl Pred {
 
     /// What the filter means, evaluated on the model.
     pub fn eval(&self, attrs: &Attributes) -> bool {
-        let num = |f: &str| match attrs.get(f) {
-            Some(Value::Int(i)) => Some(*i as f64),
-            Some(Value::Float(x)) if !x.is_nan() => Some(*x),
-            _ => None,
+        use std::cmp::Ordering;
+        // Exact comparison of an attribute with a float bound (no rounding
+        // of big integers, SPEC.md §7.4); None when not a number or NaN.
+        let cmp = |f: &str, bound: f64| -> Option<Ordering> {
+            match attrs.get(f)? {
+                Value::Int(i) => int_vs_float(*i, bound),
+                Value::Float(x) => x.partial_cmp(&bound),
+                _ => None,
+            }
         };
         match self {
-            Pred::Lt(f, n) => num(f).is_some_and(|x| x < *n),
-            Pred::Ge(f, n) => num(f).is_some_and(|x| x >= *n),
+            Pred::Lt(f, n) => cmp(f, *n) == Some(Ordering::Less),
+            Pred::Ge(f, n) => matches!(cmp(f, *n), Some(Ordering::Greater | Ordering::Equal)),
+            Pred::LtInt(f, n) => match attrs.get(*f) {
+                Some(Value::Int(i)) => i < n,
+                Some(Value::Float(x)) => int_vs_float(*n, *x) == Some(Ordering::Greater),
+                _ => false,
+            },
             Pred::StrEq(f, s) => match attrs.get(*f) {
                 Some(Value::Str(v)) => v == s,
                 Some(Value::List(l)) => l.contains(s),
@@ -98,6 +111,28 @@ impl Pred {
             Pred::Not(a) => !a.eval(attrs),
         }
     }
+}
+
+/// `i` compared with `f`, exactly.
+fn int_vs_float(i: i64, f: f64) -> Option<std::cmp::Ordering> {
+    use std::cmp::Ordering;
+    if f.is_nan() {
+        return None;
+    }
+    if f >= 9_223_372_036_854_775_808.0 {
+        return Some(Ordering::Less);
+    }
+    if f < -9_223_372_036_854_775_808.0 {
+        return Some(Ordering::Greater);
+    }
+    let t = f.trunc();
+    Some(i.cmp(&(t as i64)).then(if f > t {
+        Ordering::Less
+    } else if f < t {
+        Ordering::Greater
+    } else {
+        Ordering::Equal
+    }))
 }
 
 impl Reference {
@@ -179,7 +214,7 @@ impl Reference {
                 if !same_bits(r.vector(), &want.vector) {
                     return Err(format!("{name}/{id}: vector {:?}, model {:?}", r.vector(), want.vector));
                 }
-                if r.attrs() != want.attrs {
+                if !same_attrs(&r.attrs(), &want.attrs) {
                     return Err(format!("{name}/{id}: attrs {:?}, model {:?}", r.attrs(), want.attrs));
                 }
             }
@@ -189,7 +224,7 @@ impl Reference {
             for (id, want) in order.iter().step_by((order.len() / probes.max(1)).max(1)) {
                 let got = store.get(name, id).map_err(|e| e.to_string())?;
                 let ok = got.as_ref().is_some_and(|g| {
-                    same_bits(&g.vector, &want.vector) && g.attrs == want.attrs && g.id == **id
+                    same_bits(&g.vector, &want.vector) && same_attrs(&g.attrs, &want.attrs) && g.id == **id
                 });
                 if !ok {
                     return Err(format!("get({name}, {id}) = {got:?}, model {want:?}"));
@@ -284,7 +319,7 @@ impl Reference {
                 return Err(format!("hit {}/{} ({score}) is below the k-th score {kth}", h.collection, h.id));
             }
             let want_attrs = &self.collections[&h.collection].records[&h.id].attrs;
-            if &h.attrs != want_attrs {
+            if !same_attrs(&h.attrs, want_attrs) {
                 return Err(format!("hit {}/{} attrs {:?}, model {want_attrs:?}", h.collection, h.id, h.attrs));
             }
             if n > 0 {
@@ -305,6 +340,18 @@ impl Reference {
         }
         Ok(())
     }
+}
+
+/// Equality of attributes with floats compared bit for bit (NaN included).
+pub fn same_attrs(a: &Attributes, b: &Attributes) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|((ka, va), (kb, vb))| {
+            ka == kb
+                && match (va, vb) {
+                    (Value::Float(x), Value::Float(y)) => x.to_bits() == y.to_bits(),
+                    _ => va == vb,
+                }
+        })
 }
 
 /// Bitwise equality of two vectors.
@@ -339,8 +386,13 @@ fn random_record(rng: &mut Rng, step: usize) -> Record {
         .attr("step", step as i64)
         .attr("tag", *rng.pick(&["red", "green", "blue"]));
     if rng.chance(0.5) {
-        r = r.attr("f", f64::from(rng.unit_f32()) * 10.0);
+        let f = if rng.chance(0.05) { f64::NAN } else { f64::from(rng.unit_f32()) * 10.0 };
+        r = r.attr("f", f);
     }
+    // Integers past 2^53, where an f64 cannot hold them all, as ints or
+    // floats.
+    let big = (1i64 << 53) + rng.below(8) as i64 - 4;
+    r = if rng.chance(0.7) { r.attr("big", big) } else { r.attr("big", big as f64 + 0.5 * rng.below(3) as f64) };
     if rng.chance(0.3) {
         r = r.attr("opt", Value::Null);
     }
@@ -351,7 +403,9 @@ fn random_record(rng: &mut Rng, step: usize) -> Record {
 }
 
 fn random_pred(rng: &mut Rng) -> Pred {
-    let leaf = |rng: &mut Rng| match rng.below(5) {
+    let leaf = |rng: &mut Rng| match rng.below(7) {
+        5 => Pred::LtInt("big", (1i64 << 53) + rng.below(8) as i64 - 4),
+        6 => Pred::Ge("big", (1u64 << 53) as f64 + 2.0 * rng.below(3) as f64 - 2.0),
         0 => Pred::Lt("n", rng.below(100) as f64),
         1 => Pred::Ge("f", f64::from(rng.unit_f32()) * 10.0),
         2 => Pred::StrEq("tag", rng.pick(&["red", "green", "blue"]).to_string()),
