@@ -909,8 +909,8 @@ impl Store {
         let fs = self.opts.fs.clone();
         let _ = fs.remove_file(&tmp);
         let written = self.write_compacted(&tmp);
-        let mut out = match written {
-            Ok(out) => out,
+        let (mut out, len) = match written {
+            Ok(written) => written,
             Err(e) => {
                 let _ = fs.remove_file(&tmp);
                 return Err(e);
@@ -925,7 +925,8 @@ impl Store {
             ));
         }
         // From here the new file is the store: switch to it whatever happens.
-        let len = out.len().unwrap_or(0);
+        // The length is what was written, not what fstat says: a failed
+        // fstat must never move the append position (to 0, over the header).
         let _ = out.seek(SeekFrom::Start(len));
         let id = out.id();
         self.file = out;
@@ -950,7 +951,8 @@ impl Store {
             .map_err(|e| Error::io("syncing the store directory after compaction", &self.dir, e))
     }
 
-    fn write_compacted(&mut self, tmp: &Path) -> Result<Box<dyn StoreFile>> {
+    /// Writes and syncs the compacted file; returns it and its length.
+    fn write_compacted(&mut self, tmp: &Path) -> Result<(Box<dyn StoreFile>, u64)> {
         let io_err = |e| Error::io("writing the compacted file", tmp, e);
         let mut out = self
             .opts
@@ -958,6 +960,7 @@ impl Store {
             .open(tmp, OpenMode::CreateNew)
             .map_err(io_err)?;
         out.write_all(&self.header.encode()).map_err(io_err)?;
+        let mut len = HEADER_LEN as u64;
         let model = &self.model;
         let mut frames = Vec::new();
         let mut batch = Batch::default();
@@ -981,6 +984,7 @@ impl Store {
             nidus_format::encode_frame(batch, &self.header, &mut frames)
                 .map_err(|e| log::format_error(e, tmp))?;
             out.write_all(&frames).map_err(io_err)?;
+            len += frames.len() as u64;
             batch.ops.clear();
             batch.vectors.clear();
             Ok(())
@@ -999,7 +1003,7 @@ impl Store {
         }
         flush(&mut batch, &mut out)?;
         out.sync_data().map_err(io_err)?;
-        Ok(out)
+        Ok((out, len))
     }
 }
 
