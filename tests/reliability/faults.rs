@@ -43,6 +43,9 @@ enum Class {
     Open,
     /// `fstat` for the file's length.
     Len,
+    /// `fstat` for the file's identity, or `stat` of a path.
+    Id,
+    Seek,
     Read,
 }
 
@@ -51,6 +54,8 @@ enum Mode {
     Once,
     Sticky,
     CutFails,
+    /// As `CutFails`, then the process ends: a reopen meets the debris.
+    CutFailsThenExit,
     Benign,
 }
 
@@ -108,7 +113,7 @@ impl Plan {
         let fail = match (s.fired, s.mode) {
             (None, _) => s.fail_at == Some(index),
             (Some((c, _)), Some(Mode::Sticky)) => c == class,
-            (Some(_), Some(Mode::CutFails)) => class == Class::SetLen,
+            (Some(_), Some(Mode::CutFails | Mode::CutFailsThenExit)) => class == Class::SetLen,
             _ => false,
         };
         if !fail {
@@ -158,6 +163,7 @@ impl Read for FaultyFile {
 }
 impl Seek for FaultyFile {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        check(self.plan.point(Class::Seek))?;
         self.inner.seek(pos)
     }
 }
@@ -204,6 +210,7 @@ impl StoreFile for FaultyFile {
         self.inner.len()
     }
     fn id(&self) -> io::Result<FileId> {
+        check(self.plan.point(Class::Id))?;
         self.inner.id()
     }
 }
@@ -233,6 +240,7 @@ impl FileSystem for FaultyFs {
         StdFileSystem.create_dir_all(dir)
     }
     fn id_of(&self, path: &Path) -> io::Result<FileId> {
+        check(self.0.point(Class::Id))?;
         StdFileSystem.id_of(path)
     }
 }
@@ -442,7 +450,7 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
     (case.model)(&mut after);
     tally.cases += 1;
 
-    let modes = [Mode::Once, Mode::Sticky, Mode::CutFails, Mode::Benign];
+    let modes = [Mode::Once, Mode::Sticky, Mode::CutFails, Mode::CutFailsThenExit, Mode::Benign];
     for (k, &class) in log.iter().enumerate() {
         for &mode in &modes {
             if mode == Mode::Benign && class != Class::Write {
@@ -465,7 +473,7 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
             // not exist), and a store need not ask for a length it knows.
             let must_fail = mode != Mode::Benign
                 && k < commit_points
-                && !matches!(class, Class::Remove | Class::Len);
+                && !matches!(class, Class::Remove | Class::Len | Class::Seek | Class::Id);
             match result {
                 Err(e) => {
                     assert!(mode != Mode::Benign, "{ctx}: a short or interrupted write failed the call: {e}");
@@ -474,10 +482,13 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
                     assert!(msg.contains(&dir.display().to_string()), "{ctx}: the error does not name the store: {msg}");
                     before.check(&store, 1000).unwrap_or_else(|d| panic!("{ctx}: memory changed by a failed call: {d}"));
                     let now = read(&data_path(&dir));
-                    let compaction_switched = case.name == "compact" && class == Class::SyncDir;
+                    // Past the rename the new file is the store, whatever
+                    // fails after it (SPEC.md §6.5).
+                    let renamed = log[..k].contains(&Class::Rename);
+                    let compaction_switched = case.name == "compact" && renamed;
                     if compaction_switched {
                         // The rename happened: the new file is the store.
-                    } else if mode == Mode::CutFails && now.len() > bytes_before.len() {
+                    } else if matches!(mode, Mode::CutFails | Mode::CutFailsThenExit) && now.len() > bytes_before.len() {
                         assert_eq!(&now[..bytes_before.len()], &bytes_before[..], "{ctx}: bytes before the end changed");
                     } else {
                         assert!(now == bytes_before, "{ctx}: the data file changed ({} -> {} bytes)", bytes_before.len(), now.len());
@@ -488,7 +499,7 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
                     *tally.by_class.entry(format!("{class:?}")).or_default() += 1;
                     tally.failed_calls += 1;
                     plan.heal();
-                    if mode == Mode::CutFails && k % 2 == 1 {
+                    if mode == Mode::CutFailsThenExit {
                         // The process ends instead (debris still on disk):
                         // a reopen cuts it. The failed batch is absent, or,
                         // if its frame was whole before the sync failed,
