@@ -446,6 +446,9 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
         if seed % 2 == 0 { o.auto_compact(0.3, 8) } else { o.no_auto_compact() }
     };
     let mut store = Store::open(dir.path(), opts()).expect("open");
+    // A reader beside the writer follows every step through refresh():
+    // appended frames incrementally, compactions by reloading.
+    let mut reader = Store::open(dir.path(), Options::existing().read_only()).expect("reader");
     let mut model = Reference::default();
     let mut rng = Rng::new(seed);
     let ctx = |step: usize, what: &str| format!("seed {seed} step {step} ({what})");
@@ -528,6 +531,10 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
         tally.ops += 1;
         if let Err(e) = model.check(&store, 16) {
             panic!("{}: {e}", ctx(step, what));
+        }
+        reader.refresh().unwrap_or_else(|e| panic!("{}: refresh: {e}", ctx(step, what)));
+        if let Err(e) = model.check(&reader, 4) {
+            panic!("{}: the refreshed reader: {e}", ctx(step, what));
         }
         for _ in 0..2 {
             let q: Vec<f32> = if rng.chance(0.2) {
