@@ -58,7 +58,14 @@ fn schedule(seed: u64, len: usize) -> Schedule {
                 Call::Delete(b, live[&b])
             }
             3 if rng.chance(0.3) => Call::Compact,
-            _ => Call::Upsert(i, if rng.chance(0.1) { rng.range(200, 600) } else { rng.range(1, 40) }),
+            _ => Call::Upsert(
+                i,
+                if rng.chance(0.1) {
+                    rng.range(200, 600)
+                } else {
+                    rng.range(1, 40)
+                },
+            ),
         };
         match call {
             Call::Upsert(b, n) => {
@@ -87,7 +94,9 @@ fn run_call(store: &mut Store, call: &Call) -> nidus::Result<()> {
                 .into_iter()
                 .map(|id| {
                     let v: Vec<f32> = (0..DIM).map(|_| rng.unit_f32() + 0.001).collect();
-                    Record::new(id, v).attr("batch", b as i64).attr("count", n as i64)
+                    Record::new(id, v)
+                        .attr("batch", b as i64)
+                        .attr("count", n as i64)
                 })
                 .collect();
             store.upsert(COLLECTION, &recs)
@@ -103,9 +112,18 @@ fn run_call(store: &mut Store, call: &Call) -> nidus::Result<()> {
 
 /// Checks one store state; returns the schedule index it equals (`None`:
 /// the state before the first call), which must be at least `from`.
-fn verify(store: &Store, sched: &Schedule, from: Option<usize>, rng: &mut Rng) -> Result<Option<usize>, String> {
+fn verify(
+    store: &Store,
+    sched: &Schedule,
+    from: Option<usize>,
+    rng: &mut Rng,
+) -> Result<Option<usize>, String> {
     if !store.has_collection(COLLECTION) {
-        return if from.is_none() { Ok(None) } else { Err("the collection vanished".into()) };
+        return if from.is_none() {
+            Ok(None)
+        } else {
+            Err("the collection vanished".into())
+        };
     }
     let mut seen: BTreeMap<u64, (usize, usize)> = BTreeMap::new();
     for r in store.records(COLLECTION).map_err(|e| e.to_string())? {
@@ -118,20 +136,29 @@ fn verify(store: &Store, sched: &Schedule, from: Option<usize>, rng: &mut Rng) -
     }
     for (b, (got, want)) in &seen {
         if got != want {
-            return Err(format!("batch {b} is partly visible: {got} of {want} records"));
+            return Err(format!(
+                "batch {b} is partly visible: {got} of {want} records"
+            ));
         }
     }
     let set: BTreeSet<u64> = seen.keys().copied().collect();
     let start = from.map_or(0, |i| i);
     let Some(i) = (start..sched.live_after.len()).find(|&i| sched.live_after[i] == set) else {
-        return Err(format!("batches {set:?} are no state of the writer at or after call {start}"));
+        return Err(format!(
+            "batches {set:?} are no state of the writer at or after call {start}"
+        ));
     };
     // Searches agree with the state.
     let q: Vec<f32> = (0..DIM).map(|_| rng.unit_f32() + 0.01).collect();
-    let hits = store.search(&q, Search::top(10)).map_err(|e| e.to_string())?;
+    let hits = store
+        .search(&q, Search::top(10))
+        .map_err(|e| e.to_string())?;
     let total: usize = seen.values().map(|v| v.0).sum();
     if hits.len() != total.min(10) {
-        return Err(format!("search found {} hits of {total} records", hits.len()));
+        return Err(format!(
+            "search found {} hits of {total} records",
+            hits.len()
+        ));
     }
     for h in &hits {
         match h.attrs.get("batch") {
@@ -142,7 +169,12 @@ fn verify(store: &Store, sched: &Schedule, from: Option<usize>, rng: &mut Rng) -
     if let Some(&b) = set.iter().nth(rng.below(set.len().max(1))) {
         let n = seen[&b].0;
         let hits = store
-            .search(&q, Search::top(1000).collection(COLLECTION).filter(Filter::eq("batch", b as i64)))
+            .search(
+                &q,
+                Search::top(1000)
+                    .collection(COLLECTION)
+                    .filter(Filter::eq("batch", b as i64)),
+            )
             .map_err(|e| e.to_string())?;
         if hits.len() != n {
             return Err(format!("a filter on batch {b} found {} of {n}", hits.len()));
@@ -190,16 +222,21 @@ pub fn reader_child() {
             store = ro();
             reopens += 1;
         } else {
-            store.refresh().unwrap_or_else(|e| panic!("refresh after state {at:?}: {e}"));
+            store
+                .refresh()
+                .unwrap_or_else(|e| panic!("refresh after state {at:?}: {e}"));
             refreshes += 1;
         }
-        let now = verify(&store, &sched, at, &mut rng).unwrap_or_else(|e| panic!("reader after state {at:?}: {e}"));
+        let now = verify(&store, &sched, at, &mut rng)
+            .unwrap_or_else(|e| panic!("reader after state {at:?}: {e}"));
         states += u64::from(now != at);
         at = now;
         iterations += 1;
         assert!(iterations < 2_000_000, "the reader never saw the end");
     }
-    emit(format_args!("reader {iterations} iterations, {refreshes} refreshes, {reopens} reopens, {states} distinct states"));
+    emit(format_args!(
+        "reader {iterations} iterations, {refreshes} refreshes, {reopens} reopens, {states} distinct states"
+    ));
 }
 
 #[test]
@@ -208,8 +245,13 @@ fn reader_processes_only_ever_see_whole_batches() {
     let tmp = tempdir();
     let dir = tmp.path();
     drop(Store::open(dir, writer_options()).expect("create"));
-    let env = [("NIDUS_DIR", dir.display().to_string()), ("NIDUS_SEED_C", seed.to_string())];
-    let readers: Vec<_> = (0..3).map(|_| spawn_child("concurrent-reader", &env)).collect();
+    let env = [
+        ("NIDUS_DIR", dir.display().to_string()),
+        ("NIDUS_SEED_C", seed.to_string()),
+    ];
+    let readers: Vec<_> = (0..3)
+        .map(|_| spawn_child("concurrent-reader", &env))
+        .collect();
     let writer = spawn_child("concurrent-writer", &env);
     let (ok, lines) = writer.finish(Duration::from_secs(300));
     assert!(ok && lines.iter().any(|l| l == "done"), "writer: {lines:?}");
@@ -219,7 +261,10 @@ fn reader_processes_only_ever_see_whole_batches() {
         assert!(ok, "a reader failed: {lines:?}");
         reports.extend(lines);
     }
-    eprintln!("concurrency (processes): writer {} calls; {reports:?}", calls());
+    eprintln!(
+        "concurrency (processes): writer {} calls; {reports:?}",
+        calls()
+    );
     assert_eq!(reports.len(), 3);
 }
 
@@ -229,24 +274,38 @@ fn searcher_threads_beside_a_writer_thread_only_see_whole_batches() {
     let tmp = tempdir();
     let sched = Arc::new(schedule(seed, calls()));
     let store = Arc::new(RwLock::new(
-        Store::open(tmp.path(), writer_options().durability(nidus::Durability::Deferred)).unwrap(),
+        Store::open(
+            tmp.path(),
+            writer_options().durability(nidus::Durability::Deferred),
+        )
+        .unwrap(),
     ));
     let done = Arc::new(AtomicBool::new(false));
     let searches = Arc::new(AtomicUsize::new(0));
     let searchers: Vec<_> = (0..4u64)
         .map(|t| {
-            let (store, sched, done, searches) = (Arc::clone(&store), Arc::clone(&sched), Arc::clone(&done), Arc::clone(&searches));
+            let (store, sched, done, searches) = (
+                Arc::clone(&store),
+                Arc::clone(&sched),
+                Arc::clone(&done),
+                Arc::clone(&searches),
+            );
             std::thread::spawn(move || {
                 let mut rng = Rng::for_pair(seed, t);
                 let mut at = None;
                 loop {
                     let finished = done.load(Ordering::SeqCst);
                     let guard = store.read().expect("no writer panicked");
-                    at = verify(&guard, &sched, at, &mut rng).unwrap_or_else(|e| panic!("searcher {t} after {at:?}: {e}"));
+                    at = verify(&guard, &sched, at, &mut rng)
+                        .unwrap_or_else(|e| panic!("searcher {t} after {at:?}: {e}"));
                     drop(guard);
                     searches.fetch_add(1, Ordering::Relaxed);
                     if finished {
-                        assert_eq!(at, Some(sched.calls.len() - 1), "searcher {t} missed the end");
+                        assert_eq!(
+                            at,
+                            Some(sched.calls.len() - 1),
+                            "searcher {t} missed the end"
+                        );
                         return;
                     }
                 }
@@ -263,5 +322,9 @@ fn searcher_threads_beside_a_writer_thread_only_see_whole_batches() {
     for s in searchers {
         s.join().expect("a searcher failed");
     }
-    eprintln!("concurrency (threads): {} writer calls, {} verified searches", calls(), searches.load(Ordering::Relaxed));
+    eprintln!(
+        "concurrency (threads): {} writer calls, {} verified searches",
+        calls(),
+        searches.load(Ordering::Relaxed)
+    );
 }

@@ -71,7 +71,11 @@ pub fn step(seed: u64, n: u64) -> Step {
             let count = rng.range(1, 40);
             Step::Upsert("b", records(&mut rng, count, 200))
         }
-        65..=76 => Step::Delete((0..rng.range(1, 300)).map(|_| format!("k{}", rng.below(3000))).collect()),
+        65..=76 => Step::Delete(
+            (0..rng.range(1, 300))
+                .map(|_| format!("k{}", rng.below(3000)))
+                .collect(),
+        ),
         77..=80 => Step::DeleteOlderThan(n as i64 - 20),
         81..=83 => Step::DropB,
         84..=87 => Step::Meta(format!("after {n}")),
@@ -121,7 +125,11 @@ fn writer_options(durability: &str, auto: bool) -> Options {
     } else {
         Durability::Sync
     });
-    if auto { o.auto_compact(0.3, 500) } else { o.no_auto_compact() }
+    if auto {
+        o.auto_compact(0.3, 500)
+    } else {
+        o.no_auto_compact()
+    }
 }
 
 /// Child role `crash-writer`: runs the workload from call
@@ -130,7 +138,10 @@ pub fn writer_child() {
     let dir = env("NIDUS_DIR");
     let seed = env_u64("NIDUS_CRASH_SEED");
     let start = env_u64("NIDUS_CRASH_START");
-    let opts = writer_options(&env("NIDUS_CRASH_DURABILITY"), env("NIDUS_CRASH_AUTO") == "1");
+    let opts = writer_options(
+        &env("NIDUS_CRASH_DURABILITY"),
+        env("NIDUS_CRASH_AUTO") == "1",
+    );
     let mut store = Store::open(&dir, opts).expect("the writer child opens the store");
     emit(format_args!("ready"));
     for n in start.. {
@@ -159,8 +170,7 @@ fn verify_after_kill(
     seed: u64,
     model: &mut Reference,
     next: u64,
-    acked: Option<u64>,
-    begun: Option<u64>,
+    (acked, begun): (Option<u64>, Option<u64>),
     tally: &mut Tally,
     ctx: &str,
 ) -> u64 {
@@ -229,7 +239,11 @@ fn verify_after_kill(
         "{ctx}: compaction debris survived a writable open"
     );
     let again = Store::open(dir, Options::existing().read_only()).expect("reopen");
-    assert_eq!(again.open_report().end, FileEnd::Clean, "{ctx}: torn tail not cut");
+    assert_eq!(
+        again.open_report().end,
+        FileEnd::Clean,
+        "{ctx}: torn tail not cut"
+    );
     if landed { at + 1 } else { at }
 }
 
@@ -253,11 +267,16 @@ fn sigkilled_writers_lose_no_acknowledged_batch() {
         let aim = rng.below(4);
         let ahead = next..next + 80;
         if aim == 0 {
-            if let Some(t) = ahead.clone().find(|&t| matches!(step(seed, t), Step::Compact)) {
+            if let Some(t) = ahead
+                .clone()
+                .find(|&t| matches!(step(seed, t), Step::Compact))
+            {
                 target = t;
             }
         } else if aim == 1
-            && let Some(t) = ahead.clone().find(|&t| matches!(step(seed, t), Step::Upsert(_, ref r) if r.len() >= 1000))
+            && let Some(t) = ahead
+                .clone()
+                .find(|&t| matches!(step(seed, t), Step::Upsert(_, ref r) if r.len() >= 1000))
         {
             target = t;
         }
@@ -267,7 +286,10 @@ fn sigkilled_writers_lose_no_acknowledged_batch() {
             1 => rng.below(500) as u64,
             _ => rng.below(20_000) as u64,
         });
-        let ctx = format!("seed {seed} round {round} (kill {} call {target} + {delay:?}, {durability}, auto {auto})", if in_call { "in" } else { "after" });
+        let ctx = format!(
+            "seed {seed} round {round} (kill {} call {target} + {delay:?}, {durability}, auto {auto})",
+            if in_call { "in" } else { "after" }
+        );
         let child = spawn_child(
             "crash-writer",
             &[
@@ -287,7 +309,11 @@ fn sigkilled_writers_lose_no_acknowledged_batch() {
                 *begun = Some(n.parse().expect("begin number"));
             }
         };
-        let want = if in_call { format!("begin {target}") } else { format!("ack {target}") };
+        let want = if in_call {
+            format!("begin {target}")
+        } else {
+            format!("ack {target}")
+        };
         loop {
             let line = child
                 .line(wait, &ctx)
@@ -302,18 +328,32 @@ fn sigkilled_writers_lose_no_acknowledged_batch() {
             note(&line, &mut acked, &mut begun);
         }
         tally.kills += 1;
-        if begun.is_some() && begun != acked {
-            match step(seed, begun.unwrap()) {
+        if let Some(b) = begun.filter(|_| begun != acked) {
+            match step(seed, b) {
                 Step::Compact => tally.in_compaction += 1,
                 Step::Upsert(_, r) if r.len() >= 1000 => tally.in_big_batch += 1,
                 _ => {}
             }
         }
-        next = verify_after_kill(&dir, seed, &mut model, next, acked, begun, &mut tally, &ctx);
+        next = verify_after_kill(
+            &dir,
+            seed,
+            &mut model,
+            next,
+            (acked, begun),
+            &mut tally,
+            &ctx,
+        );
         tally.acked = next;
     }
     eprintln!("crash: {tally:?}");
     assert_eq!(tally.kills, rounds);
-    assert!(tally.in_flight > rounds / 4, "too few kills inside a call: {tally:?}");
-    assert!(tally.in_compaction > 0, "no kill inside a compaction: {tally:?}");
+    assert!(
+        tally.in_flight > rounds / 4,
+        "too few kills inside a call: {tally:?}"
+    );
+    assert!(
+        tally.in_compaction > 0,
+        "no kill inside a compaction: {tally:?}"
+    );
 }

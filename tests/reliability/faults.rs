@@ -124,8 +124,11 @@ impl Plan {
         }
         s.injected += 1;
         if s.mode == Some(Mode::Benign) {
-            s.rng = s.rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            return if (s.rng >> 33) % 2 == 0 {
+            s.rng = s
+                .rng
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            return if (s.rng >> 33).is_multiple_of(2) {
                 Verdict::Interrupted
             } else {
                 Verdict::Short(((s.rng >> 40) % 64) as usize + 1)
@@ -135,7 +138,7 @@ impl Plan {
         // EIO (5) otherwise.
         let code = match class {
             Class::Write | Class::Create => 28,
-            Class::Rename if index % 2 == 0 => 28,
+            Class::Rename if index.is_multiple_of(2) => 28,
             _ => 5,
         };
         Verdict::Fail(io::Error::from_raw_os_error(code))
@@ -154,7 +157,11 @@ struct FaultyFile {
 impl Read for FaultyFile {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let limit = self.plan.0.lock().unwrap().short_reads;
-        let n = if limit > 0 { buf.len().min(limit) } else { buf.len() };
+        let n = if limit > 0 {
+            buf.len().min(limit)
+        } else {
+            buf.len()
+        };
         match self.plan.point(Class::Read) {
             Verdict::Fail(e) => Err(e),
             _ => self.inner.read(&mut buf[..n]),
@@ -217,7 +224,11 @@ impl StoreFile for FaultyFile {
 
 impl FileSystem for FaultyFs {
     fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StoreFile>> {
-        let class = if mode == OpenMode::CreateNew { Class::Create } else { Class::Open };
+        let class = if mode == OpenMode::CreateNew {
+            Class::Create
+        } else {
+            Class::Open
+        };
         check(self.0.point(class))?;
         Ok(Box::new(FaultyFile {
             inner: StdFileSystem.open(path, mode)?,
@@ -263,7 +274,9 @@ fn base_store(dir: &Path, seed: u64) -> Reference {
     let mut model = Reference::default();
     let mut s = Store::open(dir, Options::new(DIM).no_auto_compact()).expect("base");
     for round in 0..4 {
-        let a: Vec<Record> = (0..60).map(|i| record(&mut rng, format!("a{}", (i * 7 + round * 13) % 150))).collect();
+        let a: Vec<Record> = (0..60)
+            .map(|i| record(&mut rng, format!("a{}", (i * 7 + round * 13) % 150)))
+            .collect();
         s.upsert("a", &a).unwrap();
         model.upsert("a", &a);
     }
@@ -274,7 +287,12 @@ fn base_store(dir: &Path, seed: u64) -> Reference {
     s.delete("a", &gone).unwrap();
     model.delete("a", &gone);
     s.set_metadata("a", "owner", "faults").unwrap();
-    model.collections.get_mut("a").unwrap().metadata.insert("owner".into(), "faults".into());
+    model
+        .collections
+        .get_mut("a")
+        .unwrap()
+        .metadata
+        .insert("owner".into(), "faults".into());
     model
 }
 
@@ -293,14 +311,23 @@ struct Case {
 
 fn big_batch() -> Vec<Record> {
     let mut rng = Rng::new(7);
-    (0..3000).map(|i| record(&mut rng, format!("big{i}"))).collect()
+    (0..3000)
+        .map(|i| record(&mut rng, format!("big{i}")))
+        .collect()
 }
 fn small_batch() -> Vec<Record> {
     let mut rng = Rng::new(8);
-    vec![record(&mut rng, "a1".into()), record(&mut rng, "new1".into()), record(&mut rng, "new2".into())]
+    vec![
+        record(&mut rng, "a1".into()),
+        record(&mut rng, "new1".into()),
+        record(&mut rng, "new2".into()),
+    ]
 }
 fn ids_to_delete() -> Vec<String> {
-    ["a1", "a2", "a4", "b3", "nope"].iter().map(|s| s.to_string()).collect()
+    ["a1", "a2", "a4", "b3", "nope"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
 }
 
 fn cases() -> Vec<Case> {
@@ -367,7 +394,11 @@ fn cases() -> Vec<Case> {
             prepare: |_, _| {},
             run: |s| s.set_metadata("b", "k", "v"),
             model: |m| {
-                m.collections.get_mut("b").unwrap().metadata.insert("k".into(), "v".into());
+                m.collections
+                    .get_mut("b")
+                    .unwrap()
+                    .metadata
+                    .insert("k".into(), "v".into());
             },
             auto_compacts: false,
         },
@@ -427,8 +458,12 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
     let plan = Arc::new(Plan::default());
     let tmp = tempdir();
     let open = |dir: &Path| {
-        Store::open(dir, (case.options)(Options::new(DIM).no_auto_compact()).file_system(Arc::new(FaultyFs(Arc::clone(&plan)))))
-            .expect("open before the faults")
+        Store::open(
+            dir,
+            (case.options)(Options::new(DIM).no_auto_compact())
+                .file_system(Arc::new(FaultyFs(Arc::clone(&plan)))),
+        )
+        .expect("open before the faults")
     };
     // Count the points the call passes.
     let counting = tmp.path().join("count");
@@ -442,7 +477,9 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
     drop(store);
     assert!(!log.is_empty(), "{}: the call touched no file", case.name);
     let commit_points = if case.auto_compacts {
-        log.iter().position(|&c| c == Class::Remove).expect("the automatic compaction ran")
+        log.iter()
+            .position(|&c| c == Class::Remove)
+            .expect("the automatic compaction ran")
     } else {
         log.len()
     };
@@ -450,13 +487,22 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
     (case.model)(&mut after);
     tally.cases += 1;
 
-    let modes = [Mode::Once, Mode::Sticky, Mode::CutFails, Mode::CutFailsThenExit, Mode::Benign];
+    let modes = [
+        Mode::Once,
+        Mode::Sticky,
+        Mode::CutFails,
+        Mode::CutFailsThenExit,
+        Mode::Benign,
+    ];
     for (k, &class) in log.iter().enumerate() {
         for &mode in &modes {
             if mode == Mode::Benign && class != Class::Write {
                 continue;
             }
-            let ctx = format!("seed {seed}: {}: {mode:?} fault at point {k} ({class:?}) of {log:?}", case.name);
+            let ctx = format!(
+                "seed {seed}: {}: {mode:?} fault at point {k} ({class:?}) of {log:?}",
+                case.name
+            );
             let dir = tmp.path().join(format!("{k}-{mode:?}"));
             copy_dir(base, &dir);
             let mut store = open(&dir);
@@ -467,7 +513,11 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
             let result = (case.run)(&mut store);
             let fired = plan.0.lock().unwrap().fired;
             tally.runs += 1;
-            assert_eq!(fired.map(|f| f.0), Some(class), "{ctx}: the fault did not fire where counted");
+            assert_eq!(
+                fired.map(|f| f.0),
+                Some(class),
+                "{ctx}: the fault did not fire where counted"
+            );
             let failed = result.is_err();
             // A failed removal is ignored by design (of a leftover that may
             // not exist), and a store need not ask for a length it knows.
@@ -476,11 +526,19 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
                 && !matches!(class, Class::Remove | Class::Len | Class::Seek | Class::Id);
             match result {
                 Err(e) => {
-                    assert!(mode != Mode::Benign, "{ctx}: a short or interrupted write failed the call: {e}");
+                    assert!(
+                        mode != Mode::Benign,
+                        "{ctx}: a short or interrupted write failed the call: {e}"
+                    );
                     assert_eq!(e.kind(), ErrorKind::Io, "{ctx}: {e}");
                     let msg = e.to_string();
-                    assert!(msg.contains(&dir.display().to_string()), "{ctx}: the error does not name the store: {msg}");
-                    before.check(&store, 1000).unwrap_or_else(|d| panic!("{ctx}: memory changed by a failed call: {d}"));
+                    assert!(
+                        msg.contains(&dir.display().to_string()),
+                        "{ctx}: the error does not name the store: {msg}"
+                    );
+                    before
+                        .check(&store, 1000)
+                        .unwrap_or_else(|d| panic!("{ctx}: memory changed by a failed call: {d}"));
                     let now = read(&data_path(&dir));
                     // Past the rename the new file is the store, whatever
                     // fails after it (SPEC.md §6.5).
@@ -488,13 +546,27 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
                     let compaction_switched = case.name == "compact" && renamed;
                     if compaction_switched {
                         // The rename happened: the new file is the store.
-                    } else if matches!(mode, Mode::CutFails | Mode::CutFailsThenExit) && now.len() > bytes_before.len() {
-                        assert_eq!(&now[..bytes_before.len()], &bytes_before[..], "{ctx}: bytes before the end changed");
+                    } else if matches!(mode, Mode::CutFails | Mode::CutFailsThenExit)
+                        && now.len() > bytes_before.len()
+                    {
+                        assert_eq!(
+                            &now[..bytes_before.len()],
+                            &bytes_before[..],
+                            "{ctx}: bytes before the end changed"
+                        );
                     } else {
-                        assert!(now == bytes_before, "{ctx}: the data file changed ({} -> {} bytes)", bytes_before.len(), now.len());
+                        assert!(
+                            now == bytes_before,
+                            "{ctx}: the data file changed ({} -> {} bytes)",
+                            bytes_before.len(),
+                            now.len()
+                        );
                     }
                     if !(mode == Mode::Sticky && class == Class::Remove) {
-                        assert!(!dir.join("data.nidus.new").exists(), "{ctx}: temporary file left behind");
+                        assert!(
+                            !dir.join("data.nidus.new").exists(),
+                            "{ctx}: temporary file left behind"
+                        );
                     }
                     *tally.by_class.entry(format!("{class:?}")).or_default() += 1;
                     tally.failed_calls += 1;
@@ -505,10 +577,13 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
                         // if its frame was whole before the sync failed,
                         // present whole (SPEC.md §7.3).
                         drop(store);
-                        store = Store::open(&dir, (case.options)(Options::new(DIM).no_auto_compact()))
-                            .unwrap_or_else(|e| panic!("{ctx}: reopen over debris: {e}"));
+                        store =
+                            Store::open(&dir, (case.options)(Options::new(DIM).no_auto_compact()))
+                                .unwrap_or_else(|e| panic!("{ctx}: reopen over debris: {e}"));
                         if before.check(&store, 1000).is_err() {
-                            after.check(&store, 1000).unwrap_or_else(|d| panic!("{ctx}: reopen over debris: neither before nor after: {d}"));
+                            after.check(&store, 1000).unwrap_or_else(|d| {
+                                panic!("{ctx}: reopen over debris: neither before nor after: {d}")
+                            });
                             tally.landed_anyway += 1;
                             drop(store);
                             continue;
@@ -516,23 +591,36 @@ fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally,
                         tally.reopened_over_debris += 1;
                     }
                     // Once the fault is gone the same call succeeds.
-                    (case.run)(&mut store).unwrap_or_else(|e| panic!("{ctx}: the call failed again after healing: {e}"));
+                    (case.run)(&mut store).unwrap_or_else(|e| {
+                        panic!("{ctx}: the call failed again after healing: {e}")
+                    });
                 }
                 Ok(()) => {
                     assert!(!must_fail, "{ctx}: the call succeeded despite the fault");
                 }
             }
             plan.heal();
-            after.check(&store, 1000).unwrap_or_else(|d| panic!("{ctx} (failed: {failed}): memory after the call: {d}"));
+            after
+                .check(&store, 1000)
+                .unwrap_or_else(|d| panic!("{ctx} (failed: {failed}): memory after the call: {d}"));
             // The store keeps working: one more write, then a reopen.
             let mut after = after.clone();
             let more = small_batch();
-            store.upsert("more", &more).unwrap_or_else(|e| panic!("{ctx}: the next write failed: {e}"));
+            store
+                .upsert("more", &more)
+                .unwrap_or_else(|e| panic!("{ctx}: the next write failed: {e}"));
             after.upsert("more", &more);
             drop(store);
-            let reopened = Store::open(&dir, Options::existing()).unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
-            assert_eq!(reopened.open_report().end, FileEnd::Clean, "{ctx}: reopen found debris");
-            after.check(&reopened, 1000).unwrap_or_else(|d| panic!("{ctx}: after reopen: {d}"));
+            let reopened = Store::open(&dir, Options::existing())
+                .unwrap_or_else(|e| panic!("{ctx}: reopen: {e}"));
+            assert_eq!(
+                reopened.open_report().end,
+                FileEnd::Clean,
+                "{ctx}: reopen found debris"
+            );
+            after
+                .check(&reopened, 1000)
+                .unwrap_or_else(|d| panic!("{ctx}: after reopen: {d}"));
         }
     }
 }
@@ -555,7 +643,10 @@ fn a_fault_at_any_step_of_a_write_call_changes_nothing() {
 
 /// Appends `bytes` to the data file of `dir`.
 fn append_raw(dir: &Path, bytes: &[u8]) {
-    let mut f = std::fs::OpenOptions::new().append(true).open(data_path(dir)).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(data_path(dir))
+        .unwrap();
     f.write_all(bytes).unwrap();
 }
 
@@ -580,7 +671,11 @@ fn a_fault_at_any_step_of_an_open_loses_nothing() {
         drop(s);
         read(&data_path(&torn))[frame_start..].to_vec()
     };
-    std::fs::write(data_path(&torn), [&read(&data_path(&base))[..], &whole[..whole.len() - 5]].concat()).unwrap();
+    std::fs::write(
+        data_path(&torn),
+        [&read(&data_path(&base))[..], &whole[..whole.len() - 5]].concat(),
+    )
+    .unwrap();
     let corrupt = tmp.path().join("corrupt");
     copy_dir(&base, &corrupt);
     let mut bad = whole.clone();
@@ -595,8 +690,18 @@ fn a_fault_at_any_step_of_an_open_loses_nothing() {
         want: Reference,
     }
     let cases = [
-        OpenCase { name: "create", src: None, opts: Options::new(DIM), want: Reference::default() },
-        OpenCase { name: "cut a torn tail", src: Some(&torn), opts: Options::new(DIM), want: model.clone() },
+        OpenCase {
+            name: "create",
+            src: None,
+            opts: Options::new(DIM),
+            want: Reference::default(),
+        },
+        OpenCase {
+            name: "cut a torn tail",
+            src: Some(&torn),
+            opts: Options::new(DIM),
+            want: model.clone(),
+        },
         OpenCase {
             name: "set aside a damaged tail",
             src: Some(&corrupt),
@@ -607,9 +712,14 @@ fn a_fault_at_any_step_of_an_open_loses_nothing() {
     let mut injected = 0;
     for case in &cases {
         let plan = Arc::new(Plan::default());
-        let opts = case.opts.clone().file_system(Arc::new(FaultyFs(Arc::clone(&plan))));
+        let opts = case
+            .opts
+            .clone()
+            .file_system(Arc::new(FaultyFs(Arc::clone(&plan))));
         let fresh = |name: &str| {
-            let d = tmp.path().join(format!("{}-{name}", case.name.replace(' ', "_")));
+            let d = tmp
+                .path()
+                .join(format!("{}-{name}", case.name.replace(' ', "_")));
             if let Some(src) = case.src {
                 copy_dir(src, &d);
             }
@@ -621,7 +731,10 @@ fn a_fault_at_any_step_of_an_open_loses_nothing() {
         let log = plan.0.lock().unwrap().log.clone();
         for (k, &class) in log.iter().enumerate() {
             for mode in [Mode::Once, Mode::Sticky, Mode::CutFails] {
-                let ctx = format!("open ({}): {mode:?} fault at point {k} ({class:?}) of {log:?}", case.name);
+                let ctx = format!(
+                    "open ({}): {mode:?} fault at point {k} ({class:?}) of {log:?}",
+                    case.name
+                );
                 let dir = fresh(&format!("{k}-{mode:?}"));
                 let bytes_before = read(&data_path(&dir));
                 plan.arm(Some(k as u64), Some(mode));
@@ -633,20 +746,34 @@ fn a_fault_at_any_step_of_an_open_loses_nothing() {
                     let now = read(&data_path(&dir));
                     if case.src.is_none() {
                         // Never a torn header: no data file, or a whole one.
-                        assert!(now.is_empty() || now.len() == nidus::format::HEADER_LEN, "{ctx}: {} bytes", now.len());
+                        assert!(
+                            now.is_empty() || now.len() == nidus::format::HEADER_LEN,
+                            "{ctx}: {} bytes",
+                            now.len()
+                        );
                     } else {
                         // Nothing committed is lost; a cut, if any, is at the
                         // end of the valid prefix.
-                        assert!(now.len() >= frame_start && bytes_before.starts_with(&now), "{ctx}: file changed");
+                        assert!(
+                            now.len() >= frame_start && bytes_before.starts_with(&now),
+                            "{ctx}: file changed"
+                        );
                     }
                 }
                 drop(result);
-                let store = Store::open(&dir, case.opts.clone()).unwrap_or_else(|e| panic!("{ctx}: healed open: {e}"));
-                case.want.check(&store, 1000).unwrap_or_else(|d| panic!("{ctx}: {d}"));
+                let store = Store::open(&dir, case.opts.clone())
+                    .unwrap_or_else(|e| panic!("{ctx}: healed open: {e}"));
+                case.want
+                    .check(&store, 1000)
+                    .unwrap_or_else(|d| panic!("{ctx}: {d}"));
                 drop(store);
                 if case.name == "set aside a damaged tail" {
                     let side = dir.join(format!("data.nidus.corrupt-{frame_start}"));
-                    assert_eq!(read(&side), [&bad[..], &whole[..]].concat(), "{ctx}: the damaged bytes were not kept");
+                    assert_eq!(
+                        read(&side),
+                        [&bad[..], &whole[..]].concat(),
+                        "{ctx}: the damaged bytes were not kept"
+                    );
                 }
                 let again = Store::open(&dir, Options::existing().read_only()).unwrap();
                 assert_eq!(again.open_report().end, FileEnd::Clean, "{ctx}");
@@ -686,7 +813,14 @@ fn read_errors_are_reported_and_never_cut_the_file() {
         let s = Store::open(&dir, opts()).expect("open with short reads");
         model.check(&s, 1000).expect("short reads change nothing");
         drop(s);
-        let reads = plan.0.lock().unwrap().log.iter().filter(|&&c| c == Class::Read).count();
+        let reads = plan
+            .0
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|&&c| c == Class::Read)
+            .count();
         assert!(reads > 20, "{reads} reads");
         for k in 0..reads {
             let dir = tmp.path().join(format!("{read_only}-{k}"));
@@ -698,7 +832,12 @@ fn read_errors_are_reported_and_never_cut_the_file() {
                 // Rehearse to map the k-th read onto a point index.
                 drop(Store::open(&dir, opts()).unwrap());
                 let log = plan.0.lock().unwrap().log.clone();
-                log.iter().enumerate().filter(|(_, c)| **c == Class::Read).nth(k).unwrap().0
+                log.iter()
+                    .enumerate()
+                    .filter(|(_, c)| **c == Class::Read)
+                    .nth(k)
+                    .unwrap()
+                    .0
             };
             plan.arm(Some(idx as u64), Some(Mode::Once));
             let e = Store::open(&dir, opts()).map(drop).expect_err(&ctx);
@@ -713,9 +852,16 @@ fn read_errors_are_reported_and_never_cut_the_file() {
     copy_dir(&base, &dir);
     let mut after = model.clone();
     let mut writer = Store::open(&dir, Options::new(DIM)).unwrap();
-    let mut reader = Store::open(&dir, Options::new(DIM).read_only().file_system(Arc::clone(&fs))).unwrap();
+    let mut reader = Store::open(
+        &dir,
+        Options::new(DIM).read_only().file_system(Arc::clone(&fs)),
+    )
+    .unwrap();
     for round in 0..8 {
-        let recs: Vec<Record> = small_batch().into_iter().chain(big_batch().into_iter().take(200 * round)).collect();
+        let recs: Vec<Record> = small_batch()
+            .into_iter()
+            .chain(big_batch().into_iter().take(200 * round))
+            .collect();
         writer.upsert("r", &recs).unwrap();
         after.upsert("r", &recs);
         plan.arm(Some(round as u64), Some(Mode::Once));
@@ -723,9 +869,13 @@ fn read_errors_are_reported_and_never_cut_the_file() {
         plan.heal();
         injected += 1;
         assert_eq!(e.kind(), ErrorKind::Io, "refresh round {round}: {e}");
-        model.check(&reader, 1000).unwrap_or_else(|d| panic!("refresh round {round} changed memory: {d}"));
+        model
+            .check(&reader, 1000)
+            .unwrap_or_else(|d| panic!("refresh round {round} changed memory: {d}"));
         reader.refresh().expect("refresh after healing");
-        after.check(&reader, 1000).unwrap_or_else(|d| panic!("refresh round {round}: {d}"));
+        after
+            .check(&reader, 1000)
+            .unwrap_or_else(|d| panic!("refresh round {round}: {d}"));
         model.upsert("r", &recs);
     }
     eprintln!("faults (reads): {injected} faults injected");
@@ -751,7 +901,9 @@ fn a_flush_after_a_failed_sync_does_not_claim_lost_pages_durable() {
     let mut model = Reference::default();
     let mut store = Store::open(dir, opts).unwrap();
     let mut write = |store: &mut Store, model: &mut Reference, name: &str| {
-        let recs: Vec<Record> = (0..20).map(|i| record(&mut rng, format!("{name}{i}"))).collect();
+        let recs: Vec<Record> = (0..20)
+            .map(|i| record(&mut rng, format!("{name}{i}")))
+            .collect();
         store.upsert("c", &recs).unwrap();
         model.upsert("c", &recs);
     };
@@ -773,9 +925,13 @@ fn a_flush_after_a_failed_sync_does_not_claim_lost_pages_durable() {
     drop(store);
     // Power loss: the pages of b and c never reached the disk.
     if std::fs::metadata(data_path(dir)).unwrap().ino() == inode {
-        let mut f = std::fs::OpenOptions::new().write(true).open(data_path(dir)).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(data_path(dir))
+            .unwrap();
         f.seek(SeekFrom::Start(durable)).unwrap();
-        f.write_all(&vec![0; (lost_end - durable) as usize]).unwrap();
+        f.write_all(&vec![0; (lost_end - durable) as usize])
+            .unwrap();
     }
     let reopened = Store::open(dir, Options::existing().read_only())
         .unwrap_or_else(|e| panic!("flushed data lost after a failed sync: {e}"));

@@ -63,7 +63,8 @@ impl Source {
 /// call that added a frame and the model after it.
 fn build_source(dim: usize, seed: u64, compact: bool) -> Source {
     let tmp = tempdir();
-    let mut store = Store::open(tmp.path(), Options::new(dim).no_auto_compact()).expect("source store");
+    let mut store =
+        Store::open(tmp.path(), Options::new(dim).no_auto_compact()).expect("source store");
     let mut model = Reference::default();
     let mut rng = Rng::new(seed);
     let mut ends = vec![nidus::format::HEADER_LEN];
@@ -94,7 +95,12 @@ fn build_source(dim: usize, seed: u64, compact: bool) -> Source {
             }
             4 if model.collections.contains_key(c) => {
                 store.set_metadata(c, "m", &format!("v{step}")).unwrap();
-                model.collections.get_mut(c).unwrap().metadata.insert("m".into(), format!("v{step}"));
+                model
+                    .collections
+                    .get_mut(c)
+                    .unwrap()
+                    .metadata
+                    .insert("m".into(), format!("v{step}"));
             }
             5 => {
                 store.create_collection("empty").unwrap();
@@ -128,12 +134,20 @@ fn build_source(dim: usize, seed: u64, compact: bool) -> Source {
             .into_iter()
             .chain([model])
             .collect();
-        return Source { bytes, ends, states };
+        return Source {
+            bytes,
+            ends,
+            states,
+        };
     }
     drop(store);
     let bytes = std::fs::read(data_path(tmp.path())).unwrap();
     assert_eq!(bytes.len(), *ends.last().unwrap());
-    Source { bytes, ends, states }
+    Source {
+        bytes,
+        ends,
+        states,
+    }
 }
 
 /// Recomputes the checksum of the frame at `at` in place.
@@ -151,7 +165,16 @@ fn reseal_header(bytes: &mut [u8]) {
 
 /// A batch no store API call would write, in a valid frame.
 fn crafted_batch(rng: &mut Rng, dim: usize) -> Batch {
-    let weird = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0, f32::MAX, f32::MIN_POSITIVE, -0.0, 1e-45];
+    let weird = [
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        f32::MAX,
+        f32::MIN_POSITIVE,
+        -0.0,
+        1e-45,
+    ];
     let mut vectors = Vec::new();
     let mut ops = Vec::new();
     for i in 0..rng.range(1, 4) {
@@ -164,24 +187,50 @@ fn crafted_batch(rng: &mut Rng, dim: usize) -> Batch {
             });
         }
         let mut attrs = nidus::Attributes::new();
-        attrs.insert("f".into(), Value::Float(*rng.pick(&[f64::NAN, f64::INFINITY, -0.0, 1e308])));
-        let id = if rng.chance(0.3) { String::new() } else { format!("id{i}") };
+        attrs.insert(
+            "f".into(),
+            Value::Float(*rng.pick(&[f64::NAN, f64::INFINITY, -0.0, 1e308])),
+        );
+        let id = if rng.chance(0.3) {
+            String::new()
+        } else {
+            format!("id{i}")
+        };
         let coll = *rng.pick(&["", "docs", "notes", "fresh"]);
-        ops.push(Op::Upsert { collection: coll.into(), id, attrs });
+        ops.push(Op::Upsert {
+            collection: coll.into(),
+            id,
+            attrs,
+        });
     }
     for _ in 0..rng.below(3) {
         ops.push(match rng.below(4) {
-            0 => Op::Delete { collection: "missing".into(), id: "x".into() },
-            1 => Op::SetMetadata { collection: "missing".into(), key: String::new(), value: Some("v".into()) },
-            2 => Op::DropCollection { name: "docs".into() },
-            _ => Op::CreateCollection { name: String::new() },
+            0 => Op::Delete {
+                collection: "missing".into(),
+                id: "x".into(),
+            },
+            1 => Op::SetMetadata {
+                collection: "missing".into(),
+                key: String::new(),
+                value: Some("v".into()),
+            },
+            2 => Op::DropCollection {
+                name: "docs".into(),
+            },
+            _ => Op::CreateCollection {
+                name: String::new(),
+            },
         });
     }
     // Ops in a random order (upserts must keep their rows in order).
     if rng.chance(0.5) {
         let by = rng.below(ops.len());
         ops.rotate_left(by);
-        let mut rows = vectors.chunks(dim).map(<[f32]>::to_vec).collect::<Vec<_>>().into_iter();
+        let mut rows = vectors
+            .chunks(dim)
+            .map(<[f32]>::to_vec)
+            .collect::<Vec<_>>()
+            .into_iter();
         let mut v = Vec::new();
         for op in &ops {
             if matches!(op, Op::Upsert { .. }) {
@@ -230,10 +279,16 @@ fn mutate(kind: usize, rng: &mut Rng, src: &Source, other: &Source, bytes: &mut 
             format!("cut at {at}, {zeros} zero bytes after")
         }
         4 => {
-            let extra: Vec<u8> = (0..rng.range(1, 300)).map(|_| rng.below(256) as u8).collect();
+            let extra: Vec<u8> = (0..rng.range(1, 300))
+                .map(|_| rng.below(256) as u8)
+                .collect();
             let zero = rng.chance(0.3);
             bytes.extend(extra.iter().map(|&b| if zero { 0 } else { b }));
-            format!("{} {} bytes appended", extra.len(), if zero { "zero" } else { "random" })
+            format!(
+                "{} {} bytes appended",
+                extra.len(),
+                if zero { "zero" } else { "random" }
+            )
         }
         5 => {
             let (s, e) = src.frame(frame(rng));
@@ -403,13 +458,20 @@ fn exercise(store: &Store) {
         assert_eq!(store.count(&c.name).unwrap(), c.records);
         assert_eq!(store.records(&c.name).unwrap().count(), c.records);
         let f = Filter::gt("f", 0.0).or(Filter::exists("z"));
-        store.search(&q, Search::top(5).collection(&c.name).filter(f)).expect("filtered search");
+        store
+            .search(&q, Search::top(5).collection(&c.name).filter(f))
+            .expect("filtered search");
         for r in store.records(&c.name).unwrap().take(3) {
-            let got = store.get(&c.name, r.id()).unwrap().expect("a listed record");
+            let got = store
+                .get(&c.name, r.id())
+                .unwrap()
+                .expect("a listed record");
             assert_eq!(got.id, r.id());
         }
     }
-    store.search_batch(&[q.clone(), q], Search::top(3)).expect("search batch");
+    store
+        .search_batch(&[q.clone(), q], Search::top(3))
+        .expect("search batch");
 }
 
 /// What a case found, for the tally.
@@ -451,14 +513,18 @@ fn check_case(bytes: &[u8], src: &Source, root: &Path, out: &mut Outcome) -> Res
     let check_state = |store: &Store, what: &str| -> Result<(), String> {
         let valid = store.open_report().valid_bytes;
         if valid < floor {
-            return Err(format!("{what}: read {valid} bytes, but the first {floor} are intact frames"));
+            return Err(format!(
+                "{what}: read {valid} bytes, but the first {floor} are intact frames"
+            ));
         }
         if valid as usize <= p
             && let Some(i) = src.ends.iter().position(|&e| e as u64 == valid)
         {
             let full = src.states.len() - 1;
             if i == full || src.states[i] != Reference::default() || i == 0 {
-                src.states[i].check(store, 1000).map_err(|e| format!("{what}: prefix of {i} frames: {e}"))?;
+                src.states[i]
+                    .check(store, 1000)
+                    .map_err(|e| format!("{what}: prefix of {i} frames: {e}"))?;
             }
         }
         Ok(())
@@ -471,7 +537,10 @@ fn check_case(bytes: &[u8], src: &Source, root: &Path, out: &mut Outcome) -> Res
             return Err(format!("{what}: corruption without an offset: {e}"));
         };
         if off > bytes.len() as u64 || (off < floor && off != 0) {
-            return Err(format!("{what}: corruption reported at {off}, intact up to {floor}, {} bytes: {e}", bytes.len()));
+            return Err(format!(
+                "{what}: corruption reported at {off}, intact up to {floor}, {} bytes: {e}",
+                bytes.len()
+            ));
         }
         if off == 0 && floor > 0 {
             return Err(format!("{what}: the header is intact but was blamed: {e}"));
@@ -491,7 +560,11 @@ fn check_case(bytes: &[u8], src: &Source, root: &Path, out: &mut Outcome) -> Res
             match s.open_report().end {
                 FileEnd::Clean => out.clean += 1,
                 FileEnd::Torn { .. } => out.torn += 1,
-                ref other => return Err(format!("read-only open ended {other:?} without open_valid_prefix")),
+                ref other => {
+                    return Err(format!(
+                        "read-only open ended {other:?} without open_valid_prefix"
+                    ));
+                }
             }
             check_state(s, "read-only open")?;
             exercise(s);
@@ -522,7 +595,9 @@ fn check_case(bytes: &[u8], src: &Source, root: &Path, out: &mut Outcome) -> Res
         Err(e) => {
             check_err(e, &a, "read-only valid-prefix open")?;
             if floor > 0 {
-                return Err(format!("valid-prefix open failed with an intact header: {e}"));
+                return Err(format!(
+                    "valid-prefix open failed with an intact header: {e}"
+                ));
             }
             None
         }
@@ -542,18 +617,31 @@ fn check_case(bytes: &[u8], src: &Source, root: &Path, out: &mut Outcome) -> Res
             }
             let now = std::fs::read(data_path(&c)).unwrap();
             if now != bytes[..*valid as usize] {
-                return Err(format!("writable open left {} bytes, valid prefix {valid}", now.len()));
+                return Err(format!(
+                    "writable open left {} bytes, valid prefix {valid}",
+                    now.len()
+                ));
             }
             let dim = s.dimension();
-            s.upsert("after", &[Record::new("x", vec![1.0; dim])]).map_err(|e| format!("write after open: {e}"))?;
+            s.upsert("after", &[Record::new("x", vec![1.0; dim])])
+                .map_err(|e| format!("write after open: {e}"))?;
             drop(s);
-            let again = Store::open(&c, Options::existing().read_only()).map_err(|e| format!("reopen: {e}"))?;
-            if again.open_report().end != FileEnd::Clean || again.get("after", "x").ok().flatten().is_none() {
+            let again = Store::open(&c, Options::existing().read_only())
+                .map_err(|e| format!("reopen: {e}"))?;
+            if again.open_report().end != FileEnd::Clean
+                || again.get("after", "x").ok().flatten().is_none()
+            {
                 return Err("the write after a recovered open did not survive a reopen".into());
             }
         }
-        (Ok(_), None) => return Err("a writable open accepted what a read-only open refused".into()),
-        (Err(e), Some(_)) => return Err(format!("a writable open refused what a read-only open accepted: {e}")),
+        (Ok(_), None) => {
+            return Err("a writable open accepted what a read-only open refused".into());
+        }
+        (Err(e), Some(_)) => {
+            return Err(format!(
+                "a writable open refused what a read-only open accepted: {e}"
+            ));
+        }
         (Err(e), None) => {
             check_err(&e, &c, "writable open")?;
             if std::fs::read(data_path(&c)).unwrap() != bytes {
@@ -561,7 +649,10 @@ fn check_case(bytes: &[u8], src: &Source, root: &Path, out: &mut Outcome) -> Res
             }
             if std::fs::read_dir(&c).unwrap().count() > 1 {
                 // Only `data.nidus` (the lock file is gone with the store).
-                let names: Vec<_> = std::fs::read_dir(&c).unwrap().map(|e| e.unwrap().file_name()).collect();
+                let names: Vec<_> = std::fs::read_dir(&c)
+                    .unwrap()
+                    .map(|e| e.unwrap().file_name())
+                    .collect();
                 return Err(format!("a refused writable open left files: {names:?}"));
             }
         }
@@ -570,7 +661,10 @@ fn check_case(bytes: &[u8], src: &Source, root: &Path, out: &mut Outcome) -> Res
     // D. Writable, valid prefix: cut at the damage, keep the bytes.
     let d = root.join("d");
     write_store(&d, bytes);
-    match (Store::open(&d, Options::existing().open_valid_prefix()), &vp_dump) {
+    match (
+        Store::open(&d, Options::existing().open_valid_prefix()),
+        &vp_dump,
+    ) {
         (Ok(s), Some((dd, valid))) => {
             if dump(&s) != *dd {
                 return Err("the writable valid-prefix open differs from the read-only one".into());
@@ -578,22 +672,34 @@ fn check_case(bytes: &[u8], src: &Source, root: &Path, out: &mut Outcome) -> Res
             let valid = *valid as usize;
             let now = std::fs::read(data_path(&d)).unwrap();
             if now != bytes[..valid] {
-                return Err(format!("writable valid-prefix open left {} bytes, valid {valid}", now.len()));
+                return Err(format!(
+                    "writable valid-prefix open left {} bytes, valid {valid}",
+                    now.len()
+                ));
             }
-            if let FileEnd::Corrupt { offset, saved_to, .. } = &s.open_report().end {
+            if let FileEnd::Corrupt {
+                offset, saved_to, ..
+            } = &s.open_report().end
+            {
                 let side = saved_to.as_ref().ok_or("damage not saved")?;
                 if *offset as usize != valid || std::fs::read(side).unwrap() != bytes[valid..] {
-                    return Err(format!("the side file {} does not hold the bytes from {offset} on", side.display()));
+                    return Err(format!(
+                        "the side file {} does not hold the bytes from {offset} on",
+                        side.display()
+                    ));
                 }
             }
             drop(s);
-            let again = Store::open(&d, Options::existing()).map_err(|e| format!("reopen after the cut: {e}"))?;
+            let again = Store::open(&d, Options::existing())
+                .map_err(|e| format!("reopen after the cut: {e}"))?;
             if again.open_report().end != FileEnd::Clean {
                 return Err("not clean after a valid-prefix cut".into());
             }
         }
         (Err(e), None) => check_err(&e, &d, "writable valid-prefix open")?,
-        (Ok(_), None) => return Err("writable valid-prefix open accepted what read-only refused".into()),
+        (Ok(_), None) => {
+            return Err("writable valid-prefix open accepted what read-only refused".into());
+        }
         (Err(e), Some(_)) => return Err(format!("writable valid-prefix open failed: {e}")),
     }
 
@@ -601,8 +707,12 @@ fn check_case(bytes: &[u8], src: &Source, root: &Path, out: &mut Outcome) -> Res
     if let Some(i) = intact {
         let e = root.join("e");
         write_store(&e, &bytes[..src.ends[i]]);
-        let mut r = Store::open(&e, Options::existing().read_only()).map_err(|e| format!("intact prefix: {e}"))?;
-        let mut f = std::fs::OpenOptions::new().write(true).open(data_path(&e)).unwrap();
+        let mut r = Store::open(&e, Options::existing().read_only())
+            .map_err(|e| format!("intact prefix: {e}"))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(data_path(&e))
+            .unwrap();
         f.seek(SeekFrom::Start(0)).unwrap();
         f.write_all(bytes).unwrap();
         f.set_len(bytes.len() as u64).unwrap();
@@ -616,7 +726,9 @@ fn check_case(bytes: &[u8], src: &Source, root: &Path, out: &mut Outcome) -> Res
             }
             (Err(err), None) => check_err(&err, &e, "refresh")?,
             (Ok(_), None) => return Err("refresh accepted what an open refused".into()),
-            (Err(err), Some(_)) => return Err(format!("refresh refused what an open accepted: {err}")),
+            (Err(err), Some(_)) => {
+                return Err(format!("refresh refused what an open accepted: {err}"));
+            }
         }
     }
     Ok(())
@@ -653,8 +765,14 @@ pub fn fuzz_child() {
         emit(format_args!("case {i}"));
         let root = tmp.path().join(format!("{i}"));
         let before = [out.clean, out.torn, out.corrupt];
-        let result = catch_unwind(AssertUnwindSafe(|| check_case(&bytes, src, &root, &mut out)));
-        for (slot, (now, was)) in [out.clean, out.torn, out.corrupt].iter().zip(before).enumerate() {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            check_case(&bytes, src, &root, &mut out)
+        }));
+        for (slot, (now, was)) in [out.clean, out.torn, out.corrupt]
+            .iter()
+            .zip(before)
+            .enumerate()
+        {
             out.by_kind[kind][slot] += now - was;
         }
         let _ = std::fs::remove_dir_all(&root);
@@ -672,7 +790,10 @@ pub fn fuzz_child() {
         };
         if let Some(e) = err {
             failures += 1;
-            emit(format_args!("fail case {i} (source {s}, {}): {e}", what.join("; ")));
+            emit(format_args!(
+                "fail case {i} (source {s}, {}): {e}",
+                what.join("; ")
+            ));
         }
         // Peak virtual memory may not jump: the files are a few KiB, so
         // any frame-sized (up to 1 GiB) reservation shows.
@@ -681,7 +802,10 @@ pub fn fuzz_child() {
             baseline = peak;
         } else if baseline > 0 && peak > baseline + 256 * 1024 {
             failures += 1;
-            emit(format_args!("fail case {i} (source {s}, {}): peak virtual memory {peak} KiB, baseline {baseline} KiB", what.join("; ")));
+            emit(format_args!(
+                "fail case {i} (source {s}, {}): peak virtual memory {peak} KiB, baseline {baseline} KiB",
+                what.join("; ")
+            ));
             baseline = peak;
         }
     }
@@ -713,7 +837,10 @@ fn hostile_files_never_panic_hang_or_overallocate() {
     for child in children {
         let mut last = String::from("(none)");
         loop {
-            match child.line(Duration::from_secs(90), &format!("hostile case after {last} (a hang?)")) {
+            match child.line(
+                Duration::from_secs(90),
+                &format!("hostile case after {last} (a hang?)"),
+            ) {
                 Some(l) if l.starts_with("case ") => last = l,
                 Some(l) if l.starts_with("fail ") => failures.push(l),
                 Some(l) if l.starts_with("done ") => summaries.push(l),
@@ -723,9 +850,17 @@ fn hostile_files_never_panic_hang_or_overallocate() {
         }
         let (ok, rest) = child.finish(Duration::from_secs(30));
         failures.extend(rest.into_iter().filter(|l| l.starts_with("fail ")));
-        assert!(ok || !failures.is_empty(), "a hostile child died after {last}");
+        assert!(
+            ok || !failures.is_empty(),
+            "a hostile child died after {last}"
+        );
     }
     eprintln!("hostile: {summaries:?}");
-    assert!(failures.is_empty(), "{} hostile cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} hostile cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert_eq!(summaries.len(), 2);
 }

@@ -30,7 +30,12 @@ pub fn holder_child() {
     for n in 0u64.. {
         if write {
             let recs: Vec<Record> = (0..rng.range(1, 500))
-                .map(|i| Record::new(format!("p{}-{n}-{i}", std::process::id()), [1.0, 2.0, 3.0, i as f32]))
+                .map(|i| {
+                    Record::new(
+                        format!("p{}-{n}-{i}", std::process::id()),
+                        [1.0, 2.0, 3.0, i as f32],
+                    )
+                })
                 .collect();
             store.upsert("held", &recs).expect("the holder writes");
             emit(format_args!("ack {n}"));
@@ -62,16 +67,23 @@ fn a_second_writer_is_refused_at_once_and_a_killed_writers_lock_is_free_at_once(
     for round in 0..rounds {
         let write = round % 2 == 1;
         let first = holder(dir, write);
-        let line = first.line(WAIT, "first holder").expect("first holder reports");
+        let line = first
+            .line(WAIT, "first holder")
+            .expect("first holder reports");
         let pid = first.child.id();
         assert_eq!(line, format!("locked {pid}"), "round {round}");
 
         // Another process is refused, naming the holder.
         let second = holder(dir, false);
-        let line = second.line(WAIT, "second writer").expect("second writer reports");
+        let line = second
+            .line(WAIT, "second writer")
+            .expect("second writer reports");
         assert!(line.starts_with("refused "), "round {round}: {line}");
         assert!(line.contains("store is locked"), "round {round}: {line}");
-        assert!(line.contains(&format!("pid {pid}")), "round {round}: {line} does not name pid {pid}");
+        assert!(
+            line.contains(&format!("pid {pid}")),
+            "round {round}: {line} does not name pid {pid}"
+        );
         let (ok, _) = second.finish(WAIT);
         assert!(ok, "round {round}: the refused writer failed");
 
@@ -81,7 +93,11 @@ fn a_second_writer_is_refused_at_once_and_a_killed_writers_lock_is_free_at_once(
         assert_eq!(e.kind(), ErrorKind::Locked, "{e}");
         assert!(e.to_string().contains("store is locked"), "{e}");
         assert!(e.to_string().contains(&format!("pid {pid}")), "{e}");
-        assert!(t.elapsed() < Duration::from_secs(5), "refusal took {:?}", t.elapsed());
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "refusal took {:?}",
+            t.elapsed()
+        );
         Store::open(dir, Options::existing().read_only()).expect("readers take no lock");
 
         // Kill the holder (idle, or after some acknowledged writes):
@@ -94,9 +110,14 @@ fn a_second_writer_is_refused_at_once_and_a_killed_writers_lock_is_free_at_once(
         }
         first.kill_and_drain();
         let t = Instant::now();
-        let store = Store::open(dir, Options::new(DIM))
-            .unwrap_or_else(|e| panic!("round {round}: the killed writer's lock was not free: {e}"));
-        assert!(t.elapsed() < Duration::from_secs(5), "takeover took {:?}", t.elapsed());
+        let store = Store::open(dir, Options::new(DIM)).unwrap_or_else(|e| {
+            panic!("round {round}: the killed writer's lock was not free: {e}")
+        });
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "takeover took {:?}",
+            t.elapsed()
+        );
         takeovers += 1;
         drop(store);
     }
@@ -117,7 +138,10 @@ fn of_writers_racing_for_one_store_exactly_one_wins() {
             if line.starts_with("locked ") {
                 winners.push(line);
             } else {
-                assert!(line.starts_with("refused ") && line.contains("store is locked"), "{line}");
+                assert!(
+                    line.starts_with("refused ") && line.contains("store is locked"),
+                    "{line}"
+                );
                 refused += 1;
             }
         }

@@ -196,11 +196,17 @@ impl Reference {
         for (name, coll) in &self.collections {
             let count = store.count(name).map_err(|e| e.to_string())?;
             if count != coll.records.len() {
-                return Err(format!("count({name}) {count}, model {}", coll.records.len()));
+                return Err(format!(
+                    "count({name}) {count}, model {}",
+                    coll.records.len()
+                ));
             }
             let meta = store.metadata(name).map_err(|e| e.to_string())?;
             if meta != coll.metadata {
-                return Err(format!("metadata({name}) {meta:?}, model {:?}", coll.metadata));
+                return Err(format!(
+                    "metadata({name}) {meta:?}, model {:?}",
+                    coll.metadata
+                ));
             }
             let mut order: Vec<(&String, &RefRecord)> = coll.records.iter().collect();
             order.sort_by_key(|(_, r)| r.seq);
@@ -209,22 +215,38 @@ impl Reference {
             for (r, (id, want)) in got.zip(&order) {
                 n += 1;
                 if r.id() != id.as_str() {
-                    return Err(format!("records({name}) #{n}: id {:?}, model {id:?}", r.id()));
+                    return Err(format!(
+                        "records({name}) #{n}: id {:?}, model {id:?}",
+                        r.id()
+                    ));
                 }
                 if !same_bits(r.vector(), &want.vector) {
-                    return Err(format!("{name}/{id}: vector {:?}, model {:?}", r.vector(), want.vector));
+                    return Err(format!(
+                        "{name}/{id}: vector {:?}, model {:?}",
+                        r.vector(),
+                        want.vector
+                    ));
                 }
                 if !same_attrs(&r.attrs(), &want.attrs) {
-                    return Err(format!("{name}/{id}: attrs {:?}, model {:?}", r.attrs(), want.attrs));
+                    return Err(format!(
+                        "{name}/{id}: attrs {:?}, model {:?}",
+                        r.attrs(),
+                        want.attrs
+                    ));
                 }
             }
             if n != order.len() {
-                return Err(format!("records({name}) yielded {n}, model {}", order.len()));
+                return Err(format!(
+                    "records({name}) yielded {n}, model {}",
+                    order.len()
+                ));
             }
             for (id, want) in order.iter().step_by((order.len() / probes.max(1)).max(1)) {
                 let got = store.get(name, id).map_err(|e| e.to_string())?;
                 let ok = got.as_ref().is_some_and(|g| {
-                    same_bits(&g.vector, &want.vector) && same_attrs(&g.attrs, &want.attrs) && g.id == **id
+                    same_bits(&g.vector, &want.vector)
+                        && same_attrs(&g.attrs, &want.attrs)
+                        && g.id == **id
                 });
                 if !ok {
                     return Err(format!("get({name}, {id}) = {got:?}, model {want:?}"));
@@ -294,7 +316,10 @@ impl Reference {
         let ranked = self.ranked(query, scope, pred);
         let want = k.min(ranked.len());
         if hits.len() != want {
-            return Err(format!("search k={k} returned {} hits, model {want}", hits.len()));
+            return Err(format!(
+                "search k={k} returned {} hits, model {want}",
+                hits.len()
+            ));
         }
         if want == 0 {
             return Ok(());
@@ -307,25 +332,40 @@ impl Reference {
         let mut seen = std::collections::BTreeSet::new();
         for (n, h) in hits.iter().enumerate() {
             let Some(&(score, seq)) = by_key.get(&(h.collection.as_str(), h.id.as_str())) else {
-                return Err(format!("hit {n} {}/{} is not a live candidate", h.collection, h.id));
+                return Err(format!(
+                    "hit {n} {}/{} is not a live candidate",
+                    h.collection, h.id
+                ));
             };
             if !seen.insert((h.collection.as_str(), h.id.as_str())) {
                 return Err(format!("hit {}/{} returned twice", h.collection, h.id));
             }
             if (f64::from(h.score) - score).abs() > EPS {
-                return Err(format!("hit {}/{} scored {}, model {score}", h.collection, h.id, h.score));
+                return Err(format!(
+                    "hit {}/{} scored {}, model {score}",
+                    h.collection, h.id, h.score
+                ));
             }
             if score < kth - EPS {
-                return Err(format!("hit {}/{} ({score}) is below the k-th score {kth}", h.collection, h.id));
+                return Err(format!(
+                    "hit {}/{} ({score}) is below the k-th score {kth}",
+                    h.collection, h.id
+                ));
             }
             let want_attrs = &self.collections[&h.collection].records[&h.id].attrs;
             if !same_attrs(&h.attrs, want_attrs) {
-                return Err(format!("hit {}/{} attrs {:?}, model {want_attrs:?}", h.collection, h.id, h.attrs));
+                return Err(format!(
+                    "hit {}/{} attrs {:?}, model {want_attrs:?}",
+                    h.collection, h.id, h.attrs
+                ));
             }
             if n > 0 {
                 let prev = &hits[n - 1];
                 if prev.score < h.score {
-                    return Err(format!("hits out of order at {n}: {} then {}", prev.score, h.score));
+                    return Err(format!(
+                        "hits out of order at {n}: {} then {}",
+                        prev.score, h.score
+                    ));
                 }
                 let prev_seq = by_key[&(prev.collection.as_str(), prev.id.as_str())].1;
                 if prev.score.to_bits() == h.score.to_bits() && prev_seq > seq {
@@ -335,7 +375,9 @@ impl Reference {
         }
         for (c, i, s, _) in &ranked {
             if *s > kth + EPS && !seen.contains(&(c.as_str(), i.as_str())) {
-                return Err(format!("{c}/{i} (score {s}) beats the k-th score {kth} but is missing"));
+                return Err(format!(
+                    "{c}/{i} (score {s}) beats the k-th score {kth} but is missing"
+                ));
             }
         }
         Ok(())
@@ -366,7 +408,9 @@ const COLLECTIONS: [&str; 3] = ["alpha", "beta", "gamma"];
 
 /// Vectors reused on purpose, so that searches meet exact ties.
 fn shared_vector(i: usize) -> Vec<f32> {
-    (0..DIM).map(|d| if d == i % DIM { 1.0 } else { 0.25 * (i as f32) }).collect()
+    (0..DIM)
+        .map(|d| if d == i % DIM { 1.0 } else { 0.25 * (i as f32) })
+        .collect()
 }
 
 fn random_record(rng: &mut Rng, step: usize) -> Record {
@@ -386,13 +430,21 @@ fn random_record(rng: &mut Rng, step: usize) -> Record {
         .attr("step", step as i64)
         .attr("tag", *rng.pick(&["red", "green", "blue"]));
     if rng.chance(0.5) {
-        let f = if rng.chance(0.05) { f64::NAN } else { f64::from(rng.unit_f32()) * 10.0 };
+        let f = if rng.chance(0.05) {
+            f64::NAN
+        } else {
+            f64::from(rng.unit_f32()) * 10.0
+        };
         r = r.attr("f", f);
     }
     // Integers past 2^53, where an f64 cannot hold them all, as ints or
     // floats.
     let big = (1i64 << 53) + rng.below(8) as i64 - 4;
-    r = if rng.chance(0.7) { r.attr("big", big) } else { r.attr("big", big as f64 + 0.5 * rng.below(3) as f64) };
+    r = if rng.chance(0.7) {
+        r.attr("big", big)
+    } else {
+        r.attr("big", big as f64 + 0.5 * rng.below(3) as f64)
+    };
     if rng.chance(0.3) {
         r = r.attr("opt", Value::Null);
     }
@@ -443,7 +495,11 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
     let opts = || {
         let o = Options::new(DIM).durability(nidus::Durability::Deferred);
         // Half the seeds compact on their own as well, at tiny thresholds.
-        if seed % 2 == 0 { o.auto_compact(0.3, 8) } else { o.no_auto_compact() }
+        if seed.is_multiple_of(2) {
+            o.auto_compact(0.3, 8)
+        } else {
+            o.no_auto_compact()
+        }
     };
     let mut store = Store::open(dir.path(), opts()).expect("open");
     // A reader beside the writer follows every step through refresh():
@@ -464,7 +520,9 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
                 what = "upsert";
             }
             8..=9 if model.collections.contains_key(c) => {
-                let ids: Vec<String> = (0..rng.range(1, 8)).map(|_| format!("r{}", rng.below(130))).collect();
+                let ids: Vec<String> = (0..rng.range(1, 8))
+                    .map(|_| format!("r{}", rng.below(130)))
+                    .collect();
                 let got = store.delete(c, &ids).expect("delete");
                 let mut unique = ids.clone();
                 unique.sort();
@@ -476,7 +534,12 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
             10 if model.collections.contains_key(c) => {
                 let p = random_pred(&mut rng);
                 let got = store.delete_where(c, &p.filter()).expect("delete_where");
-                assert_eq!(got, model.delete_where(c, &p), "{}: {p:?}", ctx(step, "delete_where"));
+                assert_eq!(
+                    got,
+                    model.delete_where(c, &p),
+                    "{}: {p:?}",
+                    ctx(step, "delete_where")
+                );
                 what = "delete_where";
             }
             11 if model.collections.contains_key(c) && rng.chance(0.3) => {
@@ -486,7 +549,12 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
             }
             12 => {
                 let created = store.create_collection(c).expect("create");
-                assert_eq!(created, !model.collections.contains_key(c), "{}", ctx(step, "create"));
+                assert_eq!(
+                    created,
+                    !model.collections.contains_key(c),
+                    "{}",
+                    ctx(step, "create")
+                );
                 model.collections.entry(c.to_owned()).or_default();
                 what = "create_collection";
             }
@@ -498,7 +566,13 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
                     model.collections.get_mut(c).unwrap().metadata.insert(k, v);
                 } else {
                     let had = store.remove_metadata(c, &k).expect("remove_metadata");
-                    let want = model.collections.get_mut(c).unwrap().metadata.remove(&k).is_some();
+                    let want = model
+                        .collections
+                        .get_mut(c)
+                        .unwrap()
+                        .metadata
+                        .remove(&k)
+                        .is_some();
                     assert_eq!(had, want, "{}", ctx(step, "remove_metadata"));
                 }
                 what = "metadata";
@@ -518,7 +592,8 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
             16 => {
                 // A read-only open beside the writer sees every flushed batch.
                 store.flush().expect("flush");
-                let ro = Store::open(dir.path(), Options::existing().read_only()).expect("read-only open");
+                let ro = Store::open(dir.path(), Options::existing().read_only())
+                    .expect("read-only open");
                 if let Err(e) = model.check(&ro, 8) {
                     panic!("{}: {e}", ctx(step, "read-only open"));
                 }
@@ -532,7 +607,9 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
         if let Err(e) = model.check(&store, 16) {
             panic!("{}: {e}", ctx(step, what));
         }
-        reader.refresh().unwrap_or_else(|e| panic!("{}: refresh: {e}", ctx(step, what)));
+        reader
+            .refresh()
+            .unwrap_or_else(|e| panic!("{}: refresh: {e}", ctx(step, what)));
         if let Err(e) = model.check(&reader, 4) {
             panic!("{}: the refreshed reader: {e}", ctx(step, what));
         }
@@ -546,14 +623,19 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
             let scope = random_scope(&mut rng, &model);
             let pred = rng.chance(0.5).then(|| random_pred(&mut rng));
             if let Err(e) = model.check_search(&store, &q, k, scope.as_deref(), pred.as_ref()) {
-                panic!("{}: search k={k} scope={scope:?} filter={pred:?}: {e}", ctx(step, what));
+                panic!(
+                    "{}: search k={k} scope={scope:?} filter={pred:?}: {e}",
+                    ctx(step, what)
+                );
             }
             tally.searches += 1;
         }
     }
     drop(store);
     let reopened = Store::open(dir.path(), Options::existing().read_only()).expect("final reopen");
-    model.check(&reopened, 1000).unwrap_or_else(|e| panic!("seed {seed}, final reopen: {e}"));
+    model
+        .check(&reopened, 1000)
+        .unwrap_or_else(|e| panic!("seed {seed}, final reopen: {e}"));
 }
 
 #[test]
@@ -561,7 +643,11 @@ fn store_answers_equal_the_model_through_random_operations() {
     let runs = 8 * soak();
     let mut tally = Tally::default();
     for run in 0..runs {
-        run_model_check(base_seed() ^ (0x4D4F_4445_4C00 + run as u64), 250, &mut tally);
+        run_model_check(
+            base_seed() ^ (0x4D4F_4445_4C00 + run as u64),
+            250,
+            &mut tally,
+        );
     }
     eprintln!("model check: {runs} runs, {tally:?}");
     assert!(tally.compactions > 0 && tally.reopens > 0, "{tally:?}");

@@ -84,7 +84,7 @@ pub fn base_seed() -> u64 {
     std::env::var("NIDUS_SEED")
         .ok()
         .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(0x6E69_6475_73)
+        .unwrap_or(0x006E_6964_7573)
 }
 
 /// A fresh temporary directory (removed on drop).
@@ -170,7 +170,10 @@ impl ChildProc {
             Ok(l) => Some(l),
             Err(RecvTimeoutError::Disconnected) => None,
             Err(RecvTimeoutError::Timeout) => {
-                panic!("child {} sent nothing for {timeout:?} ({what})", self.child.id())
+                panic!(
+                    "child {} sent nothing for {timeout:?} ({what})",
+                    self.child.id()
+                )
             }
         }
     }
