@@ -205,13 +205,33 @@ impl Model {
         }
     }
 
+    /// Copies the batch's vectors into the buffer ahead of [`Model::apply`]
+    /// (after [`Model::reserve_for`]), invisible to searches, which only
+    /// see rows below [`Model::rows`]; runs while the frame is being
+    /// written and synced.
+    pub(crate) fn stage_vectors(&mut self, batch: &Batch) {
+        self.vectors.extend_from_slice(&batch.vectors);
+    }
+
+    /// Undoes [`Model::stage_vectors`] (the write failed).
+    pub(crate) fn unstage_vectors(&mut self) {
+        self.vectors.truncate(self.rows() * self.dim);
+    }
+
     /// Applies a batch already on disk (after [`Model::reserve_for`]). Ops
     /// that refer to missing things are no-ops, as on replay (SPEC.md §7.2).
     /// Attribute values are moved out of the batch, not cloned: the caller
     /// only reuses the batch's buffers afterwards.
     pub(crate) fn apply(&mut self, batch: &mut Batch) {
-        let dim = self.dim;
-        let mut vector_row = 0usize;
+        if self.vectors.len() == self.rows() * self.dim {
+            // Not staged: the i-th upsert owns row i of the batch, so one
+            // bulk copy places every vector.
+            self.vectors.extend_from_slice(&batch.vectors);
+        }
+        debug_assert_eq!(
+            self.vectors.len(),
+            (self.rows() + batch.upsert_count()) * self.dim
+        );
         for op in &mut batch.ops {
             match op {
                 Op::CreateCollection { name } => {
@@ -247,9 +267,6 @@ impl Model {
                 } => {
                     let slot = self.create(collection);
                     let row = self.rows();
-                    let v = &batch.vectors[vector_row * dim..(vector_row + 1) * dim];
-                    vector_row += 1;
-                    self.vectors.extend_from_slice(v);
                     self.owner.push(slot);
                     self.id_arena.push_str(id);
                     self.id_ends.push(self.id_arena.len() as u64);

@@ -25,6 +25,10 @@ use crate::validate;
 /// Only the lock holder writes it, so one fixed name is enough.
 const NEW_FILE: &str = "data.nidus.new";
 
+/// Batches with at least this many vector floats (1 MiB) are written on a
+/// helper thread while their vectors are copied into memory.
+const OVERLAP_MIN_FLOATS: usize = 1 << 18;
+
 /// Compaction writes upserts in batches of at most this many rows.
 const COMPACT_BATCH_ROWS: usize = 8192;
 
@@ -77,6 +81,8 @@ pub struct Store {
     lock: Option<WriteLock>,
     report: OpenReport,
     frame: Vec<u8>,
+    /// The last upsert's vector buffer, reused.
+    scratch: Vec<f32>,
     /// Auto-compaction waits for at least this many dead rows (raised after
     /// a failed attempt, so a failing disk is not retried on every write).
     auto_compact_floor: usize,
@@ -291,6 +297,7 @@ impl Store {
                 end: FileEnd::Clean,
             },
             frame: Vec::new(),
+            scratch: Vec::new(),
             auto_compact_floor: opts.auto_compact_min_dead,
             opts,
         };
@@ -605,20 +612,49 @@ impl Store {
     /// Writes `batch` as one frame (synced unless deferred), then applies
     /// it to memory. Nothing changes, on disk or in memory, unless the
     /// write succeeded.
+    /// [`Store::commit`], then keeps the batch's vector buffer for the next
+    /// upsert (unless it is huge).
+    fn commit_keeping_vectors(&mut self, mut batch: Batch) -> Result<()> {
+        let result = self.commit_ref(&mut batch);
+        if batch.vectors.capacity() <= 64 << 20 {
+            self.scratch = std::mem::take(&mut batch.vectors);
+        }
+        result
+    }
+
     fn commit(&mut self, mut batch: Batch) -> Result<()> {
+        self.commit_ref(&mut batch)
+    }
+
+    fn commit_ref(&mut self, batch: &mut Batch) -> Result<()> {
         if self.cut_pending {
             self.file
                 .set_len(self.end)
                 .map_err(|e| Error::io("cutting back a failed append", &self.path, e))?;
             self.cut_pending = false;
         }
-        check_budget(&self.model, self.opts.memory_budget, &batch)?;
-        self.model.reserve_for(&batch)?;
+        check_budget(&self.model, self.opts.memory_budget, batch)?;
+        self.model.reserve_for(batch)?;
         self.frame.clear();
-        nidus_format::encode_frame(&batch, &self.header, &mut self.frame)
+        nidus_format::encode_frame(batch, &self.header, &mut self.frame)
             .map_err(|e| log::format_error(e, &self.path))?;
         let sync = self.opts.durability == Durability::Sync;
-        if let Err((e, cut)) = log::append(&mut *self.file, self.end, &self.frame, sync) {
+        let (file, frame, end, model) = (&mut self.file, &self.frame, self.end, &mut self.model);
+        let written = if batch.vectors.len() >= OVERLAP_MIN_FLOATS {
+            // Big batch: copy its vectors into memory while another thread
+            // writes and syncs the frame; undone if the write fails.
+            std::thread::scope(|scope| {
+                let writer = scope.spawn(move || log::append(&mut **file, end, frame, sync));
+                model.stage_vectors(batch);
+                writer.join().unwrap_or_else(|_| {
+                    Err((io::Error::other("the writer thread panicked"), false))
+                })
+            })
+        } else {
+            log::append(&mut **file, end, frame, sync)
+        };
+        if let Err((e, cut)) = written {
+            self.model.unstage_vectors();
             self.cut_pending = !cut;
             return Err(Error::io("appending a batch", &self.path, e));
         }
@@ -627,7 +663,7 @@ impl Store {
         if self.frame.capacity() > 64 << 20 {
             self.frame = Vec::new();
         }
-        self.model.apply(&mut batch);
+        self.model.apply(batch);
         self.maybe_auto_compact();
         Ok(())
     }
@@ -642,7 +678,13 @@ impl Store {
             return Ok(());
         }
         let dim = self.model.dim;
-        let mut batch = Batch::default();
+        // Reuse the previous call's vector buffer: a fresh 15 MB allocation
+        // per call costs thousands of page faults.
+        let mut batch = Batch {
+            ops: Vec::new(),
+            vectors: std::mem::take(&mut self.scratch),
+        };
+        batch.vectors.clear();
         batch
             .vectors
             .try_reserve_exact(records.len().saturating_mul(dim))?;
@@ -662,7 +704,7 @@ impl Store {
                 attrs: r.attrs.clone(),
             });
         }
-        self.commit(batch)
+        self.commit_keeping_vectors(batch)
     }
 
     /// Deletes the records `ids` of `collection`; returns how many existed.

@@ -45,7 +45,10 @@ pub(crate) fn id(collection: &str, id: &str) -> Result<()> {
 pub(crate) fn attrs(id: &str, attrs: &Attributes) -> Result<()> {
     let mut bytes = 0usize;
     for (k, v) in attrs {
-        name(&format!("an attribute name of record {id:?}"), k)?;
+        if k.is_empty() || k.len() > MAX_NAME_BYTES {
+            // Formatted only on failure: this loop runs for every record.
+            name(&format!("an attribute name of record {id:?}"), k)?;
+        }
         bytes += k.len()
             + 16
             + match v {
@@ -77,14 +80,25 @@ pub(crate) fn push_unit(
     if v.len() != dim {
         return Err(Error::dimension(dim, v.len(), &what()));
     }
-    let mut sum = 0f64;
-    for (i, &x) in v.iter().enumerate() {
-        if !x.is_finite() {
-            return Err(Error::invalid(format!(
-                "{} has a non-finite component {x} at index {i}",
-                what()
-            )));
+    if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+        return Err(Error::invalid(format!(
+            "{} has a non-finite component {} at index {i}",
+            what(),
+            v[i]
+        )));
+    }
+    // Eight independent accumulators: no loop-carried dependency, so the
+    // compiler vectorizes; the lane order is fixed, so the result is
+    // deterministic.
+    let mut lanes = [0f64; 8];
+    let (chunks, rest) = v.as_chunks::<8>();
+    for c in chunks {
+        for (acc, &x) in lanes.iter_mut().zip(c) {
+            *acc += f64::from(x) * f64::from(x);
         }
+    }
+    let mut sum: f64 = lanes.iter().sum();
+    for &x in rest {
         sum += f64::from(x) * f64::from(x);
     }
     if sum == 0.0 {

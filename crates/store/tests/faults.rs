@@ -245,3 +245,37 @@ fn failed_compaction_keeps_the_old_file() -> anyhow::Result<()> {
     assert_eq!(snapshot(&Store::open(dir.path(), opts)?), after);
     Ok(())
 }
+
+#[test]
+fn failed_big_batch_unstages_its_vectors() -> anyhow::Result<()> {
+    // Big enough (>= 1 MiB of vectors) for the overlapped write path.
+    let dim = 384;
+    let big: Vec<Record> = (0..800)
+        .map(|i| Record::new(format!("b{i}"), vec![1.0 + i as f32; dim]))
+        .collect();
+    let dir = tempfile::tempdir()?;
+    let faults = Faults::new();
+    let opts = Options::new(dim).file_system(Arc::new(FaultyFs(Arc::clone(&faults))));
+    let mut store = Store::open(dir.path(), opts.clone())?;
+    store.upsert("c", &big[..10])?;
+    let footprint = store.footprint();
+    let len = data_len(dir.path());
+    for (budget, fail_sync) in [(1 << 20, false), (u64::MAX, true)] {
+        faults.write_budget.store(budget, Ordering::SeqCst);
+        faults.fail_sync.store(fail_sync, Ordering::SeqCst);
+        assert_eq!(store.upsert("c", &big).unwrap_err().kind(), ErrorKind::Io);
+        faults.heal();
+        assert_eq!(store.len(), 10);
+        assert_eq!(store.footprint().live_rows, footprint.live_rows);
+        assert_eq!(data_len(dir.path()), len);
+        let q = vec![1.0; dim];
+        assert_eq!(store.search(&q, Search::top(100))?.len(), 10);
+    }
+    store.upsert("c", &big)?;
+    assert_eq!(store.len(), 800);
+    let v = store.get("c", "b799")?.unwrap().vector;
+    assert!(v.iter().all(|&x| (x - v[0]).abs() < 1e-7));
+    drop(store);
+    assert_eq!(Store::open(dir.path(), opts)?.len(), 800);
+    Ok(())
+}
