@@ -12,9 +12,20 @@ use super::support::{Rng, base_seed, soak, tempdir};
 
 /// The unit vector the store keeps for `v` (SPEC.md §7.1: the norm
 /// accumulated in f64, every component scaled by its inverse in f64, then
-/// rounded to f32).
+/// rounded to f32). The sum runs in the store's fixed order (eight lanes,
+/// then the rest: `crates/store/src/validate.rs`), so the bits match.
 pub fn unit(v: &[f32]) -> Vec<f32> {
-    let sum: f64 = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    let mut lanes = [0f64; 8];
+    let (chunks, rest) = v.as_chunks::<8>();
+    for c in chunks {
+        for (acc, &x) in lanes.iter_mut().zip(c) {
+            *acc += f64::from(x) * f64::from(x);
+        }
+    }
+    let mut sum: f64 = lanes.iter().sum();
+    for &x in rest {
+        sum += f64::from(x) * f64::from(x);
+    }
     let inv = 1.0 / sum.sqrt();
     v.iter().map(|&x| (f64::from(x) * inv) as f32).collect()
 }
