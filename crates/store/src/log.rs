@@ -36,6 +36,8 @@ pub(crate) struct ReadOutcome {
     /// File offset just past the last batch applied.
     pub(crate) valid_end: u64,
     pub(crate) end: End,
+    /// File offset where the last batch applied starts.
+    pub(crate) last_frame: Option<u64>,
 }
 
 /// Reads the header of `file` (of length `len`).
@@ -78,7 +80,7 @@ pub(crate) fn read_frames(
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(0);
     let (empty_tx, empty_rx) = mpsc::sync_channel::<Batch>(1);
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || -> Result<(u64, End)> {
+        let reader = scope.spawn(move || -> Result<(u64, End, Option<u64>)> {
             let source = io::Cursor::new(head).chain(BufReader::with_capacity(
                 READ_BUFFER,
                 (&mut *file).take(tail),
@@ -90,9 +92,12 @@ pub(crate) fn read_frames(
             )
             .map_err(|e| format_error(e, path))?;
             let mut batch = Batch::default();
+            let mut last_frame = None;
             loop {
+                let start = reader.valid_end();
                 match reader.next_into(&mut batch) {
                     Ok(true) => {
+                        last_frame = Some(shift(start));
                         if full_tx.send(batch).is_err() {
                             // The applier stopped (its error wins).
                             break;
@@ -128,7 +133,7 @@ pub(crate) fn read_frames(
                     offset: shift(reader.valid_end()),
                 },
             };
-            Ok((shift(reader.valid_end()), end))
+            Ok((shift(reader.valid_end()), end, last_frame))
         });
         let mut batches = 0;
         let mut applied = Ok(());
@@ -146,11 +151,12 @@ pub(crate) fn read_frames(
             .join()
             .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the file reader thread panicked")));
         applied?;
-        let (valid_end, end) = read?;
+        let (valid_end, end, last_frame) = read?;
         Ok(ReadOutcome {
             batches,
             valid_end,
             end,
+            last_frame,
         })
     })
 }
@@ -175,4 +181,14 @@ pub(crate) fn append(
             Err((e, cut))
         }
     }
+}
+
+/// The frame header (checksum and length) of the frame at `at`: what a
+/// read-only store remembers of the last batch it applied, to notice that a
+/// writer cut that frame back after a failed sync (SPEC.md §6.4.1).
+pub(crate) fn frame_head(file: &mut dyn StoreFile, at: u64) -> io::Result<[u8; 12]> {
+    let mut head = [0u8; 12];
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(&mut head)?;
+    Ok(head)
 }

@@ -75,6 +75,11 @@ pub struct Store {
     cut_pending: bool,
     /// Deferred durability: frames written since the last sync.
     unsynced: bool,
+    /// Read-only stores: where the last batch applied starts and its frame
+    /// header (checksum, length), or `None` if that could not be read. A
+    /// writer cuts a frame back after a failed sync (§7.3), possibly after
+    /// this reader applied it; refresh checks the frame is still there.
+    last_frame: Option<(u64, Option<[u8; 12]>)>,
     /// A sync of the data file failed: the kernel may have dropped the
     /// unsynced pages (SPEC.md §6.1 item 5), so a later sync proves nothing.
     sync_failed: bool,
@@ -287,6 +292,7 @@ impl Store {
             file,
             file_id,
             end: outcome.valid_end,
+            last_frame: None,
             cut_pending: false,
             unsynced: false,
             sync_failed: false,
@@ -302,6 +308,9 @@ impl Store {
             opts,
         };
         store.report.end = store.settle_end(outcome.end, len)?;
+        if store.lock.is_none() {
+            store.remember_last_frame(outcome.last_frame);
+        }
         Ok(store)
     }
 
@@ -875,7 +884,18 @@ impl Store {
             .file
             .len()
             .map_err(|e| Error::io("reading the data file", &self.path, e))?;
-        if replaced || len < self.end {
+        // A writer that cut back a frame this store applied (its sync
+        // failed) may have written another in its place: start over.
+        let rolled_back = match self.last_frame {
+            Some((at, Some(head))) if len >= self.end => {
+                log::frame_head(&mut *self.file, at)
+                    .map_err(|e| Error::io("reading the data file", &self.path, e))?
+                    != head
+            }
+            Some((_, None)) => true,
+            _ => false,
+        };
+        if replaced || len < self.end || rolled_back {
             let fresh = Store::open(&self.dir, self.opts.clone().read_only())?;
             let batches = fresh.report.batches;
             *self = fresh;
@@ -900,6 +920,7 @@ impl Store {
             },
         )?;
         self.end = outcome.valid_end;
+        self.remember_last_frame(outcome.last_frame);
         self.report.batches += outcome.batches;
         self.report.valid_bytes = outcome.valid_end;
         self.report.end = match outcome.end {
@@ -921,6 +942,15 @@ impl Store {
             _ => FileEnd::Clean,
         };
         Ok(outcome.batches)
+    }
+
+    /// Records the frame header of the last batch applied (read-only
+    /// stores), for [`Store::refresh`]'s check; an unreadable one makes the
+    /// next refresh reload.
+    fn remember_last_frame(&mut self, at: Option<u64>) {
+        if let Some(at) = at {
+            self.last_frame = Some((at, log::frame_head(&mut *self.file, at).ok()));
+        }
     }
 
     fn maybe_auto_compact(&mut self) {
