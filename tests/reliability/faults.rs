@@ -330,6 +330,12 @@ fn big_batch() -> Vec<Record> {
         .map(|i| record(&mut rng, format!("big{i}")))
         .collect()
 }
+/// Over the store's 1 MiB threshold of vector data (2^18 floats), written
+/// on a helper thread while the vectors are copied into memory.
+fn huge_batch() -> Vec<Record> {
+    let mut rng = Rng::new(9);
+    (0..(1 << 18) / DIM + 64).map(|i| record(&mut rng, format!("huge{i}"))).collect()
+}
 fn small_batch() -> Vec<Record> {
     let mut rng = Rng::new(8);
     vec![
@@ -361,6 +367,14 @@ fn cases() -> Vec<Case> {
             prepare: |_, _| {},
             run: |s| s.upsert("big", &big_batch()),
             model: |m| m.upsert("big", &big_batch()),
+            auto_compacts: false,
+        },
+        Case {
+            name: "upsert of 2^18 floats (written on a helper thread)",
+            options: |o| o,
+            prepare: |_, _| {},
+            run: |s| s.upsert("a", &huge_batch()),
+            model: |m| m.upsert("a", &huge_batch()),
             auto_compacts: false,
         },
         Case {
