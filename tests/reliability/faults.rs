@@ -334,7 +334,9 @@ fn big_batch() -> Vec<Record> {
 /// on a helper thread while the vectors are copied into memory.
 fn huge_batch() -> Vec<Record> {
     let mut rng = Rng::new(9);
-    (0..(1 << 18) / DIM + 64).map(|i| record(&mut rng, format!("huge{i}"))).collect()
+    (0..(1 << 18) / DIM + 64)
+        .map(|i| record(&mut rng, format!("huge{i}")))
+        .collect()
 }
 fn small_batch() -> Vec<Record> {
     let mut rng = Rng::new(8);
