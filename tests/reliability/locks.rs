@@ -152,3 +152,87 @@ fn of_writers_racing_for_one_store_exactly_one_wins() {
         }
     }
 }
+
+/// Lock files a crash, another tool or damage left behind: an open never
+/// panics or hangs on them; a record cut short (or empty, or zeros) is a
+/// dead holder's and is taken over; anything else is refused with an error
+/// naming the lock file, and the file is left for an operator.
+#[test]
+fn hostile_lock_files_are_taken_over_or_refused_by_name() {
+    let tmp = tempdir();
+    let dir = tmp.path();
+    drop(Store::open(dir, Options::new(DIM)).expect("create"));
+    // A real record, left by a SIGKILLed holder.
+    let holder = holder(dir, false);
+    holder.line(WAIT, "holder").expect("holder reports");
+    let record = std::fs::read(dir.join("lock")).expect("the holder's lock file");
+    holder.kill_and_drain();
+    let lock = dir.join("lock");
+    let mut rng = Rng::new(base_seed() ^ 0x10CF);
+    let (mut taken, mut refused) = (0, 0);
+    let fixed: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        vec![0; 64],
+        b"nidus-lock 1\npid 12".to_vec(),
+        b"garbage, not a lock record\n".to_vec(),
+        vec![b'x'; 10 << 20],
+        record.clone(),
+    ];
+    for case in 0..fixed.len() + 300 * soak() {
+        let bytes = fixed.get(case).cloned().unwrap_or_else(|| {
+            let mut b = record.clone();
+            match rng.below(3) {
+                0 => b.truncate(rng.below(b.len())),
+                1 => {
+                    let at = rng.below(b.len());
+                    b[at] ^= 1 << rng.below(8);
+                }
+                _ => {
+                    let at = rng.below(b.len());
+                    b[at] = *rng.pick(&[b'\n', 0, b' ', 0xFF]);
+                }
+            }
+            b
+        });
+        std::fs::write(&lock, &bytes).unwrap();
+        let t = Instant::now();
+        let opened = Store::open(dir, Options::new(DIM));
+        // Empty, zeros, cut short, and a dead holder's whole record are
+        // taken over; plain garbage (and 10 MiB of it) is refused.
+        match case {
+            0 | 1 | 2 | 5 => assert!(opened.is_ok(), "case {case}: {:?}", opened.err()),
+            3 | 4 => assert!(opened.is_err(), "case {case}: garbage taken over"),
+            _ => {}
+        }
+        match opened {
+            Ok(s) => {
+                taken += 1;
+                drop(s);
+            }
+            Err(e) => {
+                refused += 1;
+                assert_eq!(e.kind(), ErrorKind::Locked, "case {case}: {e}");
+                assert!(
+                    e.to_string().contains(&lock.display().to_string()),
+                    "case {case}: {e}"
+                );
+                assert_eq!(
+                    std::fs::read(&lock).unwrap(),
+                    bytes,
+                    "case {case}: a refused lock file was changed"
+                );
+            }
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "case {case} took {:?}",
+            t.elapsed()
+        );
+        let _ = std::fs::remove_file(&lock);
+    }
+    eprintln!("locks: hostile lock files: {taken} taken over, {refused} refused");
+    assert!(
+        taken >= 4 && refused >= 2,
+        "{taken} taken, {refused} refused"
+    );
+}
