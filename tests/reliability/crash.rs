@@ -14,7 +14,10 @@
 //! The writer's calls are a pure function of (seed, call number), so the
 //! parent knows every call without being told.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::path::Path;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use nidus::{Durability, FileEnd, Filter, Options, Record, Store};
@@ -42,7 +45,26 @@ pub enum Step {
 }
 
 /// Write call `n` of the workload of `seed`.
-pub fn step(seed: u64, n: u64) -> Step {
+pub fn step(seed: u64, n: u64) -> Rc<Step> {
+    thread_local! {
+        // The parent asks for the same calls many times; big ones are slow
+        // to build in a debug build.
+        static MEMO: RefCell<HashMap<(u64, u64), Rc<Step>>> = RefCell::new(HashMap::new());
+    }
+    MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() > 256 {
+            // Bounded: calls far behind are not asked for again.
+            m.retain(|&(_, k), _| k + 128 > n);
+        }
+        Rc::clone(
+            m.entry((seed, n))
+                .or_insert_with(|| Rc::new(build_step(seed, n))),
+        )
+    })
+}
+
+fn build_step(seed: u64, n: u64) -> Step {
     let mut rng = Rng::for_pair(seed, n);
     let records = |rng: &mut Rng, count: usize, pool: usize| -> Vec<Record> {
         (0..count)
@@ -60,10 +82,13 @@ pub fn step(seed: u64, n: u64) -> Step {
     }
     match rng.below(100) {
         0..=54 => {
-            let count = match rng.below(10) {
-                0..=6 => rng.range(1, 16),
-                7 | 8 => rng.range(50, 400),
-                _ => rng.range(1000, 3000),
+            let count = match rng.below(40) {
+                0..=27 => rng.range(1, 16),
+                28..=34 => rng.range(50, 400),
+                35..=38 => rng.range(1000, 3000),
+                // Over 2^18 floats: the store writes the frame on a helper
+                // thread while it copies the vectors (a 1.3 MiB frame).
+                _ => rng.range(33_000, 34_000),
             };
             Step::Upsert("a", records(&mut rng, count, 3000))
         }
@@ -160,6 +185,7 @@ struct Tally {
     in_flight_landed: usize,
     in_compaction: usize,
     in_big_batch: usize,
+    in_huge_batch: usize,
     torn_tails: usize,
     acked: u64,
 }
@@ -269,14 +295,14 @@ fn sigkilled_writers_lose_no_acknowledged_batch() {
         if aim == 0 {
             if let Some(t) = ahead
                 .clone()
-                .find(|&t| matches!(step(seed, t), Step::Compact))
+                .find(|&t| matches!(*step(seed, t), Step::Compact))
             {
                 target = t;
             }
         } else if aim == 1
             && let Some(t) = ahead
                 .clone()
-                .find(|&t| matches!(step(seed, t), Step::Upsert(_, ref r) if r.len() >= 1000))
+                .find(|&t| matches!(*step(seed, t), Step::Upsert(_, ref r) if r.len() >= 1000))
         {
             target = t;
         }
@@ -284,6 +310,9 @@ fn sigkilled_writers_lose_no_acknowledged_batch() {
         let delay = Duration::from_micros(match rng.below(3) {
             0 => 0,
             1 => rng.below(500) as u64,
+            // Big batches take long to validate and encode (debug builds
+            // most of all): spread the kill over their whole call.
+            _ if aim == 1 => rng.below(600_000) as u64,
             _ => rng.below(20_000) as u64,
         });
         let ctx = format!(
@@ -329,8 +358,12 @@ fn sigkilled_writers_lose_no_acknowledged_batch() {
         }
         tally.kills += 1;
         if let Some(b) = begun.filter(|_| begun != acked) {
-            match step(seed, b) {
+            match &*step(seed, b) {
                 Step::Compact => tally.in_compaction += 1,
+                Step::Upsert(_, r) if r.len() >= 33_000 => {
+                    tally.in_big_batch += 1;
+                    tally.in_huge_batch += 1;
+                }
                 Step::Upsert(_, r) if r.len() >= 1000 => tally.in_big_batch += 1,
                 _ => {}
             }
