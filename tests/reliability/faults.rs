@@ -147,7 +147,6 @@ impl Plan {
         if let Some(mut hook) = s.hook.take() {
             drop(s);
             hook();
-            s = self.0.lock().unwrap();
         }
         // ENOSPC (28) for writes, creations and every other index's rename;
         // EIO (5) otherwise.
