@@ -121,6 +121,44 @@ pub(crate) fn encode_payload(
     Ok(())
 }
 
+/// The exact length of the payload [`encode_payload`] writes for `batch`
+/// (padding included), computed without encoding: lets the encoder refuse
+/// an oversized batch before allocating, and reserve exactly once.
+pub(crate) fn payload_len(batch: &Batch, header: &Header) -> u64 {
+    fn s(x: &str) -> u64 {
+        4 + x.len() as u64
+    }
+    fn value(v: &Value) -> u64 {
+        1 + match v {
+            Value::Null | Value::Bool(_) => 0,
+            Value::Int(_) | Value::Float(_) => 8,
+            Value::Str(x) => s(x),
+            Value::List(items) => 4 + items.iter().map(|x| s(x)).sum::<u64>(),
+        }
+    }
+    let rows = batch.upsert_count() as u64;
+    let mut len = 8 + rows * header.row_bytes() as u64;
+    for op in &batch.ops {
+        len += 1 + match op {
+            Op::CreateCollection { name } | Op::DropCollection { name } => s(name),
+            Op::SetMetadata {
+                collection,
+                key,
+                value,
+            } => s(collection) + s(key) + 1 + value.as_deref().map_or(0, s),
+            Op::Upsert {
+                collection,
+                id,
+                attrs,
+            } => {
+                s(collection) + s(id) + 4 + attrs.iter().map(|(n, v)| s(n) + value(v)).sum::<u64>()
+            }
+            Op::Delete { collection, id } => s(collection) + s(id),
+        };
+    }
+    len.next_multiple_of(4)
+}
+
 fn count(n: usize, what: &str) -> Result<u32, Error> {
     u32::try_from(n).map_err(|_| {
         Error::invalid_input(format!("{n} {what} exceed the format's limit of 2^32-1"))

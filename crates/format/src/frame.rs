@@ -3,7 +3,7 @@
 
 use crate::batch::Batch;
 use crate::checksum::checksum;
-use crate::codec::encode_payload;
+use crate::codec::{encode_payload, payload_len};
 use crate::error::Error;
 use crate::header::Header;
 
@@ -39,9 +39,21 @@ pub fn encode_frame(batch: &Batch, header: &Header, out: &mut Vec<u8>) -> Result
 }
 
 fn encode_at(batch: &Batch, header: &Header, out: &mut Vec<u8>, start: usize) -> Result<(), Error> {
+    // Refuse an oversized batch before allocating anything for it.
+    let expected = payload_len(batch, header);
+    if expected > u64::from(MAX_PAYLOAD_LEN) {
+        return Err(Error::invalid_input(format!(
+            "the batch encodes to {expected} bytes, over the frame limit of {MAX_PAYLOAD_LEN}"
+        )));
+    }
+    out.reserve_exact(FRAME_HEADER_LEN + expected as usize);
     out.resize(start + FRAME_HEADER_LEN, 0);
     encode_payload(batch, header, out)?;
     let len = out.len() - start - FRAME_HEADER_LEN;
+    debug_assert_eq!(
+        len as u64, expected,
+        "payload_len disagrees with the encoder"
+    );
     let len = u32::try_from(len)
         .ok()
         .filter(|&l| l <= MAX_PAYLOAD_LEN)

@@ -245,9 +245,13 @@ impl<'a> AttrsRef<'a> {
 
     /// The owned attributes.
     pub fn to_attributes(&self) -> Attributes {
-        self.iter()
-            .map(|(name, value)| (name.to_owned(), value.to_value()))
-            .collect()
+        // Inserting in (already ascending) order: one node allocation for a
+        // small map, where `collect` would also build and sort a Vec.
+        let mut attrs = Attributes::new();
+        for (name, value) in self.iter() {
+            attrs.insert(name.to_owned(), value.to_value());
+        }
+        attrs
     }
 }
 

@@ -126,6 +126,32 @@ impl Appender<File> {
     /// committed batches after the damage (SPEC.md §6.2). Fails with
     /// [`ErrorKind::InvalidInput`] if the file is shorter than `valid_end`
     /// or `valid_end` lies inside the header.
+    ///
+    /// The recovery recipe of a writable open:
+    ///
+    /// ```
+    /// use std::fs::OpenOptions;
+    /// use nidus_format::{Appender, Batch, End, Header, Op, Reader, DATA_FILE};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join(DATA_FILE);
+    /// let mut app = Appender::create(&path, Header::new(2)?)?;
+    /// app.append(&Batch { ops: vec![Op::CreateCollection { name: "c".into() }], vectors: vec![] })?;
+    /// app.sync()?;
+    /// drop(app);
+    ///
+    /// let mut reader = Reader::open(&path)?;
+    /// let mut batch = Batch::default();
+    /// while reader.next_into(&mut batch)? {
+    ///     // apply `batch` to the in-memory state
+    /// }
+    /// // Corruption came back as an error above; a torn tail is cut here.
+    /// assert!(matches!(reader.end(), Some(End::Clean { .. } | End::TornTail { .. })));
+    /// let file = OpenOptions::new().read(true).write(true).open(&path)?;
+    /// let mut app = Appender::resume(file, &path, *reader.header(), reader.valid_end())?;
+    /// app.sync()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn resume(
         mut file: File,
         path: impl AsRef<Path>,

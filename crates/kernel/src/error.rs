@@ -47,6 +47,8 @@ pub enum KernelError {
     /// `force_tier` or `Kernel::new` asked for a SIMD tier this CPU (or this
     /// build target) does not have.
     TierUnavailable(Tier),
+    /// A string that names no tier (see `Tier::name`).
+    UnknownTier(String),
 }
 
 impl fmt::Display for KernelError {
@@ -78,6 +80,10 @@ impl fmt::Display for KernelError {
             KernelError::TierUnavailable(t) => {
                 write!(f, "SIMD tier `{t}` is not available on this CPU")
             }
+            KernelError::UnknownTier(s) => write!(
+                f,
+                "unknown SIMD tier `{s}` (expected avx512, avx2, neon or portable)"
+            ),
         }
     }
 }

@@ -9,9 +9,9 @@ use crate::scan::run_chunks;
 
 fn threads_or_default(threads: usize) -> usize {
     if threads == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        crate::scan::default_threads()
     } else {
-        threads
+        threads.min(crate::scan::MAX_THREADS)
     }
 }
 
@@ -29,7 +29,7 @@ impl Kernel {
         // Chunked across the workers exactly like the scan's rows.
         run_chunks(
             data.len(),
-            threads_or_default(threads),
+            threads_or_default(threads).min(data.len().div_ceil(64)),
             || 0.0f32,
             |acc, r| *acc += sum(&data[r]),
         )

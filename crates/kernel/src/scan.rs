@@ -46,16 +46,38 @@ fn check_min_score(opts: &ScanOptions<'_>) -> Result<(), KernelError> {
     }
 }
 
+/// The most worker threads a scan (or probe) starts, whatever is asked:
+/// bounds the resources one call can take.
+pub(crate) const MAX_THREADS: usize = 256;
+
+/// `std::thread::available_parallelism()`, asked once: on Linux it reads
+/// cgroup files, which costs more than scanning a small matrix.
+pub(crate) fn default_threads() -> usize {
+    static CACHED: AtomicUsize = AtomicUsize::new(0);
+    match CACHED.load(Ordering::Relaxed) {
+        0 => {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            CACHED.store(n, Ordering::Relaxed);
+            n
+        }
+        n => n,
+    }
+}
+
 /// Threads to use for `rows` rows of `work_per_row` multiply-adds each.
 fn plan_threads(requested: usize, rows: usize, work_per_row: usize, min_work: usize) -> usize {
     let wanted = if requested == 0 {
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        default_threads()
     } else {
         requested
     };
     let by_work = rows.saturating_mul(work_per_row) / min_work.max(1);
-    // Ranges are aligned to 64 rows (one filter word), so no more than that.
-    wanted.min(by_work).min(rows.div_ceil(64)).max(1)
+    // Chunks are whole 64-row filter words, so no more workers than words.
+    wanted
+        .min(MAX_THREADS)
+        .min(by_work)
+        .min(rows.div_ceil(64))
+        .max(1)
 }
 
 /// Rows per work chunk: about 32 chunks per thread, so a thread slowed by
@@ -265,5 +287,10 @@ mod tests {
         assert!(plan_threads(0, 1_000_000, 384, MIN_WORK_PER_THREAD) >= 1);
         // Never more threads than 64-row words.
         assert_eq!(plan_threads(16, 130, 1 << 20, 1), 3);
+        // Never more than MAX_THREADS, however many are asked for.
+        assert_eq!(
+            plan_threads(usize::MAX, usize::MAX / 2, 1 << 20, 1),
+            MAX_THREADS
+        );
     }
 }

@@ -84,7 +84,9 @@ impl TopK {
             cap,
             min_score,
             threshold,
-            heap: BinaryHeap::with_capacity(cap),
+            // Grows as needed beyond this: a large k with a selective
+            // filter or min_score should not allocate for rows never kept.
+            heap: BinaryHeap::with_capacity(cap.min(1024)),
         }
     }
 

@@ -60,6 +60,21 @@ impl Tier {
     }
 }
 
+impl std::str::FromStr for Tier {
+    type Err = KernelError;
+
+    /// Parses a tier [name](Tier::name) (`"avx512"`, `"avx2"`, `"neon"`,
+    /// `"portable"`, ASCII case-insensitive), e.g. for a `--tier` option.
+    /// Whether this machine can run it is a separate question
+    /// ([`Tier::is_available`]).
+    fn from_str(s: &str) -> Result<Tier, KernelError> {
+        Tier::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| KernelError::UnknownTier(s.to_owned()))
+    }
+}
+
 impl fmt::Display for Tier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -33,7 +33,13 @@ impl Keys {
     }
 
     fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&id) = self.ids.get(name) {
+        // Stores usually have a handful of attribute names: comparing a few
+        // short strings beats hashing each name of every record.
+        if self.names.len() <= 16 {
+            if let Some(i) = self.names.iter().position(|n| &**n == name) {
+                return i as u32;
+            }
+        } else if let Some(&id) = self.ids.get(name) {
             return id;
         }
         // Name counts are bounded by the u32 row count of the store.

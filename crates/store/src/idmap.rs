@@ -29,6 +29,64 @@ impl Hasher for PassThrough {
     }
 }
 
+/// A fast keyed hash for ids (the index hashes every id on open).
+///
+/// Eight bytes at a time, multiply and fold, then the murmur3 finalizer;
+/// the per-store random seed keeps the hash values unpredictable from
+/// outside. Not a cryptographic hash: a deliberate flood of equal hashes
+/// only slows the index (ids stay correct, see [`IdMap`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdHasher {
+    seed: u64,
+}
+
+impl IdHasher {
+    /// A hasher with a random seed.
+    pub(crate) fn new() -> IdHasher {
+        IdHasher {
+            seed: std::collections::hash_map::RandomState::new().hash_one(0x006e_6964_7573_u64) | 1,
+        }
+    }
+}
+
+/// The hasher state of [`IdHasher`].
+pub(crate) struct IdHasherState(u64);
+
+const MUL: u64 = 0x9E37_79B9_7F4A_7C15;
+
+impl Hasher for IdHasherState {
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let (words, rest) = bytes.as_chunks::<8>();
+        let mut h = self.0;
+        for w in words {
+            h = (h ^ u64::from_le_bytes(*w))
+                .wrapping_mul(MUL)
+                .rotate_left(29);
+        }
+        let mut last = [0u8; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(last))
+            .wrapping_mul(MUL)
+            .rotate_left(29);
+        self.0 = h ^ bytes.len() as u64;
+    }
+}
+
+impl BuildHasher for IdHasher {
+    type Hasher = IdHasherState;
+    fn build_hasher(&self) -> IdHasherState {
+        IdHasherState(self.seed)
+    }
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct IdMap {
     by_hash: HashMap<u64, u32, BuildHasherDefault<PassThrough>>,
@@ -178,6 +236,26 @@ mod tests {
     #[test]
     fn index_with_a_real_hasher() {
         run(&std::collections::hash_map::RandomState::new());
+        run(&IdHasher::new());
+    }
+
+    #[test]
+    fn id_hash_separates_lengths_and_bytes() {
+        let h = IdHasher::new();
+        let ids = [
+            "",
+            "a",
+            "a\0",
+            "ab",
+            "abcdefgh",
+            "abcdefgh\0",
+            "abcdefghi",
+            "doc-1",
+            "doc-2",
+        ];
+        let hashes: std::collections::HashSet<u64> = ids.iter().map(|i| h.hash_one(i)).collect();
+        assert_eq!(hashes.len(), ids.len());
+        assert_eq!(h.hash_one("doc-1"), h.hash_one(String::from("doc-1")));
     }
 
     #[test]

@@ -80,61 +80,66 @@ pub(crate) fn read_frames(
     let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(0);
     let (empty_tx, empty_rx) = mpsc::sync_channel::<Batch>(1);
     std::thread::scope(|scope| {
-        let reader = scope.spawn(move || -> Result<(u64, End, Option<u64>)> {
-            let source = io::Cursor::new(head).chain(BufReader::with_capacity(
-                READ_BUFFER,
-                (&mut *file).take(tail),
-            ));
-            let mut reader = nidus_format::Reader::with_source(
-                source,
-                Some(path),
-                Some(HEADER_LEN as u64 + tail),
-            )
-            .map_err(|e| format_error(e, path))?;
-            let mut batch = Batch::default();
-            let mut last_frame = None;
-            loop {
-                let start = reader.valid_end();
-                match reader.next_into(&mut batch) {
-                    Ok(true) => {
-                        last_frame = Some(shift(start));
-                        if full_tx.send(batch).is_err() {
-                            // The applier stopped (its error wins).
+        let reader = std::thread::Builder::new()
+            .name("nidus-open-reader".into())
+            .spawn_scoped(scope, move || -> Result<(u64, End, Option<u64>)> {
+                let source = io::Cursor::new(head).chain(BufReader::with_capacity(
+                    READ_BUFFER,
+                    (&mut *file).take(tail),
+                ));
+                let mut reader = nidus_format::Reader::with_source(
+                    source,
+                    Some(path),
+                    Some(HEADER_LEN as u64 + tail),
+                )
+                .map_err(|e| format_error(e, path))?;
+                let mut batch = Batch::default();
+                let mut last_frame = None;
+                loop {
+                    let start = reader.valid_end();
+                    match reader.next_into(&mut batch) {
+                        Ok(true) => {
+                            last_frame = Some(shift(start));
+                            if full_tx.send(batch).is_err() {
+                                // The applier stopped (its error wins).
+                                break;
+                            }
+                            batch = empty_rx.recv().unwrap_or_default();
+                        }
+                        Ok(false) => break,
+                        Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => {
                             break;
                         }
-                        batch = empty_rx.recv().unwrap_or_default();
-                    }
-                    Ok(false) => break,
-                    Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => break,
-                    Err(e) => {
-                        let off = e.offset().map(shift);
-                        let mut err = format_error(e, path);
-                        if let Some(off) = off {
-                            err = err.with_offset(off);
+                        Err(e) => {
+                            let off = e.offset().map(shift);
+                            let mut err = format_error(e, path);
+                            if let Some(off) = off {
+                                err = err.with_offset(off);
+                            }
+                            return Err(err);
                         }
-                        return Err(err);
                     }
                 }
-            }
-            let end = match reader.end() {
-                Some(End::Clean { offset }) => End::Clean {
-                    offset: shift(*offset),
-                },
-                Some(End::TornTail { offset, dropped }) => End::TornTail {
-                    offset: shift(*offset),
-                    dropped: *dropped,
-                },
-                Some(End::Corrupt { offset, reason }) => End::Corrupt {
-                    offset: shift(*offset),
-                    reason: reason.clone(),
-                },
-                Some(other) => other.clone(),
-                None => End::Clean {
-                    offset: shift(reader.valid_end()),
-                },
-            };
-            Ok((shift(reader.valid_end()), end, last_frame))
-        });
+                let end = match reader.end() {
+                    Some(End::Clean { offset }) => End::Clean {
+                        offset: shift(*offset),
+                    },
+                    Some(End::TornTail { offset, dropped }) => End::TornTail {
+                        offset: shift(*offset),
+                        dropped: *dropped,
+                    },
+                    Some(End::Corrupt { offset, reason }) => End::Corrupt {
+                        offset: shift(*offset),
+                        reason: reason.clone(),
+                    },
+                    Some(other) => other.clone(),
+                    None => End::Clean {
+                        offset: shift(reader.valid_end()),
+                    },
+                };
+                Ok((shift(reader.valid_end()), end, last_frame))
+            })
+            .map_err(|e| Error::io("starting the file reader thread", path, e))?;
         let mut batches = 0;
         let mut applied = Ok(());
         for mut batch in full_rx.iter() {
@@ -146,7 +151,9 @@ pub(crate) fn read_frames(
             // The reader may have finished; then the batch is just dropped.
             let _ = empty_tx.send(batch);
         }
+        // Hang up both channels, so a reader blocked on either wakes up.
         drop(full_rx);
+        drop(empty_tx);
         let read = reader
             .join()
             .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the file reader thread panicked")));

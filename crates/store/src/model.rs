@@ -9,7 +9,6 @@
 //! succeeded ([`Model::apply`]) cannot fail halfway.
 
 use std::collections::BTreeMap;
-use std::collections::hash_map::RandomState;
 
 use nidus_format::{Batch, Op};
 
@@ -17,7 +16,7 @@ use crate::attrs::{Keys, RowAttrs};
 use crate::bitmap::{self, Scope, SpanBitmap};
 use crate::error::{Error, Result};
 use crate::filter::Compiled;
-use crate::idmap::IdMap;
+use crate::idmap::{IdHasher, IdMap};
 
 /// Rows are numbered with u32 in the id maps.
 pub(crate) const MAX_ROWS: usize = u32::MAX as usize;
@@ -42,7 +41,7 @@ pub(crate) struct Model {
     collections: Vec<Option<Collection>>,
     by_name: BTreeMap<String, u32>,
     pub(crate) keys: Keys,
-    hasher: RandomState,
+    hasher: IdHasher,
     /// Heap bytes owned by the rows' attribute values (kept incrementally so
     /// budget checks cost nothing per write).
     attr_heap: usize,
@@ -86,7 +85,7 @@ impl Model {
             collections: Vec::new(),
             by_name: BTreeMap::new(),
             keys: Keys::default(),
-            hasher: RandomState::new(),
+            hasher: IdHasher::new(),
             attr_heap: 0,
         }
     }

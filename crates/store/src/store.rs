@@ -59,7 +59,6 @@ const COMPACT_BATCH_ROWS: usize = 8192;
 /// assert!(seen <= 1);
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
     path: PathBuf,
@@ -86,8 +85,10 @@ pub struct Store {
     lock: Option<WriteLock>,
     report: OpenReport,
     frame: Vec<u8>,
-    /// The last upsert's vector buffer, reused.
+    /// The last upsert's vector and op buffers, reused (fresh megabyte
+    /// allocations per call cost page faults and unmaps).
     scratch: Vec<f32>,
+    scratch_ops: Vec<Op>,
     /// Auto-compaction waits for at least this many dead rows (raised after
     /// a failed attempt, so a failing disk is not retried on every write).
     auto_compact_floor: usize,
@@ -99,10 +100,33 @@ const _: () = {
 };
 
 /// A borrowed view of one stored record (see [`Store::records`]).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct RecordRef<'a> {
     model: &'a Model,
     row: usize,
+}
+
+impl std::fmt::Debug for RecordRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordRef")
+            .field("collection", &self.collection())
+            .field("id", &self.id())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A summary, never the contents (a store can hold gigabytes of vectors).
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("dimension", &self.model.dim)
+            .field("records", &self.model.live_rows())
+            .field("dead_rows", &self.model.dead_rows())
+            .field("file_bytes", &self.end)
+            .field("read_only", &self.is_read_only())
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a> RecordRef<'a> {
@@ -252,20 +276,14 @@ impl Store {
         // Reserve the vector buffer once, from the file size (an upper
         // bound on the rows): no regrowth copies while loading, and pages
         // never written are never touched.
-        let est_rows = (len.saturating_sub(HEADER_LEN as u64) / (dim as u64 * 4)) as usize;
-        if let Some(budget) = opts.memory_budget
-            && est_rows.saturating_mul(dim * 4) > budget
-        {
-            // Only refuse when the file certainly needs more than the budget.
-            let min_bytes = len.saturating_sub(HEADER_LEN as u64) / 2;
-            if min_bytes > budget as u64 {
-                return Err(Error::oom(format!(
-                    "the data file holds {len} bytes, more than the memory budget of {budget} bytes"
-                ))
-                .with_path(&path));
-            }
+        let mut est_floats =
+            (len.saturating_sub(HEADER_LEN as u64) / (dim as u64 * 4)) as usize * dim;
+        if let Some(budget) = opts.memory_budget {
+            // Never reserve past the budget; the per-batch check refuses
+            // the load with a clear error if the file needs more.
+            est_floats = est_floats.min(budget / 4);
         }
-        model.vectors.try_reserve_exact(est_rows * dim)?;
+        model.vectors.try_reserve_exact(est_floats)?;
         let budget = opts.memory_budget;
         let outcome = log::read_frames(
             &mut *file,
@@ -274,7 +292,7 @@ impl Store {
             HEADER_LEN as u64,
             len,
             &mut |batch| {
-                check_budget(&model, budget, batch)?;
+                check_budget(&model, budget, batch).map_err(|e| e.with_path(&path))?;
                 model.reserve_for(batch)?;
                 model.apply(&mut *batch);
                 Ok(())
@@ -304,6 +322,7 @@ impl Store {
             },
             frame: Vec::new(),
             scratch: Vec::new(),
+            scratch_ops: Vec::new(),
             auto_compact_floor: opts.auto_compact_min_dead,
             opts,
         };
@@ -618,6 +637,23 @@ impl Store {
         Ok(())
     }
 
+    /// Checks, right before a write, that the write lock is still ours
+    /// (SPEC.md §6.3): if it was removed or taken over, writing could
+    /// interleave with another writer, so the store refuses.
+    fn verify_lock(&self) -> Result<()> {
+        match &self.lock {
+            Some(lock) => lock.verify().map_err(|e| {
+                Error::new(
+                    ErrorKind::Locked,
+                    format!("{e}; this store no longer holds its write lock: reopen it"),
+                )
+                .with_path(&self.dir)
+                .with_source(e)
+            }),
+            None => Err(Error::read_only("writing").with_path(&self.dir)),
+        }
+    }
+
     /// Writes `batch` as one frame (synced unless deferred), then applies
     /// it to memory. Nothing changes, on disk or in memory, unless the
     /// write succeeded.
@@ -627,6 +663,10 @@ impl Store {
         let result = self.commit_ref(&mut batch);
         if batch.vectors.capacity() <= 64 << 20 {
             self.scratch = std::mem::take(&mut batch.vectors);
+        }
+        if batch.ops.capacity() <= 1 << 16 {
+            batch.ops.clear();
+            self.scratch_ops = std::mem::take(&mut batch.ops);
         }
         result
     }
@@ -644,6 +684,7 @@ impl Store {
         }
         check_budget(&self.model, self.opts.memory_budget, batch)?;
         self.model.reserve_for(batch)?;
+        self.verify_lock()?;
         self.frame.clear();
         nidus_format::encode_frame(batch, &self.header, &mut self.frame)
             .map_err(|e| log::format_error(e, &self.path))?;
@@ -690,9 +731,10 @@ impl Store {
         // Reuse the previous call's vector buffer: a fresh 15 MB allocation
         // per call costs thousands of page faults.
         let mut batch = Batch {
-            ops: Vec::new(),
+            ops: std::mem::take(&mut self.scratch_ops),
             vectors: std::mem::take(&mut self.scratch),
         };
+        batch.ops.clear();
         batch.vectors.clear();
         batch
             .vectors
@@ -977,6 +1019,7 @@ impl Store {
     /// was. Also makes every earlier write durable.
     pub fn compact(&mut self) -> Result<()> {
         self.writable("compact")?;
+        self.verify_lock()?;
         let tmp = self.dir.join(NEW_FILE);
         let fs = self.opts.fs.clone();
         let _ = fs.remove_file(&tmp);

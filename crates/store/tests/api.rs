@@ -358,3 +358,22 @@ fn read_only_store_refuses_writes() -> anyhow::Result<()> {
     assert_eq!(ro.len(), 1);
     Ok(())
 }
+
+#[test]
+fn debug_output_is_a_summary() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut store = Store::open(dir.path(), Options::new(4))?;
+    store.upsert("c", &records(0..3, 4))?;
+    let text = format!("{store:?}");
+    assert!(
+        text.contains("records: 3") && text.contains("dimension: 4"),
+        "{text}"
+    );
+    assert!(text.len() < 300, "no vectors in Debug: {text}");
+    let r = store.records("c")?.next().expect("a record");
+    assert_eq!(
+        format!("{r:?}"),
+        "RecordRef { collection: \"c\", id: \"r0\", .. }"
+    );
+    Ok(())
+}

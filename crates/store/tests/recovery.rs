@@ -279,3 +279,18 @@ fn crash_debris_from_compaction_is_ignored() -> anyhow::Result<()> {
     assert!(!dir.path().join("data.nidus.new").exists());
     Ok(())
 }
+
+#[test]
+fn a_writer_that_lost_its_lock_refuses_to_write() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut s = Store::open(dir.path(), Options::new(3))?;
+    s.upsert("c", &recs("a", 2))?;
+    let bytes = s.stats().file_bytes;
+    // Someone removed the lock file by hand: another writer could start.
+    std::fs::remove_file(dir.path().join("lock"))?;
+    let e = s.upsert("c", &recs("b", 2)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Locked, "{e}");
+    assert_eq!(e.kind(), s.compact().unwrap_err().kind());
+    assert_eq!((s.len(), s.stats().file_bytes), (2, bytes));
+    Ok(())
+}

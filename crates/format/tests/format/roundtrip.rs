@@ -274,3 +274,22 @@ fn borrowed_views_agree_with_owned_decoding() {
         assert!(matches!(reader.end(), Some(End::Clean { .. })));
     }
 }
+
+#[test]
+#[ignore = "allocates 2 GiB; run with cargo test --release -- --ignored"]
+fn a_batch_over_the_frame_limit_is_refused_whole() {
+    let header = Header::new(1).unwrap();
+    let name = "x".repeat(nidus_format::MAX_PAYLOAD_LEN as usize);
+    let batch = Batch {
+        ops: vec![Op::CreateCollection { name }],
+        vectors: vec![],
+    };
+    let mut out = vec![1, 2, 3];
+    let err = encode_frame(&batch, &header, &mut out).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("frame limit"), "{err}");
+    assert_eq!(out, vec![1, 2, 3]);
+}

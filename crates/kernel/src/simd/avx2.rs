@@ -7,12 +7,15 @@
 //! Register budget (16 ymm): the batch tile is 4 queries x 3 rows = 12
 //! accumulators + 3 row vectors + 1 query vector. Per chunk of 8 components
 //! it issues 12 FMAs for 7 loads, which keeps both FMA pipes busy without
-//! saturating the load ports. The single-query tile is 1 x 8: the scan is
-//! bound by memory, and 8 independent accumulators hide the FMA latency.
+//! saturating the load ports. Around it, L1-sized row panels meet every
+//! query tile in turn, and the next panel is prefetched into L2.
+//!
+//! The single-query scan is bound by memory: it walks rows in address
+//! order, one FMA chain per row, 8 rows per call into the tile function.
 
 use std::arch::x86_64::*;
 
-use super::{Impl, batch_ok, rows_ok};
+use super::{Impl, batch_ok, next_panel_row, rows_ok, store_tile};
 use crate::Tier;
 
 static IMPL: Impl = Impl {
@@ -40,6 +43,9 @@ const L: usize = 8;
 const SINGLE_ROWS: usize = 8;
 const BATCH_Q: usize = 4;
 const BATCH_R: usize = 3;
+/// L1 budget for a row panel plus one query tile (L1D is 32 KiB on Zen 3
+/// and most Intel cores, 48 KiB on newer ones).
+const PANEL_BYTES: usize = 24 * 1024;
 
 /// `MASKS[8 - r..][..8]` selects the first `r` lanes.
 static MASKS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -131,33 +137,29 @@ unsafe fn tile_single<const R: usize>(
     out
 }
 
-/// Dot products of `Q` queries with `R` rows, as `[query][row]`. Also
-/// prefetches the rows at `pf` (the next row tile) into L1, one cache line
-/// per row every 16 floats: row tiles are short streams (one row each) that
-/// the hardware prefetcher picks up too late.
+/// Dot products of `Q` queries with `R` rows, as `[query][row]`. With
+/// `PF`, also prefetches the row at `pf` into L2, one cache line every 16
+/// floats: the caller points it at a row of the next panel, whose first
+/// touch would otherwise stall on memory.
 ///
 /// # Safety
 /// The CPU has AVX2 and FMA; every pointer (`qs`, `rows`, `pf`) has at
 /// least `dim` readable floats.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn tile_batch<const Q: usize, const R: usize>(
+unsafe fn tile_batch<const Q: usize, const R: usize, const PF: bool>(
     qs: [*const f32; Q],
     rows: [*const f32; R],
-    pf: [*const f32; R],
+    pf: *const f32,
     dim: usize,
 ) -> [[f32; R]; Q] {
     let mut acc = [[_mm256_setzero_ps(); R]; Q];
     let full = dim / L * L;
     let mut at = 0;
-    while at < full {
+    // One step: one chunk of 8 components for all Q x R pairs.
+    let step = |acc: &mut [[__m256; R]; Q], at: usize| {
         // SAFETY: at + 8 <= dim, and every pointer has dim readable floats.
         unsafe {
-            if at % 16 == 0 {
-                for p in pf {
-                    _mm_prefetch::<_MM_HINT_T0>(p.add(at).cast());
-                }
-            }
             let rv = rows.map(|r| _mm256_loadu_ps(r.add(at)));
             for q in 0..Q {
                 let qv = _mm256_loadu_ps(qs[q].add(at));
@@ -166,7 +168,21 @@ unsafe fn tile_batch<const Q: usize, const R: usize>(
                 }
             }
         }
-        at += L;
+    };
+    // Two steps (one cache line) per iteration: fewer loop and address
+    // uops per FMA.
+    while at + 2 * L <= full {
+        if PF {
+            // SAFETY: at + 16 <= dim floats are readable at pf; a prefetch
+            // never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T1>(pf.add(at).cast()) };
+        }
+        step(&mut acc, at);
+        step(&mut acc, at + L);
+        at += 2 * L;
+    }
+    if at < full {
+        step(&mut acc, at);
     }
     if full < dim {
         // SAFETY: as in `tile_single`.
@@ -225,7 +241,7 @@ unsafe fn score_rows_imp(
             std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
         // SAFETY: AVX2+FMA per the caller; query has dim floats (rows_ok).
         let s = unsafe { tile_single::<SINGLE_ROWS>(query.as_ptr(), rs, dim) };
-        outs.copy_from_slice(&s[..outs.len()]);
+        store_tile(outs, 0, &s, outs.len());
     }
 }
 
@@ -255,29 +271,56 @@ unsafe fn score_rows_batch_imp(
         return;
     }
     let base = matrix.as_ptr();
-    // SAFETY (for every `base.add` below): batch_ok checked every index <
-    // matrix.len() / dim, so each row pointer has dim floats in `matrix`.
-    let tile_ptrs = |ids: &[usize]| -> [*const f32; BATCH_R] {
-        // A short tile repeats its last row; the extra scores are dropped.
-        let last = ids[ids.len() - 1];
-        std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) })
-    };
-    // Query tile outside, row tiles inside: the query tile stays in L1
-    // while the caller's row block (sized for L2) streams past it.
-    for q0 in (0..nq).step_by(BATCH_Q) {
-        // A short last query tile repeats its last query; extras are dropped.
-        // SAFETY: min(q0 + i, nq - 1) < nq, so each pointer has dim floats.
-        let qs: [*const f32; BATCH_Q] =
-            std::array::from_fn(|i| unsafe { queries.as_ptr().add((q0 + i).min(nq - 1) * dim) });
-        let mut tiles = rows.chunks(BATCH_R).enumerate().peekable();
-        while let Some((t, ids)) = tiles.next() {
-            let rs = tile_ptrs(ids);
-            let pf = tiles.peek().map_or(rs, |(_, next)| tile_ptrs(next));
-            // SAFETY: AVX2+FMA per the caller; all pointers have dim floats.
-            let s = unsafe { tile_batch::<BATCH_Q, BATCH_R>(qs, rs, pf, dim) };
-            for (i, srow) in s.iter().enumerate().take(nq - q0) {
-                let at = (q0 + i) * m + t * BATCH_R;
-                out[at..at + ids.len()].copy_from_slice(&srow[..ids.len()]);
+    // Loop order (GEMM-style blocking): a panel of rows small enough to
+    // stay in L1 next to one query tile, then every query tile over that
+    // panel, then the register tiles. Each query tile is fetched from L2
+    // once per panel, and each row once per block; streaming the rows from
+    // L2 for every query tile instead needed twice the L2 bandwidth.
+    let panel = (PANEL_BYTES / (dim * 4))
+        .saturating_sub(BATCH_Q)
+        .max(BATCH_R)
+        / BATCH_R
+        * BATCH_R;
+    let tiles_per_panel = panel / BATCH_R;
+    let n = matrix.len() / dim;
+    for (p, panel_rows) in rows.chunks(panel).enumerate() {
+        for q0 in (0..nq).step_by(BATCH_Q) {
+            // A short last query tile repeats its last query; extras are dropped.
+            // SAFETY: min(q0 + i, nq - 1) < nq, so each pointer has dim floats.
+            let qs: [*const f32; BATCH_Q] = std::array::from_fn(|i| unsafe {
+                queries.as_ptr().add((q0 + i).min(nq - 1) * dim)
+            });
+            for (t, ids) in panel_rows.chunks(BATCH_R).enumerate() {
+                // A short tile repeats its last row; the extra scores are dropped.
+                let last = ids[ids.len() - 1];
+                // SAFETY: batch_ok checked every index < matrix.len() / dim,
+                // so each row pointer has dim floats in `matrix`.
+                let rs: [*const f32; BATCH_R] =
+                    std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
+                // Early query tiles prefetch the next panel's rows, one row
+                // per register tile, so the first touch finds them in L2.
+                let pf_row = next_panel_row(
+                    rows,
+                    (p + 1) * panel,
+                    panel,
+                    (q0 / BATCH_Q) * tiles_per_panel + t,
+                    n,
+                );
+                // SAFETY: AVX2+FMA per the caller; all pointers have dim
+                // floats (pf_row < n by next_panel_row).
+                let s = unsafe {
+                    match pf_row {
+                        Some(r) => {
+                            tile_batch::<BATCH_Q, BATCH_R, true>(qs, rs, base.add(r * dim), dim)
+                        }
+                        None => tile_batch::<BATCH_Q, BATCH_R, false>(qs, rs, base, dim),
+                    }
+                };
+                let col = p * panel + t * BATCH_R;
+                for (i, srow) in s.iter().enumerate().take(nq - q0) {
+                    let at = (q0 + i) * m + col;
+                    store_tile(out, at, srow, ids.len());
+                }
             }
         }
     }

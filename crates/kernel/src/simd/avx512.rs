@@ -14,7 +14,7 @@
 use std::arch::x86_64::*;
 
 use super::avx2::reduce4;
-use super::{Impl, batch_ok, rows_ok};
+use super::{Impl, batch_ok, next_panel_row, rows_ok, store_tile};
 use crate::Tier;
 
 static IMPL: Impl = Impl {
@@ -45,6 +45,8 @@ const L: usize = 16;
 const SINGLE_ROWS: usize = 8;
 const BATCH_Q: usize = 4;
 const BATCH_R: usize = 6;
+/// L1 budget for a row panel plus one query tile.
+const PANEL_BYTES: usize = 24 * 1024;
 
 /// Lanes of `x` folded in half: `lo[i] + hi[i]`.
 #[inline]
@@ -61,7 +63,8 @@ fn tail_mask(r: usize) -> __mmask16 {
     ((1u32 << r) - 1) as __mmask16
 }
 
-/// Dot products of one query with `R` rows.
+/// Dot products of one query with `R` rows, one row after the other (one
+/// sequential memory stream; see the AVX2 tier for the measurements).
 ///
 /// # Safety
 /// The CPU has AVX-512F, AVX2 and FMA; `q` and every `rows[i]` point to at
@@ -75,26 +78,22 @@ unsafe fn tile_single<const R: usize>(
 ) -> [f32; R] {
     let mut acc = [_mm512_setzero_ps(); R];
     let full = dim / L * L;
-    let mut at = 0;
-    while at < full {
-        // SAFETY: at + 16 <= dim, and every pointer has dim readable floats.
-        unsafe {
-            let qv = _mm512_loadu_ps(q.add(at));
-            for r in 0..R {
-                acc[r] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(rows[r].add(at)), acc[r]);
+    for (a, &row) in acc.iter_mut().zip(&rows) {
+        let mut at = 0;
+        while at < full {
+            // SAFETY: at + 16 <= dim, and both pointers have dim readable floats.
+            unsafe {
+                *a = _mm512_fmadd_ps(_mm512_loadu_ps(q.add(at)), _mm512_loadu_ps(row.add(at)), *a);
             }
+            at += L;
         }
-        at += L;
-    }
-    if full < dim {
-        let mask = tail_mask(dim - full);
-        // SAFETY: the zero-masked loads read only the dim - full floats left
-        // in each vector (offsets full..dim); masked lanes never fault.
-        unsafe {
-            let qv = _mm512_maskz_loadu_ps(mask, q.add(full));
-            for r in 0..R {
-                acc[r] =
-                    _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, rows[r].add(full)), acc[r]);
+        if full < dim {
+            let mask = tail_mask(dim - full);
+            // SAFETY: the zero-masked loads read only the dim - full floats
+            // left in each vector (offsets full..dim); masked lanes never fault.
+            unsafe {
+                let qv = _mm512_maskz_loadu_ps(mask, q.add(full));
+                *a = _mm512_fmadd_ps(qv, _mm512_maskz_loadu_ps(mask, row.add(full)), *a);
             }
         }
     }
@@ -118,23 +117,30 @@ unsafe fn tile_single<const R: usize>(
 }
 
 /// Dot products of `BATCH_Q` queries with `BATCH_R` rows, as `[query][row]`.
+/// With `PF`, also prefetches the row at `pf` (in the next panel) into L2,
+/// one cache line (16 floats) per step, as the AVX2 tier does.
 ///
 /// # Safety
-/// The CPU has AVX-512F, AVX2 and FMA; every pointer has at least `dim`
-/// readable floats.
+/// The CPU has AVX-512F, AVX2 and FMA; every pointer (`qs`, `rows`, `pf`)
+/// has at least `dim` readable floats.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn tile_batch(
+unsafe fn tile_batch<const PF: bool>(
     qs: [*const f32; BATCH_Q],
     rows: [*const f32; BATCH_R],
+    pf: *const f32,
     dim: usize,
 ) -> [[f32; BATCH_R]; BATCH_Q] {
     let mut acc = [[_mm512_setzero_ps(); BATCH_R]; BATCH_Q];
     let full = dim / L * L;
     let mut at = 0;
     while at < full {
-        // SAFETY: at + 16 <= dim, and every pointer has dim readable floats.
+        // SAFETY: at + 16 <= dim, and every pointer has dim readable floats;
+        // a prefetch never faults.
         unsafe {
+            if PF {
+                _mm_prefetch::<_MM_HINT_T1>(pf.add(at).cast());
+            }
             let rv = rows.map(|r| _mm512_loadu_ps(r.add(at)));
             for q in 0..BATCH_Q {
                 let qv = _mm512_loadu_ps(qs[q].add(at));
@@ -201,7 +207,7 @@ unsafe fn score_rows_imp(
             std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
         // SAFETY: the CPU features per the caller; query has dim floats.
         let s = unsafe { tile_single::<SINGLE_ROWS>(query.as_ptr(), rs, dim) };
-        outs.copy_from_slice(&s[..outs.len()]);
+        store_tile(outs, 0, &s, outs.len());
     }
 }
 
@@ -230,20 +236,47 @@ unsafe fn score_rows_batch_imp(
         return;
     }
     let base = matrix.as_ptr();
-    for q0 in (0..nq).step_by(BATCH_Q) {
-        // SAFETY: min(q0 + i, nq - 1) < nq, so each pointer has dim floats.
-        let qs: [*const f32; BATCH_Q] =
-            std::array::from_fn(|i| unsafe { queries.as_ptr().add((q0 + i).min(nq - 1) * dim) });
-        for (t, ids) in rows.chunks(BATCH_R).enumerate() {
-            let last = ids[ids.len() - 1];
-            // SAFETY: batch_ok checked every index < matrix.len() / dim.
-            let rs: [*const f32; BATCH_R] =
-                std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
-            // SAFETY: the CPU features per the caller; pointers have dim floats.
-            let s = unsafe { tile_batch(qs, rs, dim) };
-            for (i, srow) in s.iter().enumerate().take(nq - q0) {
-                let at = (q0 + i) * m + t * BATCH_R;
-                out[at..at + ids.len()].copy_from_slice(&srow[..ids.len()]);
+    // The loop order of the AVX2 tier: L1-sized row panels, then query
+    // tiles, then register tiles.
+    let panel = (PANEL_BYTES / (dim * 4))
+        .saturating_sub(BATCH_Q)
+        .max(BATCH_R)
+        / BATCH_R
+        * BATCH_R;
+    let tiles_per_panel = panel / BATCH_R;
+    let n = matrix.len() / dim;
+    for (p, panel_rows) in rows.chunks(panel).enumerate() {
+        for q0 in (0..nq).step_by(BATCH_Q) {
+            // SAFETY: min(q0 + i, nq - 1) < nq, so each pointer has dim floats.
+            let qs: [*const f32; BATCH_Q] = std::array::from_fn(|i| unsafe {
+                queries.as_ptr().add((q0 + i).min(nq - 1) * dim)
+            });
+            for (t, ids) in panel_rows.chunks(BATCH_R).enumerate() {
+                let last = ids[ids.len() - 1];
+                // SAFETY: batch_ok checked every index < matrix.len() / dim.
+                let rs: [*const f32; BATCH_R] =
+                    std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
+                // Early query tiles prefetch the next panel's rows.
+                let pf_row = next_panel_row(
+                    rows,
+                    (p + 1) * panel,
+                    panel,
+                    (q0 / BATCH_Q) * tiles_per_panel + t,
+                    n,
+                );
+                // SAFETY: the CPU features per the caller; pointers have dim
+                // floats (pf_row < n by next_panel_row).
+                let s = unsafe {
+                    match pf_row {
+                        Some(r) => tile_batch::<true>(qs, rs, base.add(r * dim), dim),
+                        None => tile_batch::<false>(qs, rs, base, dim),
+                    }
+                };
+                let col = p * panel + t * BATCH_R;
+                for (i, srow) in s.iter().enumerate().take(nq - q0) {
+                    let at = (q0 + i) * m + col;
+                    store_tile(out, at, srow, ids.len());
+                }
             }
         }
     }

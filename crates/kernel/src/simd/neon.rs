@@ -8,7 +8,7 @@
 
 use std::arch::aarch64::*;
 
-use super::{Impl, batch_ok, rows_ok};
+use super::{Impl, batch_ok, rows_ok, store_tile};
 use crate::Tier;
 
 static IMPL: Impl = Impl {
@@ -32,7 +32,6 @@ pub(crate) fn get() -> Option<&'static Impl> {
 }
 
 const L: usize = 8;
-const SINGLE_ROWS: usize = 4;
 const BATCH_Q: usize = 4;
 const BATCH_R: usize = 2;
 
@@ -117,14 +116,11 @@ fn score_rows(query: &[f32], matrix: &[f32], dim: usize, rows: &[usize], out: &m
         "kernel bug: bad score_rows shape"
     );
     let base = matrix.as_ptr();
-    for (ids, outs) in rows.chunks(SINGLE_ROWS).zip(out.chunks_mut(SINGLE_ROWS)) {
-        let last = ids[ids.len() - 1];
-        // SAFETY: rows_ok checked every index < matrix.len() / dim.
-        let rs: [*const f32; SINGLE_ROWS] =
-            std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
-        // SAFETY: only reachable through IMPL (NEON detected); query has dim floats.
-        let s = unsafe { tile::<1, SINGLE_ROWS>([query.as_ptr()], rs, dim) };
-        outs.copy_from_slice(&s[0][..outs.len()]);
+    // Row after row: one sequential memory stream (see the AVX2 tier).
+    for (&r, o) in rows.iter().zip(out.iter_mut()) {
+        // SAFETY: rows_ok checked r < matrix.len() / dim, so the row has dim
+        // floats; only reachable through IMPL (NEON detected).
+        *o = unsafe { tile::<1, 1>([query.as_ptr()], [base.add(r * dim)], dim)[0][0] };
     }
 }
 
@@ -152,7 +148,7 @@ fn score_rows_batch(queries: &[f32], matrix: &[f32], dim: usize, rows: &[usize],
             let s = unsafe { tile::<BATCH_Q, BATCH_R>(qs, rs, dim) };
             for (i, srow) in s.iter().enumerate().take(nq - q0) {
                 let at = (q0 + i) * m + t * BATCH_R;
-                out[at..at + ids.len()].copy_from_slice(&srow[..ids.len()]);
+                store_tile(out, at, srow, ids.len());
             }
         }
     }

@@ -4,7 +4,7 @@
 //! separate multiply and add: `f32::mul_add` would be a libm call without
 //! hardware FMA.
 
-use super::{Impl, batch_ok, rows_ok};
+use super::{Impl, batch_ok, rows_ok, store_tile};
 use crate::Tier;
 
 pub(crate) static IMPL: Impl = Impl {
@@ -126,7 +126,7 @@ fn score_rows_batch(queries: &[f32], matrix: &[f32], dim: usize, rows: &[usize],
             let s = tile2x2(qs, rs, dim);
             for (i, srow) in s.iter().enumerate().take(nq - q0) {
                 let base = (q0 + i) * m + t * BATCH_R;
-                out[base..base + ids.len()].copy_from_slice(&srow[..ids.len()]);
+                store_tile(out, base, srow, ids.len());
             }
         }
     }
