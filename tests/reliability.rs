@@ -26,6 +26,11 @@ mod model;
 #[path = "reliability/crash.rs"]
 mod crash;
 
+/// Simulated power cuts through the I/O seam: only synced bytes and synced
+/// directory entries survive; every acknowledged call must.
+#[path = "reliability/power.rs"]
+mod power;
+
 /// ENOSPC/EIO injected at every write, sync, truncate, rename and read of
 /// every write call, compaction and open; nothing changes on a failed call.
 #[path = "reliability/faults.rs"]

@@ -213,8 +213,25 @@ impl Store {
             if !opts.create || opts.dimension.is_none() {
                 return Err(missing(&dir));
             }
+            // The directories about to be created, deepest first.
+            let created: Vec<PathBuf> = dir
+                .ancestors()
+                .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+                .map(Path::to_path_buf)
+                .collect();
             fs.create_dir_all(&dir)
                 .map_err(|e| Error::io("creating the store directory", &dir, e))?;
+            // A new directory entry is durable only once its parent is
+            // synced (SPEC.md §6.1 item 6); without this a power cut could
+            // take the whole store, acknowledged writes and all.
+            for d in created.iter().rev() {
+                let parent = d
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                fs.sync_dir(parent)
+                    .map_err(|e| Error::io("syncing a new directory's parent", parent, e))?;
+            }
         }
         let lock = WriteLock::acquire(&dir, opts.lock_ttl).map_err(|e| lock_error(e, &dir))?;
         let file = match fs.open(&path, OpenMode::ReadWrite) {
