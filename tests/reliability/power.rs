@@ -343,7 +343,7 @@ fn a_power_cut_at_any_moment_keeps_every_acknowledged_call() {
     let seed = base_seed() ^ 0x90_4E12;
     let mut images_checked = 0;
     let mut calls_total = 0;
-    for run in 0..2 * soak() {
+    for run in 0..3 * soak() {
         let tmp = tempdir();
         // Two directory levels the store creates itself.
         let dir = tmp.path().join("nested").join("store");
@@ -363,15 +363,40 @@ fn a_power_cut_at_any_moment_keeps_every_acknowledged_call() {
         } else {
             nidus::Durability::Sync
         };
-        let mut store = Store::open(
-            &dir,
-            Options::new(DIM)
-                .auto_compact(0.4, 20)
-                .durability(durability)
-                .file_system(Arc::new(Seam(Arc::clone(&fs)))),
-        )
-        .expect("open");
-        let mut states = vec![Reference::default()];
+        // Every third run starts from a damaged store: a whole batch, then
+        // a damaged one and a whole one after it; the first writable open
+        // sets the damage aside (a side file, synced) and cuts the data
+        // file (SPEC.md §7.6), under power cuts too.
+        let damaged = run % 3 == 2;
+        let mut first = Reference::default();
+        let mut damage: Option<(usize, Vec<u8>)> = None;
+        if damaged {
+            let mut s = Store::open(&dir, Options::new(DIM)).expect("the damaged store");
+            let recs = vec![Record::new("pre", vec![1.0; DIM])];
+            s.upsert("c", &recs).unwrap();
+            first.upsert("c", &recs);
+            drop(s);
+            let path = dir.join(nidus::format::DATA_FILE);
+            let good = std::fs::read(&path).unwrap();
+            let mut s = Store::open(&dir, Options::new(DIM)).unwrap();
+            s.upsert("c", &[Record::new("lost", vec![2.0; DIM])])
+                .unwrap();
+            drop(s);
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes[good.len() + 16] ^= 0x10;
+            bytes.extend_from_within(good.len()..);
+            std::fs::write(&path, &bytes).unwrap();
+            damage = Some((good.len(), bytes));
+        }
+        let mut opts = Options::new(DIM)
+            .auto_compact(0.4, 20)
+            .durability(durability)
+            .file_system(Arc::new(Seam(Arc::clone(&fs))));
+        if damaged {
+            opts = opts.open_valid_prefix();
+        }
+        let mut store = Store::open(&dir, opts).expect("open");
+        let mut states = vec![first];
         let calls = 30;
         for n in 0..calls {
             let (run_call, model) = call(&mut rng, n);
@@ -402,9 +427,23 @@ fn a_power_cut_at_any_moment_keeps_every_acknowledged_call() {
                 restore(image, tmp.path(), &to, variant, &mut rng);
                 let restored = to.join("nested").join("store");
                 images_checked += 1;
+                // Once the cut of a damaged file is durable, so is the copy
+                // of what it cut.
+                if let Some((offset, bytes)) = &damage {
+                    let data =
+                        std::fs::read(restored.join(nidus::format::DATA_FILE)).unwrap_or_default();
+                    if data.len() < bytes.len() && variant == 0 {
+                        let side = restored.join(format!("data.nidus.corrupt-{offset}"));
+                        assert_eq!(
+                            std::fs::read(&side).ok().as_deref(),
+                            Some(&bytes[*offset..]),
+                            "{ctx}: the damaged bytes were cut but their copy is not durable"
+                        );
+                    }
+                }
                 // Out-of-order survivors are corruption (§6.2): the valid
                 // prefix must still hold every acknowledged call.
-                let opts = if variant == 3 {
+                let opts = if variant == 3 || damaged {
                     Options::existing().read_only().open_valid_prefix()
                 } else {
                     Options::existing().read_only()
@@ -414,7 +453,9 @@ fn a_power_cut_at_any_moment_keeps_every_acknowledged_call() {
                     Err(e) => panic!("{ctx}: {e}"),
                     Ok(s) => {
                         assert!(
-                            variant == 3 || !matches!(s.open_report().end, FileEnd::Corrupt { .. }),
+                            variant == 3
+                                || damaged
+                                || !matches!(s.open_report().end, FileEnd::Corrupt { .. }),
                             "{ctx}"
                         );
                         let ok =
