@@ -70,6 +70,19 @@ impl Keys {
         out.into_boxed_slice()
     }
 
+    /// [`Keys::compact`] from a borrowed view (names arrive sorted).
+    pub(crate) fn compact_ref(&mut self, attrs: &nidus_format::AttrsRef<'_>) -> RowAttrs {
+        if attrs.is_empty() {
+            return RowAttrs::default();
+        }
+        let mut out: Vec<(u32, Value)> = attrs
+            .iter()
+            .map(|(k, v)| (self.intern(k), v.to_value()))
+            .collect();
+        out.sort_unstable_by_key(|&(k, _)| k);
+        out.into_boxed_slice()
+    }
+
     /// Converts compact attributes back to the caller's map.
     pub(crate) fn expand(&self, attrs: &[(u32, Value)]) -> Attributes {
         attrs

@@ -3,9 +3,8 @@
 
 use std::io::{self, BufReader, Read, SeekFrom};
 use std::path::Path;
-use std::sync::mpsc;
 
-use nidus_format::{Batch, End, HEADER_LEN, Header};
+use nidus_format::{BatchRef, End, HEADER_LEN, Header};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::StoreFile;
@@ -56,11 +55,10 @@ pub(crate) fn read_header(file: &mut dyn StoreFile, path: &Path, len: u64) -> Re
 /// Streams the frames of `file` from byte `from` (just past the header or a
 /// frame) to byte `len`, calling `apply` on every batch in order.
 ///
-/// Reading (syscalls, checksums, decoding) runs on a helper thread while
-/// this thread applies the previous batch, so an open costs about the
-/// larger of the two rather than their sum. The two threads hand batches
-/// back and forth through rendezvous channels: at most two batches and the
-/// reader's frame buffer exist at once, whatever the file size.
+/// Each batch is lent in place ([`nidus_format::Reader::next_ref`]): its
+/// vectors go from the read buffer straight into the store's buffer and
+/// nothing is allocated per op, so memory stays at the store plus one
+/// frame buffer, whatever the file size.
 ///
 /// Frames are read through a reader that sees the header followed by the
 /// bytes from `from` on; offsets it reports are translated back.
@@ -70,101 +68,64 @@ pub(crate) fn read_frames(
     header: &Header,
     from: u64,
     len: u64,
-    apply: &mut dyn FnMut(&mut Batch) -> Result<()>,
+    apply: &mut dyn FnMut(&BatchRef<'_>) -> Result<()>,
 ) -> Result<ReadOutcome> {
     file.seek(SeekFrom::Start(from))
         .map_err(|e| Error::io("reading the data file", path, e))?;
     let head = header.encode();
     let tail = len.saturating_sub(from);
-    let shift = move |off: u64| off - HEADER_LEN as u64 + from;
-    let (full_tx, full_rx) = mpsc::sync_channel::<Batch>(0);
-    let (empty_tx, empty_rx) = mpsc::sync_channel::<Batch>(1);
-    std::thread::scope(|scope| {
-        let reader = std::thread::Builder::new()
-            .name("nidus-open-reader".into())
-            .spawn_scoped(scope, move || -> Result<(u64, End, Option<u64>)> {
-                let source = io::Cursor::new(head).chain(BufReader::with_capacity(
-                    READ_BUFFER,
-                    (&mut *file).take(tail),
-                ));
-                let mut reader = nidus_format::Reader::with_source(
-                    source,
-                    Some(path),
-                    Some(HEADER_LEN as u64 + tail),
-                )
-                .map_err(|e| format_error(e, path))?;
-                let mut batch = Batch::default();
-                let mut last_frame = None;
-                loop {
-                    let start = reader.valid_end();
-                    match reader.next_into(&mut batch) {
-                        Ok(true) => {
-                            last_frame = Some(shift(start));
-                            if full_tx.send(batch).is_err() {
-                                // The applier stopped (its error wins).
-                                break;
-                            }
-                            batch = empty_rx.recv().unwrap_or_default();
-                        }
-                        Ok(false) => break,
-                        Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => {
-                            break;
-                        }
-                        Err(e) => {
-                            let off = e.offset().map(shift);
-                            let mut err = format_error(e, path);
-                            if let Some(off) = off {
-                                err = err.with_offset(off);
-                            }
-                            return Err(err);
-                        }
-                    }
-                }
-                let end = match reader.end() {
-                    Some(End::Clean { offset }) => End::Clean {
-                        offset: shift(*offset),
-                    },
-                    Some(End::TornTail { offset, dropped }) => End::TornTail {
-                        offset: shift(*offset),
-                        dropped: *dropped,
-                    },
-                    Some(End::Corrupt { offset, reason }) => End::Corrupt {
-                        offset: shift(*offset),
-                        reason: reason.clone(),
-                    },
-                    Some(other) => other.clone(),
-                    None => End::Clean {
-                        offset: shift(reader.valid_end()),
-                    },
-                };
-                Ok((shift(reader.valid_end()), end, last_frame))
-            })
-            .map_err(|e| Error::io("starting the file reader thread", path, e))?;
-        let mut batches = 0;
-        let mut applied = Ok(());
-        for mut batch in full_rx.iter() {
-            applied = apply(&mut batch);
-            if applied.is_err() {
-                break;
+    let shift = |off: u64| off - HEADER_LEN as u64 + from;
+    let source = io::Cursor::new(head).chain(BufReader::with_capacity(
+        READ_BUFFER,
+        (&mut *file).take(tail),
+    ));
+    let mut reader =
+        nidus_format::Reader::with_source(source, Some(path), Some(HEADER_LEN as u64 + tail))
+            .map_err(|e| format_error(e, path))?;
+    let mut batches = 0;
+    let mut last_frame = None;
+    loop {
+        let start = reader.valid_end();
+        match reader.next_ref() {
+            Ok(Some(batch)) => {
+                apply(&batch)?;
+                batches += 1;
+                last_frame = Some(shift(start));
             }
-            batches += 1;
-            // The reader may have finished; then the batch is just dropped.
-            let _ = empty_tx.send(batch);
+            Ok(None) => break,
+            Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => break,
+            Err(e) => {
+                let off = e.offset().map(shift);
+                let mut err = format_error(e, path);
+                if let Some(off) = off {
+                    err = err.with_offset(off);
+                }
+                return Err(err);
+            }
         }
-        // Hang up both channels, so a reader blocked on either wakes up.
-        drop(full_rx);
-        drop(empty_tx);
-        let read = reader
-            .join()
-            .unwrap_or_else(|_| Err(Error::new(ErrorKind::Io, "the file reader thread panicked")));
-        applied?;
-        let (valid_end, end, last_frame) = read?;
-        Ok(ReadOutcome {
-            batches,
-            valid_end,
-            end,
-            last_frame,
-        })
+    }
+    let end = match reader.end() {
+        Some(End::Clean { offset }) => End::Clean {
+            offset: shift(*offset),
+        },
+        Some(End::TornTail { offset, dropped }) => End::TornTail {
+            offset: shift(*offset),
+            dropped: *dropped,
+        },
+        Some(End::Corrupt { offset, reason }) => End::Corrupt {
+            offset: shift(*offset),
+            reason: reason.clone(),
+        },
+        Some(other) => other.clone(),
+        None => End::Clean {
+            offset: shift(reader.valid_end()),
+        },
+    };
+    Ok(ReadOutcome {
+        batches,
+        valid_end: shift(reader.valid_end()),
+        end,
+        last_frame,
     })
 }
 

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use nidus_format::{Batch, Op};
+use nidus_format::{Batch, BatchRef, Op, OpRef};
 
 use crate::attrs::{Keys, RowAttrs};
 use crate::bitmap::{self, Scope, SpanBitmap};
@@ -150,29 +150,35 @@ impl Model {
     /// Reserves every allocation that applying `batch` could need that is
     /// proportional to its size, and refuses batches past the row limit.
     pub(crate) fn reserve_for(&mut self, batch: &Batch) -> Result<()> {
-        let mut upserts = 0usize;
+        let upserts = batch.ops.iter().filter_map(|op| match op {
+            Op::Upsert { collection, id, .. } => Some((collection.as_str(), id.len())),
+            _ => None,
+        });
+        self.reserve_counts(upserts)
+    }
+
+    /// [`Model::reserve_for`] for a borrowed batch (loading a file), from
+    /// its row count alone: parsing the ops an extra time would cost more
+    /// than it saves. Ids and index slots grow amortized.
+    pub(crate) fn reserve_for_ref(&mut self, batch: &BatchRef<'_>) -> Result<()> {
+        self.reserve_rows(batch.row_count(), 0)?;
+        Ok(())
+    }
+
+    /// Reserves for upserts given as `(collection, id length)`.
+    fn reserve_counts<'b>(
+        &mut self,
+        upserts: impl Iterator<Item = (&'b str, usize)>,
+    ) -> Result<()> {
+        let mut count = 0usize;
         let mut id_bytes = 0usize;
         let mut per_collection: BTreeMap<&str, usize> = BTreeMap::new();
-        for op in &batch.ops {
-            if let Op::Upsert { collection, id, .. } = op {
-                upserts += 1;
-                id_bytes += id.len();
-                *per_collection.entry(collection).or_default() += 1;
-            }
+        for (collection, id_len) in upserts {
+            count += 1;
+            id_bytes += id_len;
+            *per_collection.entry(collection).or_default() += 1;
         }
-        let end = self.rows() + upserts;
-        if end > MAX_ROWS {
-            return Err(Error::invalid(format!(
-                "a store holds at most {MAX_ROWS} rows (live and dead) between compactions; \
-                 this batch would make {end}"
-            )));
-        }
-        self.vectors.try_reserve(upserts * self.dim)?;
-        self.owner.try_reserve(upserts)?;
-        self.id_ends.try_reserve(upserts)?;
-        self.attrs.try_reserve(upserts)?;
-        self.id_arena.try_reserve(id_bytes)?;
-        self.live.try_reserve_to(end)?;
+        let end = self.reserve_rows(count, id_bytes)?;
         for (name, n) in per_collection {
             if let Some(slot) = self.slot(name)
                 && let Some(c) = self.collections[slot as usize].as_mut()
@@ -182,6 +188,25 @@ impl Model {
             }
         }
         Ok(())
+    }
+
+    /// Reserves the per-row arrays for `count` more rows; returns the row
+    /// count after them.
+    fn reserve_rows(&mut self, count: usize, id_bytes: usize) -> Result<usize> {
+        let end = self.rows() + count;
+        if end > MAX_ROWS {
+            return Err(Error::invalid(format!(
+                "a store holds at most {MAX_ROWS} rows (live and dead) between compactions; \
+                 this batch would make {end}"
+            )));
+        }
+        self.vectors.try_reserve(count * self.dim)?;
+        self.owner.try_reserve(count)?;
+        self.id_ends.try_reserve(count)?;
+        self.attrs.try_reserve(count)?;
+        self.id_arena.try_reserve(id_bytes)?;
+        self.live.try_reserve_to(end)?;
+        Ok(end)
     }
 
     fn create(&mut self, name: &str) -> u32 {
@@ -236,68 +261,113 @@ impl Model {
                 Op::CreateCollection { name } => {
                     self.create(name);
                 }
-                Op::DropCollection { name } => {
-                    if let Some(slot) = self.by_name.remove(name)
-                        && let Some(c) = self.collections[slot as usize].take()
-                    {
-                        for row in c.live.iter() {
-                            self.live.clear(row);
-                        }
-                    }
-                }
+                Op::DropCollection { name } => self.drop_collection(name),
                 Op::SetMetadata {
                     collection,
                     key,
                     value,
-                } => {
-                    if let Some(slot) = self.slot(collection)
-                        && let Some(c) = self.collections[slot as usize].as_mut()
-                    {
-                        match value {
-                            Some(v) => c.metadata.insert(key.clone(), v.clone()),
-                            None => c.metadata.remove(key),
-                        };
-                    }
-                }
+                } => self.set_metadata(collection, key, value.as_deref()),
                 Op::Upsert {
                     collection,
                     id,
                     attrs,
                 } => {
-                    let slot = self.create(collection);
-                    let row = self.rows();
-                    self.owner.push(slot);
-                    self.id_arena.push_str(id);
-                    self.id_ends.push(self.id_arena.len() as u64);
                     let compact = self.keys.compact_owned(std::mem::take(attrs));
-                    self.attr_heap += crate::attrs::heap_bytes(&compact);
-                    self.attrs.push(compact);
-                    self.live.set(row);
-                    let (hasher, arena, ends) = (&self.hasher, &self.id_arena, &self.id_ends);
-                    let id_of = |r: u32| row_id_in(arena, ends, r as usize);
-                    let c = self.collections[slot as usize]
-                        .as_mut()
-                        .expect("create() returns a live slot");
-                    c.live.set(row);
-                    if let Some(old) = c.ids.insert(hasher, id, row as u32, id_of) {
-                        c.live.clear(old as usize);
-                        self.live.clear(old as usize);
-                    }
+                    self.upsert(collection, id, compact);
                 }
-                Op::Delete { collection, id } => {
-                    let Some(slot) = self.slot(collection) else {
-                        continue;
-                    };
-                    let (hasher, arena, ends) = (&self.hasher, &self.id_arena, &self.id_ends);
-                    let id_of = |r: u32| row_id_in(arena, ends, r as usize);
-                    let removed = self.collections[slot as usize]
-                        .as_mut()
-                        .and_then(|c| c.ids.remove(hasher, id, id_of));
-                    if let Some(old) = removed {
-                        self.kill(slot, old as usize);
-                    }
-                }
+                Op::Delete { collection, id } => self.delete(collection, id),
             }
+        }
+    }
+
+    /// [`Model::apply`] for a borrowed batch (after
+    /// [`Model::reserve_for_ref`]): the vectors go straight from the read
+    /// buffer into the vector buffer, names and ids are copied from the
+    /// buffer, and only string attribute values allocate.
+    pub(crate) fn apply_ref(&mut self, batch: &BatchRef<'_>) {
+        batch.append_vectors_to(&mut self.vectors);
+        for op in batch.ops() {
+            match op {
+                OpRef::CreateCollection { name } => {
+                    self.create(name);
+                }
+                OpRef::DropCollection { name } => self.drop_collection(name),
+                OpRef::SetMetadata {
+                    collection,
+                    key,
+                    value,
+                } => self.set_metadata(collection, key, value),
+                OpRef::Upsert {
+                    collection,
+                    id,
+                    attrs,
+                } => {
+                    let compact = self.keys.compact_ref(&attrs);
+                    self.upsert(collection, id, compact);
+                }
+                OpRef::Delete { collection, id } => self.delete(collection, id),
+                // A newer minor version's op: the reader refuses those
+                // before lending a view, so this is unreachable in practice.
+                _ => {}
+            }
+        }
+        debug_assert_eq!(self.vectors.len(), self.rows() * self.dim);
+    }
+
+    fn drop_collection(&mut self, name: &str) {
+        if let Some(slot) = self.by_name.remove(name)
+            && let Some(c) = self.collections[slot as usize].take()
+        {
+            for row in c.live.iter() {
+                self.live.clear(row);
+            }
+        }
+    }
+
+    fn set_metadata(&mut self, collection: &str, key: &str, value: Option<&str>) {
+        if let Some(slot) = self.slot(collection)
+            && let Some(c) = self.collections[slot as usize].as_mut()
+        {
+            match value {
+                Some(v) => c.metadata.insert(key.to_owned(), v.to_owned()),
+                None => c.metadata.remove(key),
+            };
+        }
+    }
+
+    /// Appends the next row (its vector is already in the buffer).
+    fn upsert(&mut self, collection: &str, id: &str, attrs: RowAttrs) {
+        let slot = self.create(collection);
+        let row = self.rows();
+        self.owner.push(slot);
+        self.id_arena.push_str(id);
+        self.id_ends.push(self.id_arena.len() as u64);
+        self.attr_heap += crate::attrs::heap_bytes(&attrs);
+        self.attrs.push(attrs);
+        self.live.set(row);
+        let (hasher, arena, ends) = (&self.hasher, &self.id_arena, &self.id_ends);
+        let id_of = |r: u32| row_id_in(arena, ends, r as usize);
+        let c = self.collections[slot as usize]
+            .as_mut()
+            .expect("create() returns a live slot");
+        c.live.set(row);
+        if let Some(old) = c.ids.insert(hasher, id, row as u32, id_of) {
+            c.live.clear(old as usize);
+            self.live.clear(old as usize);
+        }
+    }
+
+    fn delete(&mut self, collection: &str, id: &str) {
+        let Some(slot) = self.slot(collection) else {
+            return;
+        };
+        let (hasher, arena, ends) = (&self.hasher, &self.id_arena, &self.id_ends);
+        let id_of = |r: u32| row_id_in(arena, ends, r as usize);
+        let removed = self.collections[slot as usize]
+            .as_mut()
+            .and_then(|c| c.ids.remove(hasher, id, id_of));
+        if let Some(old) = removed {
+            self.kill(slot, old as usize);
         }
     }
 

@@ -309,9 +309,9 @@ impl Store {
             HEADER_LEN as u64,
             len,
             &mut |batch| {
-                check_budget(&model, budget, batch).map_err(|e| e.with_path(&path))?;
-                model.reserve_for(batch)?;
-                model.apply(&mut *batch);
+                check_budget_ref(&model, budget, batch).map_err(|e| e.with_path(&path))?;
+                model.reserve_for_ref(batch)?;
+                model.apply_ref(batch);
                 Ok(())
             },
         )?;
@@ -972,9 +972,9 @@ impl Store {
             self.end,
             len,
             &mut |batch| {
-                check_budget(model, budget, batch)?;
-                model.reserve_for(batch)?;
-                model.apply(&mut *batch);
+                check_budget_ref(model, budget, batch)?;
+                model.reserve_for_ref(batch)?;
+                model.apply_ref(batch);
                 Ok(())
             },
         )?;
@@ -1144,8 +1144,6 @@ fn check_budget(model: &Model, budget: Option<usize>, batch: &Batch) -> Result<(
     let Some(budget) = budget else {
         return Ok(());
     };
-    let (v, i, a, x) = model.heap_bytes_used();
-    let upserts = batch.vectors.len() / model.dim.max(1);
     let growth: usize = batch.vectors.len() * 4
         + batch
             .ops
@@ -1155,6 +1153,42 @@ fn check_budget(model: &Model, budget: Option<usize>, batch: &Batch) -> Result<(
                 _ => 0,
             })
             .sum::<usize>();
+    refuse_past_budget(
+        model,
+        budget,
+        batch.vectors.len() / model.dim.max(1),
+        growth,
+    )
+}
+
+/// [`check_budget`] for a batch read from the file: the encoded sizes
+/// bound the growth (a row costs its vector, its id and about three times
+/// its encoded attributes in memory).
+fn check_budget_ref(
+    model: &Model,
+    budget: Option<usize>,
+    batch: &nidus_format::BatchRef<'_>,
+) -> Result<()> {
+    let Some(budget) = budget else {
+        return Ok(());
+    };
+    let rows = batch.row_count();
+    let growth = batch.vector_bytes().len() + rows * (8 + 16 + 4 + 24);
+    let growth = growth
+        + batch
+            .ops()
+            .map(|op| match op {
+                nidus_format::OpRef::Upsert { id, attrs, .. } => {
+                    id.len() + attrs.len() * 48 + attrs.as_bytes().len()
+                }
+                _ => 0,
+            })
+            .sum::<usize>();
+    refuse_past_budget(model, budget, rows, growth)
+}
+
+fn refuse_past_budget(model: &Model, budget: usize, upserts: usize, growth: usize) -> Result<()> {
+    let (v, i, a, x) = model.heap_bytes_used();
     let now = v + i + a + x;
     if now + growth > budget {
         return Err(Error::oom(format!(
