@@ -23,9 +23,19 @@ use nidus::{ErrorKind, FileEnd, Filter, Options, Record, Store};
 use super::model::{Pred, Reference};
 use super::support::{Rng, base_seed, soak, tempdir};
 
-/// One file's durable bytes.
+/// One file: its durable bytes, and the name it has now (none once it was
+/// removed or renamed over), where its live bytes are.
 #[derive(Debug, Default)]
-struct Durable(Mutex<Vec<u8>>);
+struct Durable(Mutex<Vec<u8>>, Mutex<Option<PathBuf>>);
+
+impl Durable {
+    fn named(path: &Path, bytes: Vec<u8>) -> Arc<Durable> {
+        Arc::new(Durable(
+            Mutex::new(bytes),
+            Mutex::new(Some(path.to_path_buf())),
+        ))
+    }
+}
 
 /// What a power cut would leave: every durable file by its durable path,
 /// with its live bytes too (for the variants that keep unsynced appends).
@@ -75,8 +85,13 @@ impl PowerFs {
                 .skip(1)
                 .all(|a| !ns.created_dirs.contains(a) || ns.durable_dirs.contains(a));
             if visible {
-                let live = std::fs::read(path).unwrap_or_default();
-                files.push((path.clone(), d.0.lock().unwrap().clone(), live));
+                let durable = d.0.lock().unwrap().clone();
+                // The same file's live bytes (not whatever the name holds now).
+                let live = match &*d.1.lock().unwrap() {
+                    Some(p) => std::fs::read(p).unwrap_or_default(),
+                    None => durable.clone(),
+                };
+                files.push((path.clone(), durable, live));
             }
         }
         let image = Image {
@@ -93,7 +108,7 @@ impl PowerFs {
             return Arc::clone(d);
         }
         // A file that existed before: durable as it is.
-        let d = Arc::new(Durable(Mutex::new(std::fs::read(path).unwrap_or_default())));
+        let d = Durable::named(path, std::fs::read(path).unwrap_or_default());
         ns.live.insert(path.to_path_buf(), Arc::clone(&d));
         ns.durable.insert(path.to_path_buf(), Arc::clone(&d));
         d
@@ -154,7 +169,7 @@ impl FileSystem for Seam {
         let inner = StdFileSystem.open(path, mode)?;
         let durable = if mode == OpenMode::CreateNew {
             // A new file: empty when durable, and its name not yet durable.
-            let d = Arc::new(Durable::default());
+            let d = Durable::named(path, Vec::new());
             self.0
                 .ns
                 .lock()
@@ -175,7 +190,10 @@ impl FileSystem for Seam {
         StdFileSystem.rename(from, to)?;
         let mut ns = self.0.ns.lock().unwrap();
         if let Some(d) = ns.live.remove(from) {
-            ns.live.insert(to.to_path_buf(), d);
+            *d.1.lock().unwrap() = Some(to.to_path_buf());
+            if let Some(old) = ns.live.insert(to.to_path_buf(), d) {
+                *old.1.lock().unwrap() = None;
+            }
         }
         drop(ns);
         self.0.snapshot();
@@ -205,7 +223,9 @@ impl FileSystem for Seam {
     }
     fn remove_file(&self, path: &Path) -> io::Result<()> {
         StdFileSystem.remove_file(path)?;
-        self.0.ns.lock().unwrap().live.remove(path);
+        if let Some(d) = self.0.ns.lock().unwrap().live.remove(path) {
+            *d.1.lock().unwrap() = None;
+        }
         self.0.snapshot();
         Ok(())
     }
@@ -461,8 +481,19 @@ fn a_power_cut_at_any_moment_keeps_every_acknowledged_call() {
                         let ok =
                             (image.acked..=image.begun).any(|j| states[j].check(&s, 1000).is_ok());
                         if !ok {
-                            let e = states[image.acked].check(&s, 1000).unwrap_err();
-                            panic!("{ctx}: acknowledged calls lost or a call partly applied: {e}");
+                            let diffs: Vec<String> = (image.acked..=image.begun)
+                                .map(|j| {
+                                    format!(
+                                        "after {j} calls: {}",
+                                        states[j].check(&s, 1000).unwrap_err()
+                                    )
+                                })
+                                .collect();
+                            panic!(
+                                "{ctx}: acknowledged calls lost or a call partly applied ({:?}): {}",
+                                s.open_report(),
+                                diffs.join("; ")
+                            );
                         }
                     }
                 }
