@@ -35,6 +35,8 @@ pub(crate) struct ReadOutcome {
     /// File offset just past the last batch applied.
     pub(crate) valid_end: u64,
     pub(crate) end: End,
+    /// File offset where the last batch applied starts.
+    pub(crate) last_frame: Option<u64>,
 }
 
 /// Reads the header of `file` (of length `len`).
@@ -81,11 +83,14 @@ pub(crate) fn read_frames(
         nidus_format::Reader::with_source(source, Some(path), Some(HEADER_LEN as u64 + tail))
             .map_err(|e| format_error(e, path))?;
     let mut batches = 0;
+    let mut last_frame = None;
     loop {
+        let start = reader.valid_end();
         match reader.next_ref() {
             Ok(Some(batch)) => {
                 apply(&batch)?;
                 batches += 1;
+                last_frame = Some(shift(start));
             }
             Ok(None) => break,
             Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => break,
@@ -120,6 +125,7 @@ pub(crate) fn read_frames(
         batches,
         valid_end: shift(reader.valid_end()),
         end,
+        last_frame,
     })
 }
 
@@ -143,4 +149,14 @@ pub(crate) fn append(
             Err((e, cut))
         }
     }
+}
+
+/// The frame header (checksum and length) of the frame at `at`: what a
+/// read-only store remembers of the last batch it applied, to notice that a
+/// writer cut that frame back after a failed sync (SPEC.md §6.4.1).
+pub(crate) fn frame_head(file: &mut dyn StoreFile, at: u64) -> io::Result<[u8; 12]> {
+    let mut head = [0u8; 12];
+    file.seek(SeekFrom::Start(at))?;
+    file.read_exact(&mut head)?;
+    Ok(head)
 }

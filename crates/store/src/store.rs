@@ -74,6 +74,14 @@ pub struct Store {
     cut_pending: bool,
     /// Deferred durability: frames written since the last sync.
     unsynced: bool,
+    /// Read-only stores: where the last batch applied starts and its frame
+    /// header (checksum, length), or `None` if that could not be read. A
+    /// writer cuts a frame back after a failed sync (§7.3), possibly after
+    /// this reader applied it; refresh checks the frame is still there.
+    last_frame: Option<(u64, Option<[u8; 12]>)>,
+    /// A sync of the data file failed: the kernel may have dropped the
+    /// unsynced pages (SPEC.md §6.1 item 5), so a later sync proves nothing.
+    sync_failed: bool,
     lock: Option<WriteLock>,
     report: OpenReport,
     frame: Vec<u8>,
@@ -205,8 +213,25 @@ impl Store {
             if !opts.create || opts.dimension.is_none() {
                 return Err(missing(&dir));
             }
+            // The directories about to be created, deepest first.
+            let created: Vec<PathBuf> = dir
+                .ancestors()
+                .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+                .map(Path::to_path_buf)
+                .collect();
             fs.create_dir_all(&dir)
                 .map_err(|e| Error::io("creating the store directory", &dir, e))?;
+            // A new directory entry is durable only once its parent is
+            // synced (SPEC.md §6.1 item 6); without this a power cut could
+            // take the whole store, acknowledged writes and all.
+            for d in created.iter().rev() {
+                let parent = d
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                fs.sync_dir(parent)
+                    .map_err(|e| Error::io("syncing a new directory's parent", parent, e))?;
+            }
         }
         let lock = WriteLock::acquire(&dir, opts.lock_ttl).map_err(|e| lock_error(e, &dir))?;
         let file = match fs.open(&path, OpenMode::ReadWrite) {
@@ -302,8 +327,10 @@ impl Store {
             file,
             file_id,
             end: outcome.valid_end,
+            last_frame: None,
             cut_pending: false,
             unsynced: false,
+            sync_failed: false,
             lock,
             report: OpenReport {
                 batches: outcome.batches,
@@ -317,6 +344,9 @@ impl Store {
             opts,
         };
         store.report.end = store.settle_end(outcome.end, len)?;
+        if store.lock.is_none() {
+            store.remember_last_frame(outcome.last_frame);
+        }
         Ok(store)
     }
 
@@ -871,11 +901,22 @@ impl Store {
 
     /// Makes every write so far durable (a no-op unless
     /// [`Durability::Deferred`]).
+    ///
+    /// After a failed sync the kernel may have dropped the unsynced pages
+    /// while a retried sync still succeeds (SPEC.md §6.1 item 5), so the
+    /// next flush rewrites the store from memory (a compaction, §6.5)
+    /// instead of trusting the old file; it returns `Ok` only once that
+    /// rewrite is durable.
     pub fn flush(&mut self) -> Result<()> {
+        if self.sync_failed {
+            self.compact()?;
+            return Ok(());
+        }
         if self.unsynced {
-            self.file
-                .sync_data()
-                .map_err(|e| Error::io("syncing the data file", &self.path, e))?;
+            if let Err(e) = self.file.sync_data() {
+                self.sync_failed = true;
+                return Err(Error::io("syncing the data file", &self.path, e));
+            }
             self.unsynced = false;
         }
         Ok(())
@@ -902,7 +943,18 @@ impl Store {
             .file
             .len()
             .map_err(|e| Error::io("reading the data file", &self.path, e))?;
-        if replaced || len < self.end {
+        // A writer that cut back a frame this store applied (its sync
+        // failed) may have written another in its place: start over.
+        let rolled_back = match self.last_frame {
+            Some((at, Some(head))) if len >= self.end => {
+                log::frame_head(&mut *self.file, at)
+                    .map_err(|e| Error::io("reading the data file", &self.path, e))?
+                    != head
+            }
+            Some((_, None)) => true,
+            _ => false,
+        };
+        if replaced || len < self.end || rolled_back {
             let fresh = Store::open(&self.dir, self.opts.clone().read_only())?;
             let batches = fresh.report.batches;
             *self = fresh;
@@ -927,6 +979,7 @@ impl Store {
             },
         )?;
         self.end = outcome.valid_end;
+        self.remember_last_frame(outcome.last_frame);
         self.report.batches += outcome.batches;
         self.report.valid_bytes = outcome.valid_end;
         self.report.end = match outcome.end {
@@ -948,6 +1001,15 @@ impl Store {
             _ => FileEnd::Clean,
         };
         Ok(outcome.batches)
+    }
+
+    /// Records the frame header of the last batch applied (read-only
+    /// stores), for [`Store::refresh`]'s check; an unreadable one makes the
+    /// next refresh reload.
+    fn remember_last_frame(&mut self, at: Option<u64>) {
+        if let Some(at) = at {
+            self.last_frame = Some((at, log::frame_head(&mut *self.file, at).ok()));
+        }
     }
 
     fn maybe_auto_compact(&mut self) {
@@ -979,8 +1041,8 @@ impl Store {
         let fs = self.opts.fs.clone();
         let _ = fs.remove_file(&tmp);
         let written = self.write_compacted(&tmp);
-        let mut out = match written {
-            Ok(out) => out,
+        let (mut out, len) = match written {
+            Ok(written) => written,
             Err(e) => {
                 let _ = fs.remove_file(&tmp);
                 return Err(e);
@@ -995,12 +1057,14 @@ impl Store {
             ));
         }
         // From here the new file is the store: switch to it whatever happens.
-        let len = out.len().unwrap_or(0);
+        // The length is what was written, not what fstat says: a failed
+        // fstat must never move the append position (to 0, over the header).
         let _ = out.seek(SeekFrom::Start(len));
         let id = out.id();
         self.file = out;
         self.end = len;
         self.unsynced = false;
+        self.sync_failed = false;
         self.cut_pending = false;
         let dir_synced = fs.sync_dir(&self.dir);
         // The in-memory compaction only renumbers rows; if it cannot get
@@ -1019,7 +1083,8 @@ impl Store {
             .map_err(|e| Error::io("syncing the store directory after compaction", &self.dir, e))
     }
 
-    fn write_compacted(&mut self, tmp: &Path) -> Result<Box<dyn StoreFile>> {
+    /// Writes and syncs the compacted file; returns it and its length.
+    fn write_compacted(&mut self, tmp: &Path) -> Result<(Box<dyn StoreFile>, u64)> {
         let io_err = |e| Error::io("writing the compacted file", tmp, e);
         let mut out = self
             .opts
@@ -1027,6 +1092,7 @@ impl Store {
             .open(tmp, OpenMode::CreateNew)
             .map_err(io_err)?;
         out.write_all(&self.header.encode()).map_err(io_err)?;
+        let mut len = HEADER_LEN as u64;
         let model = &self.model;
         let mut frames = Vec::new();
         let mut batch = Batch::default();
@@ -1050,6 +1116,7 @@ impl Store {
             nidus_format::encode_frame(batch, &self.header, &mut frames)
                 .map_err(|e| log::format_error(e, tmp))?;
             out.write_all(&frames).map_err(io_err)?;
+            len += frames.len() as u64;
             batch.ops.clear();
             batch.vectors.clear();
             Ok(())
@@ -1068,7 +1135,7 @@ impl Store {
         }
         flush(&mut batch, &mut out)?;
         out.sync_data().map_err(io_err)?;
-        Ok(out)
+        Ok((out, len))
     }
 }
 
