@@ -113,29 +113,13 @@ impl<R: BufRead> JsonlReader<R> {
                         if id.is_some() {
                             return Err(duplicate(p));
                         }
-                        if p.peek() != Some(b'"') {
-                            let at = p.offset();
-                            let v = p.value()?;
-                            return Err(p.error_at(
-                                at,
-                                format!("\"id\" must be a string, found {}", v.kind()),
-                            ));
-                        }
-                        id = Some(p.string()?.into_owned());
+                        id = Some(string_field(p, "id")?);
                     }
                     "collection" => {
                         if collection.is_some() {
                             return Err(duplicate(p));
                         }
-                        if p.peek() != Some(b'"') {
-                            let at = p.offset();
-                            let v = p.value()?;
-                            return Err(p.error_at(
-                                at,
-                                format!("\"collection\" must be a string, found {}", v.kind()),
-                            ));
-                        }
-                        collection = Some(p.string()?.into_owned());
+                        collection = Some(string_field(p, "collection")?);
                     }
                     "vector" => {
                         if seen_vector {
@@ -294,6 +278,20 @@ impl<W: Write> RowWriter for JsonlWriter<W> {
         flush(&mut self.out, "the JSONL output")?;
         Ok(self.rows)
     }
+}
+
+/// Parses the value of `key`, which must be a JSON string; anything else is
+/// an error at the value's position that names the key and what was found.
+fn string_field(p: &mut Parser<'_>, key: &str) -> Result<String, JsonError> {
+    if p.peek() != Some(b'"') {
+        let at = p.offset();
+        let found = p.value()?;
+        return Err(p.error_at(
+            at,
+            format!("\"{key}\" must be a string, found {}", found.kind()),
+        ));
+    }
+    Ok(p.string()?.into_owned())
 }
 
 #[cfg(test)]
