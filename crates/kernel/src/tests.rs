@@ -465,8 +465,10 @@ fn batch_equals_single_and_threads_agree() {
     ] {
         let matrix = rng.vec(n * dim);
         let words = vec![0xF0F0_A5A5_0F0F_5A5Au64; n.div_ceil(64)];
-        // 1 query; 5 = one full tile of 4 plus one; 9 = two tiles plus one.
-        for nq in [1usize, 5, 9] {
+        // 1 query (the single-scan path); 2 and 3 (narrow tiles, rows
+        // read in place); 6, 7 and 9 = full tiles of 4 plus a remainder of
+        // 2, 3 or 1 queries (narrow tiles over the copied panel).
+        for nq in [1usize, 2, 3, 6, 7, 9] {
             let queries = rng.vec(nq * dim);
             for (k, min, filter) in [
                 (1, None, None),
