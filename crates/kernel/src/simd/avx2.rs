@@ -7,8 +7,15 @@
 //! Register budget (16 ymm): the batch tile is 4 queries x 3 rows = 12
 //! accumulators + 3 row vectors + 1 query vector. Per chunk of 8 components
 //! it issues 12 FMAs for 7 loads, which keeps both FMA pipes busy without
-//! saturating the load ports. Around it, L1-sized row panels meet every
-//! query tile in turn, and the next panel is prefetched into L2.
+//! saturating the load ports. A remainder of 3, 2 or 1 queries runs a
+//! 3 x 4, 2 x 6 or 1 x 12 tile instead of padding the 4-query tile with
+//! copies (which did up to 4x the arithmetic). Around it, L1-sized row
+//! panels, copied to 64-byte aligned slots, meet every query tile in turn,
+//! and the next panel is prefetched into L2.
+//!
+//! Measured and rejected (in-cache, 64 queries x 84 rows): larger panels
+//! (32-48 KiB: the query tile streaming through L1 evicts them) and a T0
+//! prefetch of the next query tile (it evicted panel rows: 5-20% slower).
 //!
 //! The single-query scan is bound by memory: it walks rows in address
 //! order, one FMA chain per row, 8 rows per call into the tile function.
