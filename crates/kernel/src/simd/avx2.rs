@@ -10,8 +10,9 @@
 //! saturating the load ports. A remainder of 3, 2 or 1 queries runs a
 //! 3 x 4, 2 x 6 or 1 x 12 tile instead of padding the 4-query tile with
 //! copies (which did up to 4x the arithmetic). Around it, L1-sized row
-//! panels, copied to 64-byte aligned slots, meet every query tile in turn,
-//! and the next panel is prefetched into L2.
+//! panels (copied to 64-byte aligned slots if the rows are misaligned and
+//! there are 16+ queries) meet every query tile in turn, and the next panel
+//! is prefetched into L2.
 //!
 //! Measured and rejected (in-cache, 64 queries x 84 rows): larger panels
 //! (32-48 KiB: the query tile streaming through L1 evicts them) and a T0
@@ -53,6 +54,9 @@ const BATCH_R: usize = 3;
 /// L1 budget for a row panel plus one query tile (L1D is 32 KiB on Zen 3
 /// and most Intel cores, 48 KiB on newer ones).
 const PANEL_BYTES: usize = 24 * 1024;
+/// Queries from which copying misaligned row panels pays (see
+/// `score_rows_batch_imp`).
+const PACK_MIN_QUERIES: usize = 16;
 
 /// `MASKS[8 - r..][..8]` selects the first `r` lanes.
 static MASKS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -373,12 +377,14 @@ unsafe fn score_rows_batch_imp(
     // once per panel, and each row once per block; streaming the rows from
     // L2 for every query tile instead needed twice the L2 bandwidth.
     //
-    // With a full query tile the panel's rows are first copied to 64-byte
+    // Rows that are not on 32-byte boundaries are first copied to 64-byte
     // aligned slots: a matrix from the allocator (or a file mapping after a
     // header) is usually 16 bytes off, so half the 32-byte loads split a
-    // cache line, which cost about 8% of the tile's time; the copy costs
-    // one pass over rows that are then read 4 * (queries / 4) times.
-    let pack = nq >= BATCH_Q;
+    // cache line, which cost about 8% of the tile's time in cache. The copy
+    // is one pass over rows then read once per query tile, so it pays only
+    // with many queries (with 4 it halved the throughput).
+    let misaligned = !dim.is_multiple_of(L) || matrix.as_ptr().align_offset(32) != 0;
+    let pack = misaligned && nq >= PACK_MIN_QUERIES;
     let stride = if pack { dim.next_multiple_of(16) } else { dim };
     let panel = panel_rows(stride);
     let mut scratch = if pack {
