@@ -84,6 +84,12 @@
 //!   for L1 meets every 4-query tile in turn, and blocks of about 128 KiB of
 //!   rows are scored against up to 64 queries at a time, so the matrix is
 //!   read from memory once per 64 queries and the queries stay in L2.
+//!   Queries (once per call) and, on AVX2 with 16+ queries, row panels not
+//!   on 32-byte boundaries are copied to 64-byte boundaries, so no 32-byte
+//!   load splits a cache line. A batch of one
+//!   query runs the single-query scan; on AVX2, 2 or 3 queries (or a
+//!   remainder of a batch) run narrower register tiles rather than padded
+//!   4-query ones (the AVX-512 tier still pads).
 //! * **Threads**: workers under `std::thread::scope` (the caller is one of
 //!   them) claim chunks of rows (whole 64-row filter words, about 32 chunks
 //!   per worker) from a shared counter, each with its own top-k, merged at

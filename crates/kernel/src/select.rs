@@ -34,6 +34,25 @@ fn passes(score: f32, t: f32) -> bool {
     !(score <= t)
 }
 
+/// Whether any score passes the fast test against `t`.
+#[inline]
+fn any_passes(scores: &[f32], t: f32) -> bool {
+    const W: usize = 16;
+    let chunks = scores.chunks_exact(W);
+    let mut hit = chunks
+        .remainder()
+        .iter()
+        .fold(false, |any, &x| any | passes(x, t));
+    for c in chunks {
+        let mut lanes = [false; W];
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l = passes(x, t);
+        }
+        hit |= lanes.iter().fold(false, |a, &b| a | b);
+    }
+    hit
+}
+
 /// `score >= m`, false for NaN.
 #[inline(always)]
 fn at_least(score: f32, m: f32) -> bool {
@@ -95,6 +114,12 @@ impl TopK {
     /// whose score equals the threshold can never win.
     #[inline]
     pub(crate) fn offer_block(&mut self, rows: &[usize], scores: &[f32]) {
+        // Once the heap is full almost every block loses entirely: one
+        // branch-free pass over all its scores (vector compares and ORs)
+        // settles that without a branch per 8 scores.
+        if !any_passes(scores, self.threshold) {
+            return;
+        }
         const W: usize = 8;
         let rows_chunks = rows.chunks_exact(W);
         let score_chunks = scores.chunks_exact(W);

@@ -465,8 +465,10 @@ fn batch_equals_single_and_threads_agree() {
     ] {
         let matrix = rng.vec(n * dim);
         let words = vec![0xF0F0_A5A5_0F0F_5A5Au64; n.div_ceil(64)];
-        // 1 query; 5 = one full tile of 4 plus one; 9 = two tiles plus one.
-        for nq in [1usize, 5, 9] {
+        // 1 query (the single-scan path); 2 and 3 (narrow tiles, rows
+        // read in place); 6, 7 and 9 = full tiles of 4 plus a remainder of
+        // 2, 3 or 1 queries (narrow tiles over the copied panel).
+        for nq in [1usize, 2, 3, 6, 7, 9] {
             let queries = rng.vec(nq * dim);
             for (k, min, filter) in [
                 (1, None, None),
@@ -619,6 +621,42 @@ fn heavy_top_k_and_batch_against_reference() {
                         .top_k(query, &matrix, dim, &opts.clone().threads(1))
                         .unwrap();
                     assert_eq!(bits(&one), bits(&single));
+                }
+            }
+        }
+    }
+}
+
+/// The tiers' batch primitive gives every (query, row) pair exactly the
+/// score `dot` gives it, for batches large enough to take the AVX2 copy of
+/// misaligned row panels (matrix 4 bytes off a boundary, or a dimension
+/// that is not a multiple of 8), with query remainders of 0-3, filtered
+/// (non-contiguous) rows and a row repeated.
+#[test]
+fn batch_primitive_matches_dot_on_aligned_and_misaligned_rows() {
+    let mut rng = Rng::new(9);
+    for &(dim, n) in &[(7usize, 40usize), (16, 37), (33, 29), (384, 26), (385, 14)] {
+        let backing = rng.vec(n * dim + 1);
+        for offset in [0usize, 1] {
+            let matrix = &backing[offset..offset + n * dim];
+            let rows: Vec<usize> = (0..n).filter(|r| r % 3 != 1).chain([n - 1]).collect();
+            for nq in [16usize, 17, 18, 19] {
+                let queries = rng.vec(nq * dim);
+                for kern in kernels() {
+                    let mut out = vec![f32::NAN; nq * rows.len()];
+                    (imp(&kern).score_rows_batch)(&queries, matrix, dim, &rows, &mut out);
+                    for q in 0..nq {
+                        for (i, &r) in rows.iter().enumerate() {
+                            let want =
+                                kern.dot(&queries[q * dim..][..dim], &matrix[r * dim..][..dim]);
+                            assert_eq!(
+                                out[q * rows.len() + i].to_bits(),
+                                want.to_bits(),
+                                "{} d={dim} offset={offset} nq={nq} q={q} row={r}",
+                                kern.tier()
+                            );
+                        }
+                    }
                 }
             }
         }

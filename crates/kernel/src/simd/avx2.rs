@@ -7,8 +7,16 @@
 //! Register budget (16 ymm): the batch tile is 4 queries x 3 rows = 12
 //! accumulators + 3 row vectors + 1 query vector. Per chunk of 8 components
 //! it issues 12 FMAs for 7 loads, which keeps both FMA pipes busy without
-//! saturating the load ports. Around it, L1-sized row panels meet every
-//! query tile in turn, and the next panel is prefetched into L2.
+//! saturating the load ports. A remainder of 3, 2 or 1 queries runs a
+//! 3 x 4, 2 x 6 or 1 x 12 tile instead of padding the 4-query tile with
+//! copies (which did up to 4x the arithmetic). Around it, L1-sized row
+//! panels (copied to 64-byte aligned slots if the rows are misaligned and
+//! there are 16+ queries) meet every query tile in turn, and the next panel
+//! is prefetched into L2.
+//!
+//! Measured and rejected (in-cache, 64 queries x 84 rows): larger panels
+//! (32-48 KiB: the query tile streaming through L1 evicts them) and a T0
+//! prefetch of the next query tile (it evicted panel rows: 5-20% slower).
 //!
 //! The single-query scan is bound by memory: it walks rows in address
 //! order, one FMA chain per row, 8 rows per call into the tile function.
@@ -46,6 +54,9 @@ const BATCH_R: usize = 3;
 /// L1 budget for a row panel plus one query tile (L1D is 32 KiB on Zen 3
 /// and most Intel cores, 48 KiB on newer ones).
 const PANEL_BYTES: usize = 24 * 1024;
+/// Queries from which copying misaligned row panels pays (see
+/// `score_rows_batch_imp`).
+const PACK_MIN_QUERIES: usize = 16;
 
 /// `MASKS[8 - r..][..8]` selects the first `r` lanes.
 static MASKS: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -197,19 +208,25 @@ unsafe fn tile_batch<const Q: usize, const R: usize, const PF: bool>(
             }
         }
     }
+    // Reduce the Q x R accumulators four at a time in [query][row] order:
+    // ceil(Q * R / 4) trees whatever the shape (3 for every 12-pair tile).
     let mut out = [[0.0f32; R]; Q];
     let z = _mm256_setzero_ps();
-    for r in 0..R {
-        for q0 in (0..Q).step_by(4) {
-            let g = |j: usize| if q0 + j < Q { acc[q0 + j][r] } else { z };
-            let s = reduce4(g(0), g(1), g(2), g(3));
-            let mut lanes = [0.0f32; 4];
-            // SAFETY: `lanes` is 4 floats, the size of an unaligned __m128 store.
-            unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), s) };
-            for (j, &v) in lanes.iter().enumerate().take(Q - q0) {
-                out[q0 + j][r] = v;
-            }
+    let pairs = Q * R;
+    let mut k0 = 0;
+    while k0 < pairs {
+        let g = |j: usize| {
+            let k = k0 + j;
+            if k < pairs { acc[k / R][k % R] } else { z }
+        };
+        let s = reduce4(g(0), g(1), g(2), g(3));
+        let mut lanes = [0.0f32; 4];
+        // SAFETY: `lanes` is 4 floats, the size of an unaligned __m128 store.
+        unsafe { _mm_storeu_ps(lanes.as_mut_ptr(), s) };
+        for (j, &v) in lanes.iter().enumerate().take(pairs - k0) {
+            out[(k0 + j) / R][(k0 + j) % R] = v;
         }
+        k0 += 4;
     }
     out
 }
@@ -255,6 +272,89 @@ fn score_rows(query: &[f32], matrix: &[f32], dim: usize, rows: &[usize], out: &m
     unsafe { score_rows_imp(query, matrix, dim, rows, out) }
 }
 
+/// Rows of an L1 panel with rows `stride` floats apart (at least one tile
+/// of every shape below, at most 1020 rows).
+fn panel_rows(stride: usize) -> usize {
+    (PANEL_BYTES / (stride * 4))
+        .saturating_sub(BATCH_Q)
+        .clamp(BATCH_R, 1020)
+        / BATCH_R
+        * BATCH_R
+}
+
+/// Where one panel's scores and prefetches go (see [`panel_tiles`]).
+struct PanelJob<'a> {
+    /// The panel's rows: `ids[i]` of the matrix if `ids` is set, else the
+    /// copies at `base + i * stride`; `len` of them.
+    ids: Option<&'a [usize]>,
+    base: *const f32,
+    stride: usize,
+    len: usize,
+    /// First column of this panel in the score block.
+    col: usize,
+    /// Score block: `out[q * m + col + i]`.
+    out: &'a mut [f32],
+    m: usize,
+    /// Prefetch state: all rows of the block, where the next panel starts,
+    /// its length, and the matrix (`n` rows of `dim`).
+    rows: &'a [usize],
+    next_start: usize,
+    panel: usize,
+    matrix: *const f32,
+    n: usize,
+    dim: usize,
+    /// Register tiles run so far on this panel (across query tiles).
+    tiles_done: usize,
+}
+
+/// Runs the `Q x R` register tile over every row of one panel for the `Q`
+/// queries starting at query `q0` (pointers in `qs`).
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; every `qs` pointer has `dim` readable floats;
+/// `job.len >= 1`; `job.matrix` holds `job.n` rows of `dim`; and either
+/// `job.ids` has `len` indices `< n`, or `job.base + i * job.stride` has
+/// `dim` readable floats for `i < job.len`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn panel_tiles<const Q: usize, const R: usize>(
+    qs: [*const f32; Q],
+    q0: usize,
+    job: &mut PanelJob<'_>,
+) {
+    let len = job.len;
+    let dim = job.dim;
+    for t in 0..len.div_ceil(R) {
+        // A short last tile repeats the panel's last row; extras are dropped.
+        // SAFETY: min(t * R + i, len - 1) < len, so the row is in the
+        // matrix or in the panel's copies (see the contract).
+        let rs: [*const f32; R] = std::array::from_fn(|i| {
+            let i = (t * R + i).min(len - 1);
+            unsafe {
+                match job.ids {
+                    Some(ids) => job.matrix.add(ids[i] * dim),
+                    None => job.base.add(i * job.stride),
+                }
+            }
+        });
+        // Early tiles prefetch the next panel's rows, one row per tile, so
+        // their first touch finds them in L2.
+        let pf = next_panel_row(job.rows, job.next_start, job.panel, job.tiles_done, job.n);
+        job.tiles_done += 1;
+        // SAFETY: AVX2+FMA and readable pointers per the contract; pf < n.
+        let s = unsafe {
+            match pf {
+                Some(r) => tile_batch::<Q, R, true>(qs, rs, job.matrix.add(r * dim), dim),
+                None => tile_batch::<Q, R, false>(qs, rs, job.matrix, dim),
+            }
+        };
+        let cnt = R.min(len - t * R);
+        for (q, srow) in s.iter().enumerate() {
+            store_tile(job.out, (q0 + q) * job.m + job.col + t * R, srow, cnt);
+        }
+    }
+}
+
 /// # Safety
 /// The CPU has AVX2 and FMA, and `batch_ok` holds.
 #[target_feature(enable = "avx2,fma")]
@@ -270,56 +370,70 @@ unsafe fn score_rows_batch_imp(
     if nq == 0 || m == 0 {
         return;
     }
-    let base = matrix.as_ptr();
+    let n = matrix.len() / dim;
     // Loop order (GEMM-style blocking): a panel of rows small enough to
     // stay in L1 next to one query tile, then every query tile over that
     // panel, then the register tiles. Each query tile is fetched from L2
     // once per panel, and each row once per block; streaming the rows from
     // L2 for every query tile instead needed twice the L2 bandwidth.
-    let panel = (PANEL_BYTES / (dim * 4))
-        .saturating_sub(BATCH_Q)
-        .max(BATCH_R)
-        / BATCH_R
-        * BATCH_R;
-    let tiles_per_panel = panel / BATCH_R;
-    let n = matrix.len() / dim;
-    for (p, panel_rows) in rows.chunks(panel).enumerate() {
+    //
+    // Rows that are not on 32-byte boundaries are first copied to 64-byte
+    // aligned slots: a matrix from the allocator (or a file mapping after a
+    // header) is usually 16 bytes off, so half the 32-byte loads split a
+    // cache line, which cost about 8% of the tile's time in cache. The copy
+    // is one pass over rows then read once per query tile, so it pays only
+    // with many queries (with 4 it halved the throughput).
+    let misaligned = !dim.is_multiple_of(L) || matrix.as_ptr().align_offset(32) != 0;
+    let pack = misaligned && nq >= PACK_MIN_QUERIES;
+    let stride = if pack { dim.next_multiple_of(16) } else { dim };
+    let panel = panel_rows(stride);
+    let mut scratch = if pack {
+        vec![0.0f32; panel.min(m) * stride + 16]
+    } else {
+        Vec::new()
+    };
+    let skip = match scratch.as_ptr().align_offset(64) {
+        s if s < 16 => s,
+        _ => 0,
+    };
+    let qp = queries.as_ptr();
+    for (p, panel_ids) in rows.chunks(panel).enumerate() {
+        let (ids, base) = if pack {
+            let slots = &mut scratch[skip..];
+            for (i, &r) in panel_ids.iter().enumerate() {
+                slots[i * stride..i * stride + dim].copy_from_slice(&matrix[r * dim..][..dim]);
+            }
+            (None, slots.as_ptr())
+        } else {
+            (Some(panel_ids), std::ptr::null())
+        };
+        let mut job = PanelJob {
+            ids,
+            base,
+            stride,
+            len: panel_ids.len(),
+            col: p * panel,
+            out: &mut *out,
+            m,
+            rows,
+            next_start: (p + 1) * panel,
+            panel,
+            matrix: matrix.as_ptr(),
+            n,
+            dim,
+            tiles_done: 0,
+        };
         for q0 in (0..nq).step_by(BATCH_Q) {
-            // A short last query tile repeats its last query; extras are dropped.
-            // SAFETY: min(q0 + i, nq - 1) < nq, so each pointer has dim floats.
-            let qs: [*const f32; BATCH_Q] = std::array::from_fn(|i| unsafe {
-                queries.as_ptr().add((q0 + i).min(nq - 1) * dim)
-            });
-            for (t, ids) in panel_rows.chunks(BATCH_R).enumerate() {
-                // A short tile repeats its last row; the extra scores are dropped.
-                let last = ids[ids.len() - 1];
-                // SAFETY: batch_ok checked every index < matrix.len() / dim,
-                // so each row pointer has dim floats in `matrix`.
-                let rs: [*const f32; BATCH_R] =
-                    std::array::from_fn(|i| unsafe { base.add(ids.get(i).unwrap_or(&last) * dim) });
-                // Early query tiles prefetch the next panel's rows, one row
-                // per register tile, so the first touch finds them in L2.
-                let pf_row = next_panel_row(
-                    rows,
-                    (p + 1) * panel,
-                    panel,
-                    (q0 / BATCH_Q) * tiles_per_panel + t,
-                    n,
-                );
-                // SAFETY: AVX2+FMA per the caller; all pointers have dim
-                // floats (pf_row < n by next_panel_row).
-                let s = unsafe {
-                    match pf_row {
-                        Some(r) => {
-                            tile_batch::<BATCH_Q, BATCH_R, true>(qs, rs, base.add(r * dim), dim)
-                        }
-                        None => tile_batch::<BATCH_Q, BATCH_R, false>(qs, rs, base, dim),
-                    }
-                };
-                let col = p * panel + t * BATCH_R;
-                for (i, srow) in s.iter().enumerate().take(nq - q0) {
-                    let at = (q0 + i) * m + col;
-                    store_tile(out, at, srow, ids.len());
+            // SAFETY (all arms): q0 + q < nq, so each query pointer has dim
+            // floats; the panel is `len >= 1` rows checked by batch_ok or
+            // copied to `stride`-apart slots; AVX2+FMA per the caller.
+            let at = |q: usize| unsafe { qp.add((q0 + q) * dim) };
+            unsafe {
+                match nq - q0 {
+                    1 => panel_tiles::<1, 12>([at(0)], q0, &mut job),
+                    2 => panel_tiles::<2, 6>(std::array::from_fn(at), q0, &mut job),
+                    3 => panel_tiles::<3, 4>(std::array::from_fn(at), q0, &mut job),
+                    _ => panel_tiles::<BATCH_Q, BATCH_R>(std::array::from_fn(at), q0, &mut job),
                 }
             }
         }
