@@ -18,11 +18,6 @@ use crate::error::{Error, Result};
 use crate::filter::Compiled;
 use crate::idmap::{IdHasher, IdMap};
 
-/// Batches read from the file with a vector block of at least this many
-/// bytes have it copied into memory on a second thread (see
-/// [`Model::apply_ref`]).
-const PARALLEL_COPY_MIN_BYTES: usize = 1 << 20;
-
 /// Rows are numbered with u32 in the id maps.
 pub(crate) const MAX_ROWS: usize = u32::MAX as usize;
 
@@ -317,20 +312,10 @@ impl Model {
     /// buffer into the vector buffer, names and ids are copied from the
     /// buffer, and only string attribute values allocate.
     pub(crate) fn apply_ref(&mut self, batch: &BatchRef<'_>) {
-        if batch.vector_bytes().len() >= PARALLEL_COPY_MIN_BYTES {
-            // Copying the vectors into fresh memory is mostly page faults;
-            // another core takes them while this one applies the ops, which
-            // never touch the vector buffer (moved out meanwhile).
-            let mut vectors = std::mem::take(&mut self.vectors);
-            std::thread::scope(|scope| {
-                scope.spawn(|| batch.append_vectors_to(&mut vectors));
-                self.apply_ops_ref(batch);
-            });
-            self.vectors = vectors;
-        } else {
-            batch.append_vectors_to(&mut self.vectors);
-            self.apply_ops_ref(batch);
-        }
+        // (Copying the vectors on a second thread while applying the ops
+        // was measured no faster on a loaded two-core machine.)
+        batch.append_vectors_to(&mut self.vectors);
+        self.apply_ops_ref(batch);
         debug_assert_eq!(self.vectors.len(), self.rows() * self.dim);
     }
 

@@ -25,10 +25,6 @@ use crate::validate;
 /// Only the lock holder writes it, so one fixed name is enough.
 const NEW_FILE: &str = "data.nidus.new";
 
-/// Upsert frames of at least this many bytes are written (and synced) on a
-/// helper thread while the records' attributes are converted for memory.
-const OVERLAP_MIN_BYTES: usize = 1 << 20;
-
 /// Compaction writes upserts in batches of at most this many rows.
 const COMPACT_BATCH_ROWS: usize = 8192;
 
@@ -781,26 +777,16 @@ impl Store {
             &mut self.frame,
         )
         .map_err(|e| log::format_error(e, &self.path))?;
+        // Interning attribute names ahead of the write is harmless if it
+        // fails: names are never removed. (Writing on a helper thread
+        // meanwhile was measured slower on a loaded machine: the thread
+        // waits for a core longer than this takes.)
         let mut attrs = Vec::new();
         attrs.try_reserve_exact(records.len())?;
+        let keys = &mut self.model.keys;
+        attrs.extend(records.iter().map(|r| keys.compact(&r.attrs)));
         let sync = self.opts.durability == Durability::Sync;
-        let (file, frame, end, keys) =
-            (&mut self.file, &self.frame, self.end, &mut self.model.keys);
-        let written = if frame.len() >= OVERLAP_MIN_BYTES {
-            // Big batch: build the in-memory attributes while another
-            // thread writes (and syncs) the frame. Interning names is
-            // harmless if the write fails: names are never removed.
-            std::thread::scope(|scope| {
-                let writer = scope.spawn(move || log::append(&mut **file, end, frame, sync));
-                attrs.extend(records.iter().map(|r| keys.compact(&r.attrs)));
-                writer.join().unwrap_or_else(|_| {
-                    Err((io::Error::other("the writer thread panicked"), false))
-                })
-            })
-        } else {
-            attrs.extend(records.iter().map(|r| keys.compact(&r.attrs)));
-            log::append(&mut **file, end, frame, sync)
-        };
+        let written = log::append(&mut *self.file, self.end, &self.frame, sync);
         if let Err((e, cut)) = written {
             self.cut_pending = !cut;
             return Err(Error::io("appending a batch", &self.path, e));
