@@ -25,6 +25,10 @@ use crate::validate;
 /// Only the lock holder writes it, so one fixed name is enough.
 const NEW_FILE: &str = "data.nidus.new";
 
+/// Durable upserts with at least this many vector floats (1 MiB) copy
+/// their vectors into memory on a second thread while the frame is synced.
+const OVERLAP_MIN_FLOATS: usize = 1 << 18;
+
 /// Compaction writes upserts in batches of at most this many rows.
 const COMPACT_BATCH_ROWS: usize = 8192;
 
@@ -83,6 +87,10 @@ pub struct Store {
     /// The frame buffer, reused: a fresh 15 MB allocation per call costs
     /// thousands of page faults.
     frame: Vec<u8>,
+    /// Durable upserts of big batches: the unit vectors, normalized here
+    /// (reused, so its pages are warm), copied into the vector buffer while
+    /// the frame is being synced.
+    units: Vec<f32>,
     /// Auto-compaction waits for at least this many dead rows (raised after
     /// a failed attempt, so a failing disk is not retried on every write).
     auto_compact_floor: usize,
@@ -332,6 +340,7 @@ impl Store {
                 end: FileEnd::Clean,
             },
             frame: Vec::new(),
+            units: Vec::new(),
             auto_compact_floor: opts.auto_compact_min_dead,
             opts,
         };
@@ -721,29 +730,45 @@ impl Store {
             validate::attrs(&r.id, &r.attrs)?;
             id_bytes += r.id.len();
         }
-        // The unit vectors go straight into the vector buffer, past the
-        // last row (invisible to searches, which see rows below
-        // `Model::rows`), and the frame is encoded from there: one copy of
-        // each vector into memory, one into the frame.
+        // Small or deferred batches: the unit vectors go straight into the
+        // vector buffer, past the last row (invisible to searches, which
+        // see rows below `Model::rows`), and the frame is encoded from
+        // there. Big durable batches: into the warm `units` buffer, and the
+        // copy into the vector buffer (page faults into fresh memory) runs
+        // on a second thread while the frame is written and synced, time
+        // the disk takes anyway.
         let dim = self.model.dim;
-        self.model
-            .vectors
-            .try_reserve(records.len().saturating_mul(dim))?;
+        let floats = records.len().saturating_mul(dim);
+        self.model.vectors.try_reserve(floats)?;
+        // (Deferred batches too were measured no faster: without a sync
+        // there is no disk time to hide the copy in.)
+        let overlap = self.opts.durability == Durability::Sync && floats >= OVERLAP_MIN_FLOATS;
+        let mut units = std::mem::take(&mut self.units);
+        units.clear();
+        let out = if overlap {
+            units.try_reserve_exact(floats)?;
+            &mut units
+        } else {
+            &mut self.model.vectors
+        };
         for r in records {
             let pushed = validate::push_unit(
                 dim,
                 &r.vector,
                 &|| format!("the vector of record {:?}", r.id),
-                &mut self.model.vectors,
+                out,
             );
             if let Err(e) = pushed {
                 self.model.unstage_vectors();
                 return Err(e);
             }
         }
-        let result = self.commit_upserts(collection, records, id_bytes);
+        let result = self.commit_upserts(collection, records, id_bytes, &units);
         if result.is_err() {
             self.model.unstage_vectors();
+        }
+        if units.capacity() <= 64 << 20 {
+            self.units = units;
         }
         result
     }
@@ -754,6 +779,7 @@ impl Store {
         collection: &str,
         records: &[Record],
         id_bytes: usize,
+        units: &[f32],
     ) -> Result<()> {
         self.retry_cut()?;
         if let Some(budget) = self.opts.memory_budget {
@@ -772,21 +798,33 @@ impl Store {
         nidus_format::encode_upsert_frame(
             &self.header,
             collection,
-            &self.model.vectors[staged..],
+            if units.is_empty() {
+                &self.model.vectors[staged..]
+            } else {
+                units
+            },
             records.iter().map(|r| (r.id.as_str(), &r.attrs)),
             &mut self.frame,
         )
         .map_err(|e| log::format_error(e, &self.path))?;
         // Interning attribute names ahead of the write is harmless if it
-        // fails: names are never removed. (Writing on a helper thread
-        // meanwhile was measured slower on a loaded machine: the thread
-        // waits for a core longer than this takes.)
+        // fails: names are never removed.
         let mut attrs = Vec::new();
         attrs.try_reserve_exact(records.len())?;
         let keys = &mut self.model.keys;
         attrs.extend(records.iter().map(|r| keys.compact(&r.attrs)));
         let sync = self.opts.durability == Durability::Sync;
-        let written = log::append(&mut *self.file, self.end, &self.frame, sync);
+        let written = if units.is_empty() {
+            log::append(&mut *self.file, self.end, &self.frame, sync)
+        } else {
+            let (file, frame, end) = (&mut self.file, &self.frame, self.end);
+            let vectors = &mut self.model.vectors;
+            std::thread::scope(|scope| {
+                // Reserved above: the copy cannot allocate or panic.
+                scope.spawn(|| vectors.extend_from_slice(units));
+                log::append(&mut **file, end, frame, sync)
+            })
+        };
         if let Err((e, cut)) = written {
             self.cut_pending = !cut;
             return Err(Error::io("appending a batch", &self.path, e));
