@@ -25,8 +25,8 @@ use crate::validate;
 /// Only the lock holder writes it, so one fixed name is enough.
 const NEW_FILE: &str = "data.nidus.new";
 
-/// Durable upserts with at least this many vector floats (1 MiB) copy
-/// their vectors into memory on a second thread while the frame is synced.
+/// Upserts with at least this many vector floats (1 MiB) copy their
+/// vectors into memory on a second thread while the frame is written.
 const OVERLAP_MIN_FLOATS: usize = 1 << 18;
 
 /// Compaction writes upserts in batches of at most this many rows.
@@ -87,9 +87,9 @@ pub struct Store {
     /// The frame buffer, reused: a fresh 15 MB allocation per call costs
     /// thousands of page faults.
     frame: Vec<u8>,
-    /// Durable upserts of big batches: the unit vectors, normalized here
-    /// (reused, so its pages are warm), copied into the vector buffer while
-    /// the frame is being synced.
+    /// Upserts of big batches: the unit vectors, normalized here (reused,
+    /// so its pages are warm), copied into the vector buffer while the
+    /// frame is being written and synced.
     units: Vec<f32>,
     /// Auto-compaction waits for at least this many dead rows (raised after
     /// a failed attempt, so a failing disk is not retried on every write).
@@ -730,19 +730,17 @@ impl Store {
             validate::attrs(&r.id, &r.attrs)?;
             id_bytes += r.id.len();
         }
-        // Small or deferred batches: the unit vectors go straight into the
-        // vector buffer, past the last row (invisible to searches, which
-        // see rows below `Model::rows`), and the frame is encoded from
-        // there. Big durable batches: into the warm `units` buffer, and the
-        // copy into the vector buffer (page faults into fresh memory) runs
-        // on a second thread while the frame is written and synced, time
-        // the disk takes anyway.
+        // Small batches: the unit vectors go straight into the vector
+        // buffer, past the last row (invisible to searches, which see rows
+        // below `Model::rows`), and the frame is encoded from there. Big
+        // batches: into the warm `units` buffer, and the copy into the
+        // vector buffer (page faults into fresh memory) runs on a second
+        // thread while the frame is written (page-cache copy) and synced
+        // (disk time).
         let dim = self.model.dim;
         let floats = records.len().saturating_mul(dim);
         self.model.vectors.try_reserve(floats)?;
-        // (Deferred batches too were measured no faster: without a sync
-        // there is no disk time to hide the copy in.)
-        let overlap = self.opts.durability == Durability::Sync && floats >= OVERLAP_MIN_FLOATS;
+        let overlap = floats >= OVERLAP_MIN_FLOATS;
         let mut units = std::mem::take(&mut self.units);
         units.clear();
         let out = if overlap {
