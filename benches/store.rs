@@ -6,8 +6,13 @@
 //! - `ingest/fsync-baseline`: the disk's fsync'd write bandwidth, measured
 //!   in the same run, writing the same bytes in the same chunks as the
 //!   durable ingest (what "85% of the disk" is relative to);
+//! - `ingest/memory-baseline`: appending the same vectors to a growing
+//!   `Vec<f32>` (fresh memory, page faults and all): what an in-memory
+//!   index such as faiss pays at least, the yardstick for deferred ingest;
 //! - `ingest/durable` and `ingest/deferred`: 100k x 384 in batches of 10,000;
-//! - `open`: a page-cache-warm open of the big store;
+//! - `open/read-baseline`: `std::fs::read` of the page-cached data file into
+//!   fresh memory, the yardstick for `open/read-only`, a page-cache-warm
+//!   open of the big store;
 //! - `search/*`: store search (unfiltered, one collection, filtered) against
 //!   the bare kernel on the same matrix; `search_batch/*`: 16 queries;
 //! - `compact`: 100k x 384 with 30% dead rows.
@@ -100,6 +105,23 @@ fn bench_ingest(c: &mut Criterion) {
             total
         })
     });
+    g.bench_function("memory-baseline", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let t = Instant::now();
+                let mut all: Vec<f32> = Vec::new();
+                for batch in &batches {
+                    for r in batch {
+                        all.extend_from_slice(&r.vector);
+                    }
+                }
+                total += t.elapsed();
+                drop(std::hint::black_box(all));
+            }
+            total
+        })
+    });
     for (name, d) in [
         ("durable", Durability::Sync),
         ("deferred", Durability::Deferred),
@@ -153,6 +175,10 @@ fn bench_open_search(c: &mut Criterion) {
     let mut g = c.benchmark_group("open");
     g.sample_size(10).measurement_time(Duration::from_secs(15));
     g.throughput(Throughput::Bytes(file_bytes));
+    let data_file = dir.path().join(nidus::format::DATA_FILE);
+    g.bench_function(BenchmarkId::new("read-baseline", rows), |b| {
+        b.iter_with_large_drop(|| std::fs::read(&data_file).unwrap())
+    });
     g.bench_function(BenchmarkId::new("read-only", rows), |b| {
         // The store is dropped (1.5 GB unmapped) outside the timing.
         b.iter_with_large_drop(|| Store::open(dir.path(), Options::new(DIM).read_only()).unwrap())

@@ -56,6 +56,7 @@ pub(crate) fn encode_payload(
             batch.vectors.len()
         )));
     }
+    let payload_start = out.len();
     put_u32(out, count(batch.ops.len(), "operations")?);
     put_u32(out, count(rows, "vector rows")?);
 
@@ -116,7 +117,8 @@ pub(crate) fn encode_payload(
             }
         }
     }
-    let pad = (4 - out.len() % 4) % 4;
+    // Padding is relative to the payload, wherever `out` started.
+    let pad = (4 - (out.len() - payload_start) % 4) % 4;
     out.resize(out.len() + pad, 0);
     Ok(())
 }
@@ -157,6 +159,81 @@ pub(crate) fn payload_len(batch: &Batch, header: &Header) -> u64 {
         };
     }
     len.next_multiple_of(4)
+}
+
+/// The length of one `Upsert` op of `collection` (SPEC.md §5.2).
+fn upsert_op_len(collection: &str, id: &str, attrs: &crate::value::Attributes) -> u64 {
+    fn s(x: &str) -> u64 {
+        4 + x.len() as u64
+    }
+    fn value(v: &Value) -> u64 {
+        1 + match v {
+            Value::Null | Value::Bool(_) => 0,
+            Value::Int(_) | Value::Float(_) => 8,
+            Value::Str(x) => s(x),
+            Value::List(items) => 4 + items.iter().map(|x| s(x)).sum::<u64>(),
+        }
+    }
+    1 + s(collection) + s(id) + 4 + attrs.iter().map(|(n, v)| s(n) + value(v)).sum::<u64>()
+}
+
+/// The payload length (padding included) of a batch of upserts into
+/// `collection`, one per item of `upserts`, without encoding it.
+pub(crate) fn upserts_payload_len<'a>(
+    header: &Header,
+    collection: &str,
+    upserts: impl Iterator<Item = (&'a str, &'a crate::value::Attributes)>,
+) -> (usize, u64) {
+    let mut rows = 0usize;
+    let mut len = 8u64;
+    for (id, attrs) in upserts {
+        rows += 1;
+        len += header.row_bytes() as u64 + upsert_op_len(collection, id, attrs);
+    }
+    (rows, len.next_multiple_of(4))
+}
+
+/// Appends the payload of a batch of upserts into `collection` (the bytes
+/// [`encode_payload`] writes for the equivalent [`Batch`]): counts, the
+/// vector block, then one `Upsert` op per item of `upserts`, and the pad.
+/// The caller has checked that `vectors` holds `rows` rows. Errors as for
+/// [`encode_payload`].
+pub(crate) fn encode_upserts_payload<'a>(
+    collection: &str,
+    rows: usize,
+    vectors: &[f32],
+    upserts: impl Iterator<Item = (&'a str, &'a crate::value::Attributes)>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let payload_start = out.len();
+    let rows = count(rows, "vector rows")?;
+    put_u32(out, rows);
+    put_u32(out, rows);
+    // Little-endian through a small buffer that stays in L1: one pass over
+    // the output (no zero fill first); on a little-endian host the inner
+    // loop is a plain copy.
+    let mut le = [0u8; 4096];
+    for chunk in vectors.chunks(le.len() / 4) {
+        let (cells, _) = le.as_chunks_mut::<4>();
+        for (cell, v) in cells.iter_mut().zip(chunk) {
+            *cell = v.to_le_bytes();
+        }
+        out.extend_from_slice(&le[..chunk.len() * 4]);
+    }
+    for (id, attrs) in upserts {
+        out.push(OP_UPSERT);
+        put_str(out, collection)?;
+        put_str(out, id)?;
+        put_u32(out, count(attrs.len(), "attributes")?);
+        for (name, value) in attrs {
+            put_str(out, name)?;
+            put_value(out, value)?;
+        }
+    }
+    // Padding is relative to the payload, wherever `out` started.
+    let pad = (4 - (out.len() - payload_start) % 4) % 4;
+    out.resize(out.len() + pad, 0);
+    Ok(())
 }
 
 fn count(n: usize, what: &str) -> Result<u32, Error> {

@@ -73,7 +73,7 @@ mod writer;
 pub use batch::{Batch, Op};
 pub use checksum::{checksum, xxh64};
 pub use error::{Error, ErrorKind};
-pub use frame::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, encode_frame};
+pub use frame::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, encode_frame, encode_upsert_frame};
 pub use header::{ElementType, HEADER_LEN, Header, MAGIC, MAX_DIMENSION, Version};
 pub use reader::{End, Reader};
 pub use value::{Attributes, Value};

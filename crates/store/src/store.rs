@@ -25,8 +25,8 @@ use crate::validate;
 /// Only the lock holder writes it, so one fixed name is enough.
 const NEW_FILE: &str = "data.nidus.new";
 
-/// Batches with at least this many vector floats (1 MiB) are written on a
-/// helper thread while their vectors are copied into memory.
+/// Upserts with at least this many vector floats (1 MiB) copy their
+/// vectors into memory on a second thread while the frame is written.
 const OVERLAP_MIN_FLOATS: usize = 1 << 18;
 
 /// Compaction writes upserts in batches of at most this many rows.
@@ -84,11 +84,13 @@ pub struct Store {
     sync_failed: bool,
     lock: Option<WriteLock>,
     report: OpenReport,
+    /// The frame buffer, reused: a fresh 15 MB allocation per call costs
+    /// thousands of page faults.
     frame: Vec<u8>,
-    /// The last upsert's vector and op buffers, reused (fresh megabyte
-    /// allocations per call cost page faults and unmaps).
-    scratch: Vec<f32>,
-    scratch_ops: Vec<Op>,
+    /// Upserts of big batches: the unit vectors, normalized here (reused,
+    /// so its pages are warm), copied into the vector buffer while the
+    /// frame is being written and synced.
+    units: Vec<f32>,
     /// Auto-compaction waits for at least this many dead rows (raised after
     /// a failed attempt, so a failing disk is not retried on every write).
     auto_compact_floor: usize,
@@ -338,8 +340,7 @@ impl Store {
                 end: FileEnd::Clean,
             },
             frame: Vec::new(),
-            scratch: Vec::new(),
-            scratch_ops: Vec::new(),
+            units: Vec::new(),
             auto_compact_floor: opts.auto_compact_min_dead,
             opts,
         };
@@ -674,65 +675,44 @@ impl Store {
     /// Writes `batch` as one frame (synced unless deferred), then applies
     /// it to memory. Nothing changes, on disk or in memory, unless the
     /// write succeeded.
-    /// [`Store::commit`], then keeps the batch's vector buffer for the next
-    /// upsert (unless it is huge).
-    fn commit_keeping_vectors(&mut self, mut batch: Batch) -> Result<()> {
-        let result = self.commit_ref(&mut batch);
-        if batch.vectors.capacity() <= 64 << 20 {
-            self.scratch = std::mem::take(&mut batch.vectors);
-        }
-        if batch.ops.capacity() <= 1 << 16 {
-            batch.ops.clear();
-            self.scratch_ops = std::mem::take(&mut batch.ops);
-        }
-        result
-    }
-
     fn commit(&mut self, mut batch: Batch) -> Result<()> {
-        self.commit_ref(&mut batch)
+        self.retry_cut()?;
+        check_budget(&self.model, self.opts.memory_budget, &batch)?;
+        self.model.reserve_for(&batch)?;
+        self.verify_lock()?;
+        self.frame.clear();
+        nidus_format::encode_frame(&batch, &self.header, &mut self.frame)
+            .map_err(|e| log::format_error(e, &self.path))?;
+        let sync = self.opts.durability == Durability::Sync;
+        if let Err((e, cut)) = log::append(&mut *self.file, self.end, &self.frame, sync) {
+            self.cut_pending = !cut;
+            return Err(Error::io("appending a batch", &self.path, e));
+        }
+        self.wrote_frame(sync);
+        self.model.apply(&mut batch);
+        self.maybe_auto_compact();
+        Ok(())
     }
 
-    fn commit_ref(&mut self, batch: &mut Batch) -> Result<()> {
+    /// A failed append could not be cut back: cut it before anything else
+    /// is appended (nothing is ever appended after debris).
+    fn retry_cut(&mut self) -> Result<()> {
         if self.cut_pending {
             self.file
                 .set_len(self.end)
                 .map_err(|e| Error::io("cutting back a failed append", &self.path, e))?;
             self.cut_pending = false;
         }
-        check_budget(&self.model, self.opts.memory_budget, batch)?;
-        self.model.reserve_for(batch)?;
-        self.verify_lock()?;
-        self.frame.clear();
-        nidus_format::encode_frame(batch, &self.header, &mut self.frame)
-            .map_err(|e| log::format_error(e, &self.path))?;
-        let sync = self.opts.durability == Durability::Sync;
-        let (file, frame, end, model) = (&mut self.file, &self.frame, self.end, &mut self.model);
-        let written = if batch.vectors.len() >= OVERLAP_MIN_FLOATS {
-            // Big batch: copy its vectors into memory while another thread
-            // writes and syncs the frame; undone if the write fails.
-            std::thread::scope(|scope| {
-                let writer = scope.spawn(move || log::append(&mut **file, end, frame, sync));
-                model.stage_vectors(batch);
-                writer.join().unwrap_or_else(|_| {
-                    Err((io::Error::other("the writer thread panicked"), false))
-                })
-            })
-        } else {
-            log::append(&mut **file, end, frame, sync)
-        };
-        if let Err((e, cut)) = written {
-            self.model.unstage_vectors();
-            self.cut_pending = !cut;
-            return Err(Error::io("appending a batch", &self.path, e));
-        }
+        Ok(())
+    }
+
+    /// Book-keeping after a frame was appended (and synced if `sync`).
+    fn wrote_frame(&mut self, sync: bool) {
         self.end += self.frame.len() as u64;
         self.unsynced |= !sync;
         if self.frame.capacity() > 64 << 20 {
             self.frame = Vec::new();
         }
-        self.model.apply(batch);
-        self.maybe_auto_compact();
-        Ok(())
     }
 
     /// Inserts or replaces `records` in `collection` (created if missing),
@@ -744,35 +724,114 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        let dim = self.model.dim;
-        // Reuse the previous call's vector buffer: a fresh 15 MB allocation
-        // per call costs thousands of page faults.
-        let mut batch = Batch {
-            ops: std::mem::take(&mut self.scratch_ops),
-            vectors: std::mem::take(&mut self.scratch),
-        };
-        batch.ops.clear();
-        batch.vectors.clear();
-        batch
-            .vectors
-            .try_reserve_exact(records.len().saturating_mul(dim))?;
-        batch.ops.try_reserve_exact(records.len())?;
+        let mut id_bytes = 0usize;
         for r in records {
             validate::id(collection, &r.id)?;
             validate::attrs(&r.id, &r.attrs)?;
-            validate::push_unit(
+            id_bytes += r.id.len();
+        }
+        // Small batches: the unit vectors go straight into the vector
+        // buffer, past the last row (invisible to searches, which see rows
+        // below `Model::rows`), and the frame is encoded from there. Big
+        // batches: into the warm `units` buffer, and the copy into the
+        // vector buffer (page faults into fresh memory) runs on a second
+        // thread while the frame is written (page-cache copy) and synced
+        // (disk time).
+        let dim = self.model.dim;
+        let floats = records.len().saturating_mul(dim);
+        self.model.vectors.try_reserve(floats)?;
+        let overlap = floats >= OVERLAP_MIN_FLOATS;
+        let mut units = std::mem::take(&mut self.units);
+        units.clear();
+        let out = if overlap {
+            units.try_reserve_exact(floats)?;
+            &mut units
+        } else {
+            &mut self.model.vectors
+        };
+        for r in records {
+            let pushed = validate::push_unit(
                 dim,
                 &r.vector,
                 &|| format!("the vector of record {:?}", r.id),
-                &mut batch.vectors,
-            )?;
-            batch.ops.push(Op::Upsert {
-                collection: collection.to_owned(),
-                id: r.id.clone(),
-                attrs: r.attrs.clone(),
-            });
+                out,
+            );
+            if let Err(e) = pushed {
+                self.model.unstage_vectors();
+                return Err(e);
+            }
         }
-        self.commit_keeping_vectors(batch)
+        let result = self.commit_upserts(collection, records, id_bytes, &units);
+        if result.is_err() {
+            self.model.unstage_vectors();
+        }
+        if units.capacity() <= 64 << 20 {
+            self.units = units;
+        }
+        result
+    }
+
+    /// The rest of [`Store::upsert`], once the unit vectors are staged.
+    fn commit_upserts(
+        &mut self,
+        collection: &str,
+        records: &[Record],
+        id_bytes: usize,
+        units: &[f32],
+    ) -> Result<()> {
+        self.retry_cut()?;
+        if let Some(budget) = self.opts.memory_budget {
+            let growth = records.len() * self.model.dim * 4
+                + records
+                    .iter()
+                    .map(|r| r.id.len() + 8 + 16 + 4 + 24 + r.attrs.len() * 48)
+                    .sum::<usize>();
+            refuse_past_budget(&self.model, budget, records.len(), growth)?;
+        }
+        self.model
+            .reserve_upserts(collection, records.len(), id_bytes)?;
+        self.verify_lock()?;
+        let staged = self.model.rows() * self.model.dim;
+        self.frame.clear();
+        nidus_format::encode_upsert_frame(
+            &self.header,
+            collection,
+            if units.is_empty() {
+                &self.model.vectors[staged..]
+            } else {
+                units
+            },
+            records.iter().map(|r| (r.id.as_str(), &r.attrs)),
+            &mut self.frame,
+        )
+        .map_err(|e| log::format_error(e, &self.path))?;
+        // Interning attribute names ahead of the write is harmless if it
+        // fails: names are never removed.
+        let mut attrs = Vec::new();
+        attrs.try_reserve_exact(records.len())?;
+        let keys = &mut self.model.keys;
+        attrs.extend(records.iter().map(|r| keys.compact(&r.attrs)));
+        let sync = self.opts.durability == Durability::Sync;
+        let written = if units.is_empty() {
+            log::append(&mut *self.file, self.end, &self.frame, sync)
+        } else {
+            let (file, frame, end) = (&mut self.file, &self.frame, self.end);
+            let vectors = &mut self.model.vectors;
+            std::thread::scope(|scope| {
+                // Reserved above: the copy cannot allocate or panic.
+                scope.spawn(|| vectors.extend_from_slice(units));
+                log::append(&mut **file, end, frame, sync)
+            })
+        };
+        if let Err((e, cut)) = written {
+            self.cut_pending = !cut;
+            return Err(Error::io("appending a batch", &self.path, e));
+        }
+        self.wrote_frame(sync);
+        self.model
+            .apply_upserts(collection, records.iter().map(|r| r.id.as_str()).zip(attrs));
+        self.maybe_auto_compact();
+        Ok(())
     }
 
     /// Deletes the records `ids` of `collection`; returns how many existed.

@@ -377,3 +377,48 @@ fn debug_output_is_a_summary() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// An upsert stages its unit vectors in the vector buffer before the write;
+/// a batch refused after some were staged (a bad vector further on, the
+/// memory budget) must leave no trace: the next batch's rows, searches and
+/// a reopen see exactly the accepted records.
+#[test]
+fn refused_upserts_leave_no_staged_vectors_behind() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let opts = Options::new(3).memory_budget(4096);
+    let mut store = Store::open(dir.path(), opts.clone())?;
+    store.upsert("c", &[Record::new("a", [2.0, 0.0, 0.0])])?;
+    let e = store
+        .upsert(
+            "c",
+            &[
+                Record::new("b", [0.0, 0.0, 5.0]),
+                Record::new("bad", [1.0, f32::NAN, 0.0]),
+            ],
+        )
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+    let many: Vec<Record> = (0..1000)
+        .map(|i| Record::new(format!("m{i}"), [0.0, 0.0, 1.0]))
+        .collect();
+    let e = store.upsert("c", &many).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OutOfMemory, "{e}");
+    store.upsert("c", &[Record::new("next", [0.0, 3.0, 0.0])])?;
+    let check = |store: &Store| -> anyhow::Result<()> {
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.get("c", "next")?.unwrap().vector, vec![0.0, 1.0, 0.0]);
+        assert_eq!(store.get("c", "a")?.unwrap().vector, vec![1.0, 0.0, 0.0]);
+        assert!(store.get("c", "b")?.is_none());
+        let hits = store.search(&[0.0, 1.0, 0.0], Search::top(2))?;
+        assert_eq!(ids(&hits), ["next", "a"]);
+        assert_eq!(hits[0].score, 1.0);
+        // No hit scores against the refused [0, 0, 1] rows.
+        let hits = store.search(&[0.0, 0.0, 1.0], Search::top(5))?;
+        assert!(hits.iter().all(|h| h.score == 0.0), "{hits:?}");
+        Ok(())
+    };
+    check(&store)?;
+    drop(store);
+    check(&Store::open(dir.path(), opts)?)?;
+    Ok(())
+}
