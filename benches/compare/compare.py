@@ -327,9 +327,15 @@ def measure_nidus(base_path, query_path, k, workdir, nq):
         result[f"p50_ms_{threads}t"] = (t_all - t_one) / (nq - 1) * 1e3
         if threads == 2:
             result["ids"] = ids
+    # A batch pass is short next to a process's open, so the batch run repeats
+    # the queries until it makes at least 8 passes of 64: the noise of the
+    # open then weighs little in the difference.
+    repeats = max(1, -(-512 // nq))
+    many = os.path.join(workdir, "many-queries.npy")
+    np.save(many, np.tile(np.load(query_path), (repeats, 1)))
     _, t_one, _ = nidus_search(nidus, store, one_query, k, 2, 64)
-    _, t_all, rss = nidus_search(nidus, store, query_path, k, 2, 64)
-    result["batch_qps"] = (nq - 1) / (t_all - t_one)
+    _, t_all, rss = nidus_search(nidus, store, many, k, 2, 64)
+    result["batch_qps"] = (nq * repeats - 1) / (t_all - t_one)
     result["peak_mib"] = max(peak, rss)
     return result
 
