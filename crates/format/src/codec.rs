@@ -127,54 +127,51 @@ pub(crate) fn encode_payload(
 /// (padding included), computed without encoding: lets the encoder refuse
 /// an oversized batch before allocating, and reserve exactly once.
 pub(crate) fn payload_len(batch: &Batch, header: &Header) -> u64 {
-    fn s(x: &str) -> u64 {
-        4 + x.len() as u64
-    }
-    fn value(v: &Value) -> u64 {
-        1 + match v {
-            Value::Null | Value::Bool(_) => 0,
-            Value::Int(_) | Value::Float(_) => 8,
-            Value::Str(x) => s(x),
-            Value::List(items) => 4 + items.iter().map(|x| s(x)).sum::<u64>(),
-        }
-    }
     let rows = batch.upsert_count() as u64;
     let mut len = 8 + rows * header.row_bytes() as u64;
     for op in &batch.ops {
-        len += 1 + match op {
-            Op::CreateCollection { name } | Op::DropCollection { name } => s(name),
+        len += match op {
+            Op::CreateCollection { name } | Op::DropCollection { name } => 1 + str_len(name),
             Op::SetMetadata {
                 collection,
                 key,
                 value,
-            } => s(collection) + s(key) + 1 + value.as_deref().map_or(0, s),
+            } => 1 + str_len(collection) + str_len(key) + 1 + value.as_deref().map_or(0, str_len),
             Op::Upsert {
                 collection,
                 id,
                 attrs,
-            } => {
-                s(collection) + s(id) + 4 + attrs.iter().map(|(n, v)| s(n) + value(v)).sum::<u64>()
-            }
-            Op::Delete { collection, id } => s(collection) + s(id),
+            } => upsert_op_len(collection, id, attrs),
+            Op::Delete { collection, id } => 1 + str_len(collection) + str_len(id),
         };
     }
     len.next_multiple_of(4)
 }
 
-/// The length of one `Upsert` op of `collection` (SPEC.md §5.2).
+/// The encoded length of a string: u32 length, then the bytes (SPEC.md §1.2).
+fn str_len(x: &str) -> u64 {
+    4 + x.len() as u64
+}
+
+/// The encoded length of one tagged attribute value (SPEC.md §5.3).
+fn value_len(v: &Value) -> u64 {
+    1 + match v {
+        Value::Null | Value::Bool(_) => 0,
+        Value::Int(_) | Value::Float(_) => 8,
+        Value::Str(x) => str_len(x),
+        Value::List(items) => 4 + items.iter().map(|x| str_len(x)).sum::<u64>(),
+    }
+}
+
+/// The length of one `Upsert` op of `collection`, tag included (SPEC.md §5.2).
 fn upsert_op_len(collection: &str, id: &str, attrs: &crate::value::Attributes) -> u64 {
-    fn s(x: &str) -> u64 {
-        4 + x.len() as u64
-    }
-    fn value(v: &Value) -> u64 {
-        1 + match v {
-            Value::Null | Value::Bool(_) => 0,
-            Value::Int(_) | Value::Float(_) => 8,
-            Value::Str(x) => s(x),
-            Value::List(items) => 4 + items.iter().map(|x| s(x)).sum::<u64>(),
-        }
-    }
-    1 + s(collection) + s(id) + 4 + attrs.iter().map(|(n, v)| s(n) + value(v)).sum::<u64>()
+    1 + str_len(collection)
+        + str_len(id)
+        + 4
+        + attrs
+            .iter()
+            .map(|(n, v)| str_len(n) + value_len(v))
+            .sum::<u64>()
 }
 
 /// The payload length (padding included) of a batch of upserts into

@@ -850,14 +850,7 @@ impl Store {
                 id: id.to_owned(),
             })
             .collect();
-        let n = ops.len();
-        if n > 0 {
-            self.commit(Batch {
-                ops,
-                vectors: Vec::new(),
-            })?;
-        }
-        Ok(n)
+        self.commit_deletes(ops)
     }
 
     /// Deletes every record of `collection` matching `filter`, as one
@@ -875,6 +868,12 @@ impl Store {
                 id: self.model.row_id(row).to_owned(),
             })
             .collect();
+        self.commit_deletes(ops)
+    }
+
+    /// Commits `ops` (deletes of live records) as one batch, writing nothing
+    /// when there are none; returns how many records were deleted.
+    fn commit_deletes(&mut self, ops: Vec<Op>) -> Result<usize> {
         let n = ops.len();
         if n > 0 {
             self.commit(Batch {
