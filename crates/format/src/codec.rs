@@ -60,14 +60,7 @@ pub(crate) fn encode_payload(
     put_u32(out, count(batch.ops.len(), "operations")?);
     put_u32(out, count(rows, "vector rows")?);
 
-    // The vector block: written in place, element by element in little-endian
-    // order; on a little-endian host this loop is a straight copy.
-    let start = out.len();
-    out.resize(start + expected * 4, 0);
-    let (cells, _) = out[start..].as_chunks_mut::<4>();
-    for (cell, v) in cells.iter_mut().zip(&batch.vectors) {
-        *cell = v.to_le_bytes();
-    }
+    put_vectors(out, &batch.vectors);
 
     for op in &batch.ops {
         match op {
@@ -99,17 +92,7 @@ pub(crate) fn encode_payload(
                 collection,
                 id,
                 attrs,
-            } => {
-                out.push(OP_UPSERT);
-                put_str(out, collection)?;
-                put_str(out, id)?;
-                put_u32(out, count(attrs.len(), "attributes")?);
-                // BTreeMap iterates in name order: deterministic bytes.
-                for (name, value) in attrs {
-                    put_str(out, name)?;
-                    put_value(out, value)?;
-                }
-            }
+            } => put_upsert(out, collection, id, attrs)?,
             Op::Delete { collection, id } => {
                 out.push(OP_DELETE);
                 put_str(out, collection)?;
@@ -117,9 +100,7 @@ pub(crate) fn encode_payload(
             }
         }
     }
-    // Padding is relative to the payload, wherever `out` started.
-    let pad = (4 - (out.len() - payload_start) % 4) % 4;
-    out.resize(out.len() + pad, 0);
+    pad_payload(out, payload_start);
     Ok(())
 }
 
@@ -206,9 +187,18 @@ pub(crate) fn encode_upserts_payload<'a>(
     let rows = count(rows, "vector rows")?;
     put_u32(out, rows);
     put_u32(out, rows);
-    // Little-endian through a small buffer that stays in L1: one pass over
-    // the output (no zero fill first); on a little-endian host the inner
-    // loop is a plain copy.
+    put_vectors(out, vectors);
+    for (id, attrs) in upserts {
+        put_upsert(out, collection, id, attrs)?;
+    }
+    pad_payload(out, payload_start);
+    Ok(())
+}
+
+/// Appends the vector block: every value in little-endian order, through a
+/// small buffer that stays in L1 (one pass over the output, no zero fill
+/// first); on a little-endian host the inner loop is a plain copy.
+fn put_vectors(out: &mut Vec<u8>, vectors: &[f32]) {
     let mut le = [0u8; 4096];
     for chunk in vectors.chunks(le.len() / 4) {
         let (cells, _) = le.as_chunks_mut::<4>();
@@ -217,20 +207,32 @@ pub(crate) fn encode_upserts_payload<'a>(
         }
         out.extend_from_slice(&le[..chunk.len() * 4]);
     }
-    for (id, attrs) in upserts {
-        out.push(OP_UPSERT);
-        put_str(out, collection)?;
-        put_str(out, id)?;
-        put_u32(out, count(attrs.len(), "attributes")?);
-        for (name, value) in attrs {
-            put_str(out, name)?;
-            put_value(out, value)?;
-        }
+}
+
+/// Appends one `Upsert` op (SPEC.md §5.2).
+fn put_upsert(
+    out: &mut Vec<u8>,
+    collection: &str,
+    id: &str,
+    attrs: &crate::value::Attributes,
+) -> Result<(), Error> {
+    out.push(OP_UPSERT);
+    put_str(out, collection)?;
+    put_str(out, id)?;
+    put_u32(out, count(attrs.len(), "attributes")?);
+    // BTreeMap iterates in name order: deterministic bytes.
+    for (name, value) in attrs {
+        put_str(out, name)?;
+        put_value(out, value)?;
     }
-    // Padding is relative to the payload, wherever `out` started.
+    Ok(())
+}
+
+/// Pads the payload that began at `payload_start` to a multiple of 4 bytes
+/// (relative to the payload, wherever `out` started).
+fn pad_payload(out: &mut Vec<u8>, payload_start: usize) {
     let pad = (4 - (out.len() - payload_start) % 4) % 4;
     out.resize(out.len() + pad, 0);
-    Ok(())
 }
 
 fn count(n: usize, what: &str) -> Result<u32, Error> {
