@@ -117,7 +117,7 @@ mod tests;
 
 pub use error::KernelError;
 pub use filter::RowFilter;
-pub use normalize::normalize;
+pub use normalize::{normalize, normalize_into};
 pub use probe::{measure_fma_peak, measure_read_bandwidth};
 pub use tier::{Kernel, Tier, active_tier, best_tier, force_tier};
 

@@ -2,6 +2,7 @@
 //! and the unit-length normalization of vectors.
 
 use nidus_format::{Attributes, Value};
+use nidus_kernel::KernelError;
 
 use crate::error::{Error, Result};
 
@@ -80,40 +81,20 @@ pub(crate) fn push_unit(
     if v.len() != dim {
         return Err(Error::dimension(dim, v.len(), &what()));
     }
-    // Eight independent accumulators: no loop-carried dependency, so the
-    // compiler vectorizes; the lane order is fixed, so the result is
-    // deterministic. The square of a finite f32 is far from overflowing
-    // f64 (even summed 2^16 times), so the sum is finite exactly when every
-    // component is: one pass checks and measures.
-    let mut lanes = [0f64; 8];
-    let (chunks, rest) = v.as_chunks::<8>();
-    for c in chunks {
-        for (acc, &x) in lanes.iter_mut().zip(c) {
-            *acc += f64::from(x) * f64::from(x);
-        }
-    }
-    let mut sum: f64 = lanes.iter().sum();
-    for &x in rest {
-        sum += f64::from(x) * f64::from(x);
-    }
-    if !sum.is_finite()
-        && let Some(i) = v.iter().position(|x| !x.is_finite())
-    {
-        return Err(Error::invalid(format!(
-            "{} has a non-finite component {} at index {i}",
+    // The kernel's arithmetic, so a stored vector and a query normalize
+    // alike and the same input always stores the same bits.
+    nidus_kernel::normalize_into(v, out).map_err(|e| match e {
+        KernelError::NonFinite { index } => Error::invalid(format!(
+            "{} has a non-finite component {} at index {index}",
             what(),
-            v[i]
-        )));
-    }
-    if sum == 0.0 {
-        return Err(Error::invalid(format!(
+            v[index]
+        )),
+        KernelError::ZeroVector => Error::invalid(format!(
             "{} is a zero vector, which has no direction (cosine is undefined)",
             what()
-        )));
-    }
-    let inv = 1.0 / sum.sqrt();
-    out.extend(v.iter().map(|&x| (f64::from(x) * inv) as f32));
-    Ok(())
+        )),
+        other => Error::invalid(format!("{}: {other}", what())),
+    })
 }
 
 fn truncate(s: &str) -> &str {
