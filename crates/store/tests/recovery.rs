@@ -294,3 +294,25 @@ fn a_writer_that_lost_its_lock_refuses_to_write() -> anyhow::Result<()> {
     assert_eq!((s.len(), s.stats().file_bytes), (2, bytes));
     Ok(())
 }
+
+/// A crash while creating the store leaves a data file shorter than its
+/// header (SPEC.md §6.2). No batch can be in it (create syncs the header
+/// before it returns), but the store does not guess: every open refuses the
+/// file naming offset 0 and leaves its bytes alone for the operator.
+#[test]
+fn a_header_cut_short_by_a_crash_during_create_is_refused_untouched() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    drop(Store::open(dir.path(), Options::new(3))?);
+    let path = data(dir.path());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)?
+        .set_len(10)?;
+    let before = std::fs::read(&path)?;
+    for opts in [Options::new(3), Options::existing().read_only()] {
+        let err = Store::open(dir.path(), opts).unwrap_err();
+        assert_eq!(err.offset(), Some(0), "{err}");
+    }
+    assert_eq!(std::fs::read(&path)?, before);
+    Ok(())
+}
