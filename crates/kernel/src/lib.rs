@@ -104,6 +104,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod fill;
 mod filter;
 mod normalize;
 mod probe;
@@ -116,8 +117,9 @@ mod tier;
 mod tests;
 
 pub use error::KernelError;
+pub use fill::{PARALLEL_MIN_FLOATS, extend_from_le_bytes_while, extend_while};
 pub use filter::RowFilter;
-pub use normalize::{normalize, normalize_into};
+pub use normalize::{normalize, normalize_into, normalize_to};
 pub use probe::{measure_fma_peak, measure_read_bandwidth};
 pub use tier::{Kernel, Tier, active_tier, best_tier, force_tier};
 

@@ -33,6 +33,25 @@ pub fn normalize_into(v: &[f32], out: &mut Vec<f32>) -> Result<(), KernelError> 
     Ok(())
 }
 
+/// Writes the unit-length version of `v` into `out` (of the same length):
+/// the same bits [`normalize`] would leave in a copy of `v`.
+///
+/// Errors as [`normalize`], and with [`KernelError::DimensionMismatch`] if
+/// the lengths differ; `out` is then unchanged.
+pub fn normalize_to(v: &[f32], out: &mut [f32]) -> Result<(), KernelError> {
+    if v.len() != out.len() {
+        return Err(KernelError::DimensionMismatch {
+            expected: out.len(),
+            got: v.len(),
+        });
+    }
+    let inv = inverse_norm(v)?;
+    for (o, &x) in out.iter_mut().zip(v) {
+        *o = (f64::from(x) * inv) as f32;
+    }
+    Ok(())
+}
+
 /// `1 / |v|`, checking in the same pass that `v` is finite and not zero.
 fn inverse_norm(v: &[f32]) -> Result<f64, KernelError> {
     // Eight independent f64 accumulators: no loop-carried dependency, so the
@@ -130,5 +149,33 @@ mod tests {
             Err(KernelError::NonFinite { index: 1 })
         );
         assert_eq!(out, vec![1.0]);
+    }
+
+    #[test]
+    fn normalize_to_writes_the_bits_normalize_leaves_and_checks_lengths() {
+        for v in [
+            vec![3.0f32, 4.0],
+            (0..383).map(|i| (i as f32).cos() * 1e-3).collect(),
+        ] {
+            let mut in_place = v.clone();
+            normalize(&mut in_place).unwrap();
+            let mut out = vec![9.0f32; v.len()];
+            normalize_to(&v, &mut out).unwrap();
+            let bits = |s: &[f32]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&out), bits(&in_place));
+        }
+        let mut out = [5.0f32; 3];
+        assert_eq!(
+            normalize_to(&[1.0, 2.0], &mut out),
+            Err(KernelError::DimensionMismatch {
+                expected: 3,
+                got: 2
+            })
+        );
+        assert_eq!(
+            normalize_to(&[0.0, 0.0, 0.0], &mut out),
+            Err(KernelError::ZeroVector)
+        );
+        assert_eq!(out, [5.0; 3], "unchanged on error");
     }
 }
