@@ -54,6 +54,7 @@ mod options;
 mod record;
 mod scan;
 mod search;
+mod stage;
 mod store;
 mod validate;
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use nidus_format::{Attributes, Batch, DATA_FILE, End, HEADER_LEN, Header, MAX_DIMENSION, Op};
 use nidus_lock::{LockError, WriteLock};
 
+use crate::attrs::{Keys, RowAttrs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::{Compiled, Filter};
 use crate::info::{CollectionInfo, FileEnd, Footprint, OpenReport, Stats};
@@ -19,6 +20,7 @@ use crate::options::{Durability, Options};
 use crate::record::Record;
 use crate::scan::{self, ScanSpec};
 use crate::search::{AttrSelection, Hit, Search};
+use crate::stage;
 use crate::validate;
 
 /// The temporary file a new data file is built in (creation, compaction).
@@ -304,6 +306,7 @@ impl Store {
         }
         model.vectors.try_reserve_exact(est_floats)?;
         let budget = opts.memory_budget;
+        let threads = opts.threads;
         let outcome = log::read_frames(
             &mut *file,
             &path,
@@ -313,8 +316,7 @@ impl Store {
             &mut |batch| {
                 check_budget_ref(&model, budget, batch).map_err(|e| e.with_path(&path))?;
                 model.reserve_for_ref(batch)?;
-                model.apply_ref(batch);
-                Ok(())
+                model.apply_ref(batch, threads)
             },
         )?;
         // The file-size estimate counted ids and attributes as vector
@@ -724,44 +726,40 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
-        let mut id_bytes = 0usize;
-        for r in records {
-            validate::id(collection, &r.id)?;
-            validate::attrs(&r.id, &r.attrs)?;
-            id_bytes += r.id.len();
-        }
         // Small batches: the unit vectors go straight into the vector
         // buffer, past the last row (invisible to searches, which see rows
         // below `Model::rows`), and the frame is encoded from there. Big
-        // batches: into the warm `units` buffer, and the copy into the
-        // vector buffer (page faults into fresh memory) runs on a second
-        // thread while the frame is written (page-cache copy) and synced
-        // (disk time).
+        // batches are checked and normalized on two cores into the warm
+        // `units` buffer; then the copy into the vector buffer (page faults
+        // into fresh memory, the slowest part) starts on a second thread
+        // while this one encodes, writes and syncs the frame, and joins the
+        // copy when that is done.
         let dim = self.model.dim;
         let floats = records.len().saturating_mul(dim);
         self.model.vectors.try_reserve(floats)?;
-        let overlap = floats >= OVERLAP_MIN_FLOATS;
-        let mut units = std::mem::take(&mut self.units);
-        units.clear();
-        let out = if overlap {
-            units.try_reserve_exact(floats)?;
-            &mut units
-        } else {
-            &mut self.model.vectors
-        };
-        for r in records {
-            let pushed = validate::push_unit(
-                dim,
-                &r.vector,
-                &|| format!("the vector of record {:?}", r.id),
-                out,
-            );
-            if let Err(e) = pushed {
-                self.model.unstage_vectors();
-                return Err(e);
+        if floats < OVERLAP_MIN_FLOATS {
+            let id_bytes = stage::check_records(collection, records)?;
+            for r in records {
+                let pushed = validate::push_unit(
+                    dim,
+                    &r.vector,
+                    &|| format!("the vector of record {:?}", r.id),
+                    &mut self.model.vectors,
+                );
+                if let Err(e) = pushed {
+                    self.model.unstage_vectors();
+                    return Err(e);
+                }
             }
+            let result = self.commit_upserts(collection, records, id_bytes, &[]);
+            if result.is_err() {
+                self.model.unstage_vectors();
+            }
+            return result;
         }
-        let result = self.commit_upserts(collection, records, id_bytes, &units);
+        let mut units = std::mem::take(&mut self.units);
+        let result = stage::stage_units(collection, records, dim, self.opts.threads, &mut units)
+            .and_then(|id_bytes| self.commit_upserts(collection, records, id_bytes, &units));
         if result.is_err() {
             self.model.unstage_vectors();
         }
@@ -791,42 +789,49 @@ impl Store {
         self.model
             .reserve_upserts(collection, records.len(), id_bytes)?;
         self.verify_lock()?;
-        let staged = self.model.rows() * self.model.dim;
-        self.frame.clear();
-        nidus_format::encode_upsert_frame(
-            &self.header,
-            collection,
-            if units.is_empty() {
-                &self.model.vectors[staged..]
-            } else {
-                units
-            },
-            records.iter().map(|r| (r.id.as_str(), &r.attrs)),
-            &mut self.frame,
-        )
-        .map_err(|e| log::format_error(e, &self.path))?;
-        // Interning attribute names ahead of the write is harmless if it
-        // fails: names are never removed.
-        let mut attrs = Vec::new();
-        attrs.try_reserve_exact(records.len())?;
-        let keys = &mut self.model.keys;
-        attrs.extend(records.iter().map(|r| keys.compact(&r.attrs)));
         let sync = self.opts.durability == Durability::Sync;
-        let written = if units.is_empty() {
-            log::append(&mut *self.file, self.end, &self.frame, sync)
-        } else {
-            let (file, frame, end) = (&mut self.file, &self.frame, self.end);
-            let vectors = &mut self.model.vectors;
-            std::thread::scope(|scope| {
-                // Reserved above: the copy cannot allocate or panic.
-                scope.spawn(|| vectors.extend_from_slice(units));
-                log::append(&mut **file, end, frame, sync)
-            })
+        let threads = self.opts.threads;
+        let Store {
+            header,
+            path,
+            file,
+            frame,
+            model,
+            end,
+            cut_pending,
+            ..
+        } = self;
+        let end = *end;
+        // Encodes the frame, interns the attribute names (harmless if the
+        // write then fails: names are never removed) and appends the frame.
+        let mut write = |vectors: &[f32], keys: &mut Keys| -> Result<Vec<RowAttrs>> {
+            frame.clear();
+            nidus_format::encode_upsert_frame(
+                header,
+                collection,
+                vectors,
+                records.iter().map(|r| (r.id.as_str(), &r.attrs)),
+                frame,
+            )
+            .map_err(|e| log::format_error(e, path))?;
+            let mut attrs = Vec::new();
+            attrs.try_reserve_exact(records.len())?;
+            attrs.extend(records.iter().map(|r| keys.compact(&r.attrs)));
+            if let Err((e, cut)) = log::append(&mut **file, end, frame, sync) {
+                *cut_pending = !cut;
+                return Err(Error::io("appending a batch", path, e));
+            }
+            Ok(attrs)
         };
-        if let Err((e, cut)) = written {
-            self.cut_pending = !cut;
-            return Err(Error::io("appending a batch", &self.path, e));
-        }
+        let attrs = if units.is_empty() {
+            let staged = model.rows() * model.dim;
+            write(&model.vectors[staged..], &mut model.keys)?
+        } else {
+            // Reserved by the caller: the copy cannot fail to allocate.
+            nidus_kernel::extend_while(&mut model.vectors, units, threads, || {
+                write(units, &mut model.keys)
+            })??
+        };
         self.wrote_frame(sync);
         self.model
             .apply_upserts(collection, records.iter().map(|r| r.id.as_str()).zip(attrs));
@@ -1022,6 +1027,7 @@ impl Store {
             return Ok(0);
         }
         let budget = self.opts.memory_budget;
+        let threads = self.opts.threads;
         let model = &mut self.model;
         let outcome = log::read_frames(
             &mut *self.file,
@@ -1032,8 +1038,7 @@ impl Store {
             &mut |batch| {
                 check_budget_ref(model, budget, batch)?;
                 model.reserve_for_ref(batch)?;
-                model.apply_ref(batch);
-                Ok(())
+                model.apply_ref(batch, threads)
             },
         )?;
         self.end = outcome.valid_end;

@@ -83,7 +83,20 @@ pub(crate) fn push_unit(
     }
     // The kernel's arithmetic, so a stored vector and a query normalize
     // alike and the same input always stores the same bits.
-    nidus_kernel::normalize_into(v, out).map_err(|e| match e {
+    nidus_kernel::normalize_into(v, out).map_err(|e| vector_error(e, v, what))
+}
+
+/// [`push_unit`] into a slot of exactly `dim` floats: the same bits.
+pub(crate) fn write_unit(v: &[f32], what: &dyn Fn() -> String, slot: &mut [f32]) -> Result<()> {
+    if v.len() != slot.len() {
+        return Err(Error::dimension(slot.len(), v.len(), &what()));
+    }
+    nidus_kernel::normalize_to(v, slot).map_err(|e| vector_error(e, v, what))
+}
+
+/// The store's error for a vector the kernel refused to normalize.
+fn vector_error(e: KernelError, v: &[f32], what: &dyn Fn() -> String) -> Error {
+    match e {
         KernelError::NonFinite { index } => Error::invalid(format!(
             "{} has a non-finite component {} at index {index}",
             what(),
@@ -94,7 +107,7 @@ pub(crate) fn push_unit(
             what()
         )),
         other => Error::invalid(format!("{}: {other}", what())),
-    })
+    }
 }
 
 fn truncate(s: &str) -> &str {
