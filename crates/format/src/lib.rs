@@ -75,7 +75,7 @@ pub use checksum::{checksum, xxh64};
 pub use error::{Error, ErrorKind};
 pub use frame::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, encode_frame, encode_upsert_frame};
 pub use header::{ElementType, HEADER_LEN, Header, MAGIC, MAX_DIMENSION, Version};
-pub use reader::{End, Reader};
+pub use reader::{End, Frame, Reader};
 pub use value::{Attributes, Value};
 pub use view::{AttrIter, AttrsRef, BatchRef, ListIter, ListRef, OpIter, OpRef, ValueRef};
 pub use writer::{Appender, Sink, sync_parent_dir};

@@ -306,27 +306,44 @@ impl<R: Read> Reader<R> {
         let Some(len) = self.next_frame()? else {
             return Ok(None);
         };
-        let at = self.pos;
-        let payload = &self.buf[4..4 + len];
-        match parse_payload(
-            payload,
+        let view = validate_loaded(
+            &self.buf[4..4 + len],
             &self.header,
-            at + FRAME_HEADER_LEN as u64,
-            at,
-            &mut (),
-        ) {
-            Ok(view) => {
-                self.pos = at + (FRAME_HEADER_LEN + len) as u64;
-                Ok(Some(view))
-            }
-            Err(err) => Err(record_failure(
-                &mut self.end,
-                &mut self.stopped,
-                self.path.as_deref(),
-                at,
-                err,
-            )),
-        }
+            &mut self.pos,
+            &mut self.end,
+            &mut self.stopped,
+            self.path.as_deref(),
+        )?;
+        Ok(Some(view))
+    }
+
+    /// [`Reader::next_ref`] into a frame the caller owns: reads and
+    /// validates the next committed batch into `frame` (its buffer is
+    /// reused) and returns `true`, or `false` at the end (see
+    /// [`Reader::end`]); [`Frame::batch`] then lends the batch. Errors as
+    /// for [`Reader::next_into`]; `frame` then holds no batch.
+    ///
+    /// With two frames a caller can apply one batch while another thread
+    /// reads the next into the other.
+    pub fn next_frame_into(&mut self, frame: &mut Frame) -> Result<bool, Error> {
+        frame.layout = None;
+        // The frame's buffer becomes the reader's for one read.
+        std::mem::swap(&mut self.buf, &mut frame.bytes);
+        let loaded = self.next_frame();
+        std::mem::swap(&mut self.buf, &mut frame.bytes);
+        let Some(len) = loaded? else {
+            return Ok(false);
+        };
+        let view = validate_loaded(
+            &frame.bytes[4..4 + len],
+            &self.header,
+            &mut self.pos,
+            &mut self.end,
+            &mut self.stopped,
+            self.path.as_deref(),
+        )?;
+        frame.layout = Some(Layout::of(&view));
+        Ok(true)
     }
 
     /// Loads the next frame whose checksum verifies into `buf[4..4 + len]`
@@ -505,6 +522,91 @@ impl<R: Read> Reader<R> {
                 "a run of zero bytes where a frame should start, followed by data",
             )),
         }
+    }
+}
+
+/// A frame read by [`Reader::next_frame_into`], owned by the caller: its
+/// bytes (checksum verified, payload validated) and where the batch lies in
+/// them.
+#[derive(Debug, Default)]
+pub struct Frame {
+    /// Payload length (4 bytes), then the payload.
+    bytes: Vec<u8>,
+    layout: Option<Layout>,
+}
+
+/// Where a validated batch lies in a [`Frame`]'s bytes.
+#[derive(Debug, Clone, Copy)]
+struct Layout {
+    op_count: usize,
+    row_count: usize,
+    dimension: usize,
+    vectors_len: usize,
+    ops_len: usize,
+}
+
+/// The payload starts after its 4-byte length; the vector block after the
+/// payload's two counts (SPEC.md §5.1).
+const VECTORS_AT: usize = 4 + 8;
+
+impl Layout {
+    fn of(view: &BatchRef<'_>) -> Layout {
+        Layout {
+            op_count: view.op_count(),
+            row_count: view.row_count(),
+            dimension: view.dimension(),
+            vectors_len: view.vector_bytes().len(),
+            ops_len: view.op_bytes().len(),
+        }
+    }
+}
+
+impl Frame {
+    /// An empty frame (no batch, no buffer yet).
+    pub fn new() -> Frame {
+        Frame::default()
+    }
+
+    /// The batch the last successful [`Reader::next_frame_into`] read, or
+    /// `None` if the last read found no batch or failed.
+    pub fn batch(&self) -> Option<BatchRef<'_>> {
+        let l = self.layout?;
+        let vectors = &self.bytes[VECTORS_AT..VECTORS_AT + l.vectors_len];
+        let ops_at = VECTORS_AT + l.vectors_len;
+        let ops = &self.bytes[ops_at..ops_at + l.ops_len];
+        Some(BatchRef::from_parts(
+            l.op_count,
+            l.row_count,
+            l.dimension,
+            vectors,
+            ops,
+        ))
+    }
+
+    /// The payload bytes of the batch [`Frame::batch`] lends (0 if none).
+    pub fn payload_len(&self) -> usize {
+        self.layout
+            .map_or(0, |l| VECTORS_AT - 4 + l.vectors_len + l.ops_len)
+    }
+}
+
+/// Validates the payload just loaded at `*pos` and, if it is valid, moves
+/// `*pos` past its frame; a failure is recorded as [`record_failure`] does.
+fn validate_loaded<'a>(
+    payload: &'a [u8],
+    header: &Header,
+    pos: &mut u64,
+    end: &mut Option<End>,
+    stopped: &mut Option<(ErrorKind, Option<u64>)>,
+    path: Option<&Path>,
+) -> Result<BatchRef<'a>, Error> {
+    let at = *pos;
+    match parse_payload(payload, header, at + FRAME_HEADER_LEN as u64, at, &mut ()) {
+        Ok(view) => {
+            *pos = at + (FRAME_HEADER_LEN + payload.len()) as u64;
+            Ok(view)
+        }
+        Err(err) => Err(record_failure(end, stopped, path, at, err)),
     }
 }
 

@@ -31,10 +31,22 @@ impl<'a> BatchRef<'a> {
         vectors: &'a [u8],
         ops: &'a [u8],
     ) -> Self {
+        BatchRef::from_parts(op_count, row_count, header.dimension as usize, vectors, ops)
+    }
+
+    /// A view over parts of a payload validated earlier (see
+    /// [`crate::Frame`]).
+    pub(crate) fn from_parts(
+        op_count: usize,
+        row_count: usize,
+        dimension: usize,
+        vectors: &'a [u8],
+        ops: &'a [u8],
+    ) -> Self {
         BatchRef {
             op_count,
             row_count,
-            dimension: header.dimension as usize,
+            dimension,
             vectors,
             ops,
         }
@@ -68,6 +80,11 @@ impl<'a> BatchRef<'a> {
         let (cells, _) = self.vectors.as_chunks::<4>();
         out.reserve(cells.len());
         out.extend(cells.iter().map(|b| f32::from_le_bytes(*b)));
+    }
+
+    /// The encoded operations (validated), without the payload's padding.
+    pub(crate) fn op_bytes(&self) -> &'a [u8] {
+        self.ops
     }
 
     /// The operations, in order.

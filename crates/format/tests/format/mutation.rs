@@ -170,29 +170,39 @@ fn random_damage_never_panics_never_over_allocates_and_always_reports() {
         };
         let mut batch = Batch::default();
         let mut frames = 0;
-        // Half the cases read through borrowed views, walking every op,
-        // attribute and list item (a re-parse failure trips a debug
-        // assertion inside the crate).
-        let borrowed = case % 2 == 1;
-        let outcome = loop {
-            let step = if borrowed {
-                reader.next_ref().map(|view| {
-                    view.map(|v| {
-                        for op in v.ops() {
-                            if let nidus_format::OpRef::Upsert { attrs, .. } = op {
-                                for (_, value) in attrs.iter() {
-                                    if let nidus_format::ValueRef::List(l) = value {
-                                        assert_eq!(l.iter().count(), l.len());
-                                    }
-                                }
-                            }
+        // A third of the cases read through borrowed views, and a third
+        // through caller-owned frames (two, alternating, as the store reads
+        // them), walking every op, attribute and list item (a re-parse
+        // failure trips a debug assertion inside the crate).
+        let walk = |v: nidus_format::BatchRef<'_>, batch: &mut Batch| {
+            for op in v.ops() {
+                if let nidus_format::OpRef::Upsert { attrs, .. } = op {
+                    for (_, value) in attrs.iter() {
+                        if let nidus_format::ValueRef::List(l) = value {
+                            assert_eq!(l.iter().count(), l.len());
                         }
-                        v.to_batch(&mut batch);
+                    }
+                }
+            }
+            v.to_batch(batch);
+        };
+        let mut frames_owned = [nidus_format::Frame::new(), nidus_format::Frame::new()];
+        let outcome = loop {
+            let step = match case % 3 {
+                1 => reader
+                    .next_ref()
+                    .map(|view| view.map(|v| walk(v, &mut batch)).is_some()),
+                2 => {
+                    let frame = &mut frames_owned[frames % 2];
+                    reader.next_frame_into(frame).inspect(|&more| {
+                        let view = frame.batch();
+                        assert_eq!(view.is_some(), more, "case {case}");
+                        if let Some(v) = view {
+                            walk(v, &mut batch);
+                        }
                     })
-                    .is_some()
-                })
-            } else {
-                reader.next_into(&mut batch)
+                }
+                _ => reader.next_into(&mut batch),
             };
             match step {
                 Ok(true) => {

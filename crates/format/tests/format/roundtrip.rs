@@ -293,3 +293,45 @@ fn a_batch_over_the_frame_limit_is_refused_whole() {
     assert!(err.to_string().contains("frame limit"), "{err}");
     assert_eq!(out, vec![1, 2, 3]);
 }
+
+#[test]
+fn owned_frames_lend_the_batches_borrowed_views_lend() {
+    let mut rng = Rng::new(7);
+    for case in 0..60 {
+        let dim = 1 + rng.below(6) as u32;
+        let header = Header::new(dim).unwrap();
+        let mut batches: Vec<Batch> = (0..1 + rng.below(5)).map(|_| rng.batch(dim, 8)).collect();
+        if case == 0 {
+            batches = every_kind(dim);
+        }
+        let (mut bytes, offsets) = image(&header, &batches);
+        // Every third image loses the second half of its last frame.
+        if case % 3 == 2 {
+            let last = *offsets.last().unwrap() as usize;
+            bytes.truncate(last + (bytes.len() - last) / 2);
+        }
+        let mut by_ref = Reader::new(bytes.as_slice()).unwrap();
+        let mut by_frame = Reader::new(bytes.as_slice()).unwrap();
+        let mut frames = [nidus_format::Frame::new(), nidus_format::Frame::new()];
+        let mut n = 0;
+        loop {
+            let want = by_ref.next_ref().unwrap();
+            let frame = &mut frames[n % 2];
+            let more = by_frame.next_frame_into(frame).unwrap();
+            assert_eq!(more, want.is_some(), "case {case}, batch {n}");
+            let (Some(want), Some(got)) = (want, frame.batch()) else {
+                assert!(frame.batch().is_none(), "case {case}");
+                break;
+            };
+            let (mut a, mut b) = (Batch::default(), Batch::default());
+            want.to_batch(&mut a);
+            got.to_batch(&mut b);
+            assert!(same(&header, &[a], &[b]), "case {case}, batch {n}");
+            assert_eq!(got.vector_bytes(), want.vector_bytes());
+            assert_eq!(by_frame.valid_end(), by_ref.valid_end());
+            n += 1;
+        }
+        assert_eq!(by_frame.end(), by_ref.end(), "case {case}");
+        assert_eq!(n, batches.len() - usize::from(case % 3 == 2), "case {case}");
+    }
+}
