@@ -8,6 +8,7 @@
 //! points at its row.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 /// A hasher for keys that already are good 64-bit hashes.
@@ -122,13 +123,17 @@ impl IdMap {
         id_of: impl Fn(u32) -> &'a str,
     ) -> Option<u32> {
         let h = hasher.hash_one(id);
-        match self.by_hash.get_mut(&h) {
-            Some(slot) if id_of(*slot) == id => Some(std::mem::replace(slot, row)),
-            Some(_) => self.collisions.insert(id.into(), row),
-            None => match self.collisions.get_mut(id) {
-                Some(slot) => Some(std::mem::replace(slot, row)),
+        // One probe of the table (on open every id is new: a second probe
+        // to insert was a second cache miss).
+        match self.by_hash.entry(h) {
+            Entry::Occupied(mut slot) if id_of(*slot.get()) == id => {
+                Some(std::mem::replace(slot.get_mut(), row))
+            }
+            Entry::Occupied(_) => self.collisions.insert(id.into(), row),
+            Entry::Vacant(slot) => match self.collisions.get_mut(id) {
+                Some(old) => Some(std::mem::replace(old, row)),
                 None => {
-                    self.by_hash.insert(h, row);
+                    slot.insert(row);
                     None
                 }
             },
