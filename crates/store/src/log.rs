@@ -4,13 +4,18 @@
 use std::io::{self, BufReader, Read, SeekFrom};
 use std::path::Path;
 
-use nidus_format::{BatchRef, End, HEADER_LEN, Header};
+use nidus_format::{BatchRef, End, Frame, HEADER_LEN, Header};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::StoreFile;
 
 /// Read buffer for streaming a data file: big frames bypass it.
 const READ_BUFFER: usize = 1 << 20;
+
+/// Batches with at least this many payload bytes (1 MiB) are applied while
+/// a second thread reads the next frame: below it a thread costs more than
+/// the overlap saves.
+const PIPELINE_MIN_BYTES: usize = 1 << 20;
 
 /// Converts a format error about `path` into a store error.
 pub(crate) fn format_error(e: nidus_format::Error, path: &Path) -> Error {
@@ -53,12 +58,16 @@ pub(crate) fn read_header(file: &mut dyn StoreFile, path: &Path, len: u64) -> Re
 }
 
 /// Streams the frames of `file` from byte `from` (just past the header or a
-/// frame) to byte `len`, calling `apply` on every batch in order.
+/// frame) to byte `len`, calling `apply` on every batch in order; with
+/// `threads` (as [`crate::Options::threads`]) of two or more, big batches
+/// are applied while a second thread reads the next frame.
 ///
-/// Each batch is lent in place ([`nidus_format::Reader::next_ref`]): its
-/// vectors go from the read buffer straight into the store's buffer and
-/// nothing is allocated per op, so memory stays at the store plus one
-/// frame buffer, whatever the file size.
+/// Each batch is lent in place from one of two frame buffers
+/// ([`nidus_format::Reader::next_frame_into`]): its vectors go from the
+/// read buffer straight into the store's buffer and nothing is allocated
+/// per op, so memory stays at the store plus two frame buffers, whatever
+/// the file size. While a big batch is applied, the next frame is read on
+/// a second thread.
 ///
 /// Frames are read through a reader that sees the header followed by the
 /// bytes from `from` on; offsets it reports are translated back.
@@ -68,8 +77,10 @@ pub(crate) fn read_frames(
     header: &Header,
     from: u64,
     len: u64,
+    threads: usize,
     apply: &mut dyn FnMut(&BatchRef<'_>) -> Result<()>,
 ) -> Result<ReadOutcome> {
+    let pipeline = crate::options::resolve_threads(threads) >= 2;
     file.seek(SeekFrom::Start(from))
         .map_err(|e| Error::io("reading the data file", path, e))?;
     let head = header.encode();
@@ -84,15 +95,13 @@ pub(crate) fn read_frames(
             .map_err(|e| format_error(e, path))?;
     let mut batches = 0;
     let mut last_frame = None;
+    let (mut current, mut next) = (Frame::new(), Frame::new());
+    let mut start = reader.valid_end();
+    let mut read = reader.next_frame_into(&mut current);
     loop {
-        let start = reader.valid_end();
-        match reader.next_ref() {
-            Ok(Some(batch)) => {
-                apply(&batch)?;
-                batches += 1;
-                last_frame = Some(shift(start));
-            }
-            Ok(None) => break,
+        match read {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => break,
             Err(e) => {
                 let off = e.offset().map(shift);
@@ -103,6 +112,29 @@ pub(crate) fn read_frames(
                 return Err(err);
             }
         }
+        let Some(batch) = current.batch() else { break };
+        let next_start = reader.valid_end();
+        let applied;
+        if pipeline && current.payload_len() >= PIPELINE_MIN_BYTES {
+            // Read (and checksum, and validate) the next frame on a second
+            // thread while this batch is applied.
+            (applied, read) = std::thread::scope(|scope| {
+                let reading = scope.spawn(|| reader.next_frame_into(&mut next));
+                let applied = apply(&batch);
+                let read = reading
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (applied, read)
+            });
+        } else {
+            applied = apply(&batch);
+            read = reader.next_frame_into(&mut next);
+        }
+        applied?;
+        batches += 1;
+        last_frame = Some(shift(start));
+        start = next_start;
+        std::mem::swap(&mut current, &mut next);
     }
     let end = match reader.end() {
         Some(End::Clean { offset }) => End::Clean {

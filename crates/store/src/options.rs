@@ -138,7 +138,10 @@ impl Options {
         self
     }
 
-    /// Default search threads (0 = all available cores, the default).
+    /// Threads the store may use (0 = all available cores, the default):
+    /// the default for searches, and whether opening, refreshing and big
+    /// upserts may use a second thread (1 keeps them on the calling
+    /// thread; more than two gain nothing there).
     pub fn threads(mut self, threads: usize) -> Options {
         self.threads = threads;
         self
@@ -155,5 +158,14 @@ impl Options {
     pub fn file_system(mut self, fs: Arc<dyn FileSystem>) -> Options {
         self.fs = fs;
         self
+    }
+}
+
+/// `threads` as given to [`Options::threads`], with 0 resolved to the
+/// cores available.
+pub(crate) fn resolve_threads(threads: usize) -> usize {
+    match threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
     }
 }

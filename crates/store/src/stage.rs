@@ -42,11 +42,11 @@ pub(crate) fn stage_units(
     units.try_reserve_exact(floats)?;
     // A reused, already touched buffer: zeroing it is a fast memset.
     units.resize(floats, 0.0);
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
+    let half = if crate::options::resolve_threads(threads) >= 2 {
+        records.len() / 2
+    } else {
+        0
     };
-    let half = if threads >= 2 { records.len() / 2 } else { 0 };
     let (first, second) = records.split_at(half);
     let (first_units, second_units) = units.split_at_mut(half * dim);
     if first.is_empty() {

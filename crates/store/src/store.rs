@@ -313,6 +313,7 @@ impl Store {
             &header,
             HEADER_LEN as u64,
             len,
+            threads,
             &mut |batch| {
                 check_budget_ref(&model, budget, batch).map_err(|e| e.with_path(&path))?;
                 model.reserve_for_ref(batch)?;
@@ -1035,6 +1036,7 @@ impl Store {
             &self.header,
             self.end,
             len,
+            threads,
             &mut |batch| {
                 check_budget_ref(model, budget, batch)?;
                 model.reserve_for_ref(batch)?;

@@ -136,3 +136,61 @@ fn a_bad_record_in_either_half_of_a_big_batch_refuses_all_of_it() -> anyhow::Res
     );
     Ok(())
 }
+
+/// A store of three big batches, `r0..` in 0..3*BIG; returns the file's
+/// path and the offsets where the second and third frames start.
+fn three_big_frames(dir: &std::path::Path) -> anyhow::Result<(std::path::PathBuf, u64, u64)> {
+    let mut store = Store::open(dir, Options::new(DIM))?;
+    let path = dir.join(nidus_format::DATA_FILE);
+    let mut starts = Vec::new();
+    for b in 0..3 {
+        starts.push(std::fs::metadata(&path)?.len());
+        store.upsert("docs", &records(b * BIG..(b + 1) * BIG))?;
+    }
+    Ok((path, starts[1], starts[2]))
+}
+
+#[test]
+fn damage_read_ahead_while_a_big_batch_is_applied_is_reported_as_in_order() -> anyhow::Result<()> {
+    // Damage in the middle frame: found by the read-ahead thread while
+    // the first batch is applied.
+    let dir = tempfile::tempdir()?;
+    let (path, second, _) = three_big_frames(dir.path())?;
+    let mut bytes = std::fs::read(&path)?;
+    bytes[second as usize + 100] ^= 0x40;
+    std::fs::write(&path, &bytes)?;
+    for threads in [1, 2] {
+        let e = Store::open(dir.path(), Options::new(DIM).threads(threads)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert_eq!(e.offset(), Some(second), "{e}");
+        let store = Store::open(
+            dir.path(),
+            Options::new(DIM)
+                .threads(threads)
+                .read_only()
+                .open_valid_prefix(),
+        )?;
+        assert_eq!(store.len(), BIG as usize, "only the first batch");
+        assert!(matches!(
+            store.open_report().end,
+            nidus_store::FileEnd::Corrupt { offset, .. } if offset == second
+        ));
+    }
+    // A torn last frame behind two big ones: cut by a writable open.
+    let dir = tempfile::tempdir()?;
+    let (path, _, third) = three_big_frames(dir.path())?;
+    let len = std::fs::metadata(&path)?.len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)?
+        .set_len(third + (len - third) / 2)?;
+    let store = Store::open(dir.path(), Options::new(DIM).threads(2))?;
+    assert_eq!(store.len(), 2 * BIG as usize);
+    assert!(matches!(
+        store.open_report().end,
+        nidus_store::FileEnd::Torn { offset, .. } if offset == third
+    ));
+    drop(store);
+    assert_eq!(std::fs::metadata(&path)?.len(), third);
+    Ok(())
+}
