@@ -32,7 +32,7 @@ const ABSENT: u8 = 0;
 const PRESENT: u8 = 1;
 
 /// Smallest encodings, used to bound counts before reserving memory.
-const MIN_OP_LEN: usize = 1 + 4; // tag + one empty string
+pub(crate) const MIN_OP_LEN: usize = 1 + 4; // tag + one empty string
 const MIN_ATTR_LEN: usize = 4 + 1; // empty name + a one-byte value
 const MIN_STR_LEN: usize = 4;
 

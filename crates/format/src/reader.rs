@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::batch::Batch;
 use crate::checksum::checksum;
-use crate::codec::{decode_payload, parse_payload};
+use crate::codec::{MIN_OP_LEN, decode_payload, parse_payload};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, MIN_PAYLOAD_LEN};
 use crate::header::{HEADER_LEN, Header, MAGIC};
@@ -659,7 +659,18 @@ fn find_frame(region: &[u8], row_bytes: usize) -> Scan {
             let len = len as usize;
             let ops = word(p + 12) as u64;
             let rows = word(p + 16) as u64;
-            let plausible = rows <= ops && rows * row_bytes as u64 + 8 <= len as u64;
+            // Cheap structure before the checksum: every row has its
+            // upsert op, the counts, the vector block and the smallest
+            // encoding of every op fit in the length, a payload without
+            // ops is just its counts, and an op tag is never 0. Byte runs
+            // inside ops (small integers everywhere) pass the length test
+            // often; these rule nearly all of them out before they cost
+            // checksum work.
+            let ops_at = 8 + rows * row_bytes as u64;
+            let plausible = rows <= ops
+                && ops_at + ops * MIN_OP_LEN as u64 <= len as u64
+                && (ops > 0 || len == 8)
+                && (ops == 0 || region[p + FRAME_HEADER_LEN + ops_at as usize] != 0);
             if plausible {
                 if budget < len {
                     return Scan::GaveUp;

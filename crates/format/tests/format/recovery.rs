@@ -331,8 +331,10 @@ fn a_cut_inside_a_megabyte_frame_of_random_bits_is_still_a_torn_tail() {
 #[test]
 fn a_tail_crafted_to_exhaust_the_scan_is_reported_as_corruption() {
     // A cut-short frame whose bytes hold a frame-like candidate at every
-    // third word, each claiming half the tail: checking them all would be
-    // quadratic, so the scan gives up and errs on the safe side.
+    // fourth word, each claiming half the tail and passing the cheap
+    // structure checks (one op, no rows, a non-zero op tag): checking them
+    // all would be quadratic, so the scan gives up and errs on the safe
+    // side.
     let header = Header::new(1).unwrap();
     let (mut bytes, _) = image(&header, &every_kind(1)[..1]);
     let at = bytes.len() as u64;
@@ -341,7 +343,12 @@ fn a_tail_crafted_to_exhaust_the_scan_is_reported_as_corruption() {
     let words = 64 << 10;
     let half = (words * 4 / 2) as u32;
     for k in 0..words {
-        let w = if k % 3 == 0 { half } else { 0 };
+        let w = match k % 4 {
+            0 => half,        // the length
+            1 => 1,           // one op
+            2 => 0,           // no rows
+            _ => 0x0101_0101, // a non-zero op tag
+        };
         bytes.extend_from_slice(&w.to_le_bytes());
     }
     let (read, outcome) = read_all(&bytes, true);
@@ -350,4 +357,52 @@ fn a_tail_crafted_to_exhaust_the_scan_is_reported_as_corruption() {
     assert_eq!(err.offset(), Some(at));
     assert!(err.to_string().contains("rule out"), "{err}");
     assert_eq!(read.len(), 1);
+}
+
+#[test]
+fn a_cut_inside_the_ops_of_a_big_small_dimension_frame_is_a_torn_tail() {
+    // Dimension 6 and two attributes a row: the ops outweigh the vectors,
+    // and their many small integers (string lengths, counts, small
+    // values) look like frame lengths. The search for a frame behind the
+    // cut must still rule them out rather than give up.
+    use nidus_format::{Op, Value};
+    let dim = 6usize;
+    let header = Header::new(dim as u32).unwrap();
+    let rows = 44_000usize;
+    let mut rng = Rng::new(5);
+    let mut ops = Vec::new();
+    let mut vectors = Vec::new();
+    for i in 0..rows {
+        let mut attrs = nidus_format::Attributes::new();
+        attrs.insert("n".into(), Value::Int(rng.below(100) as i64));
+        attrs.insert(
+            "tag".into(),
+            Value::Str(if i % 2 == 0 { "x" } else { "y" }.into()),
+        );
+        ops.push(Op::Upsert {
+            collection: "docs".into(),
+            id: format!("huge{i}"),
+            attrs,
+        });
+        vectors.extend((0..dim).map(|_| rng.below(1000) as f32 / 1000.0 + 0.001));
+    }
+    let batches = vec![rng.batch(dim as u32, 4), Batch { ops, vectors }];
+    let (bytes, offsets) = image(&header, &batches);
+    let last = offsets[1] as usize;
+    let ops_start = last + 12 + 8 + rows * dim * 4;
+    let mut cut = last + 13;
+    while cut < bytes.len() {
+        let (read, end) = read_all(&bytes[..cut], true);
+        assert_eq!(
+            end.unwrap(),
+            End::TornTail {
+                offset: last as u64,
+                dropped: (cut - last) as u64
+            },
+            "cut at {cut} ({} into the ops)",
+            cut as i64 - ops_start as i64
+        );
+        assert_eq!(read.len(), 1);
+        cut += 7919;
+    }
 }
