@@ -25,56 +25,117 @@ pub fn checksum(bytes: &[u8]) -> u64 {
 /// XXH64 of `bytes` with `seed`, exactly as specified by the xxHash project
 /// (<https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md>).
 pub fn xxh64(bytes: &[u8], seed: u64) -> u64 {
-    let (stripes, tail) = bytes.as_chunks::<32>();
-    let mut hash = if stripes.is_empty() {
-        seed.wrapping_add(PRIME64_5)
-    } else {
-        // Four independent lanes: the CPU overlaps their multiplies.
-        let mut v = [
-            seed.wrapping_add(PRIME64_1).wrapping_add(PRIME64_2),
-            seed.wrapping_add(PRIME64_2),
+    let mut h = Xxh64::new(seed);
+    h.update(bytes);
+    h.finish()
+}
+
+/// XXH64 over bytes that arrive in pieces: the same value as [`xxh64`] of
+/// the pieces concatenated, so a frame can be checksummed while its parts
+/// live in different buffers.
+#[derive(Debug, Clone)]
+pub struct Xxh64 {
+    seed: u64,
+    /// The four lanes, once a whole 32-byte stripe has been seen.
+    lanes: [u64; 4],
+    /// Bytes seen so far.
+    total: u64,
+    /// The bytes of a stripe not yet complete.
+    pending: [u8; 32],
+    pending_len: usize,
+}
+
+impl Xxh64 {
+    /// A hasher with `seed` (the format uses 0, see [`checksum`]).
+    pub fn new(seed: u64) -> Xxh64 {
+        Xxh64 {
             seed,
-            seed.wrapping_sub(PRIME64_1),
-        ];
+            lanes: [
+                seed.wrapping_add(PRIME64_1).wrapping_add(PRIME64_2),
+                seed.wrapping_add(PRIME64_2),
+                seed,
+                seed.wrapping_sub(PRIME64_1),
+            ],
+            total: 0,
+            pending: [0; 32],
+            pending_len: 0,
+        }
+    }
+
+    /// Hashes `bytes` after everything given before.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        if self.pending_len > 0 {
+            let take = (32 - self.pending_len).min(bytes.len());
+            self.pending[self.pending_len..self.pending_len + take].copy_from_slice(&bytes[..take]);
+            self.pending_len += take;
+            bytes = &bytes[take..];
+            if self.pending_len < 32 {
+                return;
+            }
+            let stripe = self.pending;
+            self.stripes(std::slice::from_ref(&stripe));
+            self.pending_len = 0;
+        }
+        let (stripes, rest) = bytes.as_chunks::<32>();
+        self.stripes(stripes);
+        self.pending[..rest.len()].copy_from_slice(rest);
+        self.pending_len = rest.len();
+    }
+
+    fn stripes(&mut self, stripes: &[[u8; 32]]) {
+        // Four independent lanes: the CPU overlaps their multiplies.
+        let mut v = self.lanes;
         for stripe in stripes {
             let (lanes, _) = stripe.as_chunks::<8>();
             for (acc, lane) in v.iter_mut().zip(lanes) {
                 *acc = round(*acc, u64::from_le_bytes(*lane));
             }
         }
-        let mut h = v[0]
-            .rotate_left(1)
-            .wrapping_add(v[1].rotate_left(7))
-            .wrapping_add(v[2].rotate_left(12))
-            .wrapping_add(v[3].rotate_left(18));
-        for acc in v {
-            h = merge_round(h, acc);
-        }
-        h
-    };
-    hash = hash.wrapping_add(bytes.len() as u64);
+        self.lanes = v;
+    }
 
-    let (words, rest) = tail.as_chunks::<8>();
-    for word in words {
-        hash ^= round(0, u64::from_le_bytes(*word));
-        hash = hash
-            .rotate_left(27)
-            .wrapping_mul(PRIME64_1)
-            .wrapping_add(PRIME64_4);
+    /// The XXH64 of all the bytes given so far.
+    pub fn finish(&self) -> u64 {
+        let mut hash = if self.total < 32 {
+            self.seed.wrapping_add(PRIME64_5)
+        } else {
+            let v = self.lanes;
+            let mut h = v[0]
+                .rotate_left(1)
+                .wrapping_add(v[1].rotate_left(7))
+                .wrapping_add(v[2].rotate_left(12))
+                .wrapping_add(v[3].rotate_left(18));
+            for acc in v {
+                h = merge_round(h, acc);
+            }
+            h
+        };
+        hash = hash.wrapping_add(self.total);
+
+        let tail = &self.pending[..self.pending_len];
+        let (words, rest) = tail.as_chunks::<8>();
+        for word in words {
+            hash ^= round(0, u64::from_le_bytes(*word));
+            hash = hash
+                .rotate_left(27)
+                .wrapping_mul(PRIME64_1)
+                .wrapping_add(PRIME64_4);
+        }
+        let (halves, bytes_left) = rest.as_chunks::<4>();
+        for half in halves {
+            hash ^= u64::from(u32::from_le_bytes(*half)).wrapping_mul(PRIME64_1);
+            hash = hash
+                .rotate_left(23)
+                .wrapping_mul(PRIME64_2)
+                .wrapping_add(PRIME64_3);
+        }
+        for &byte in bytes_left {
+            hash ^= u64::from(byte).wrapping_mul(PRIME64_5);
+            hash = hash.rotate_left(11).wrapping_mul(PRIME64_1);
+        }
+        avalanche(hash)
     }
-    let (halves, bytes_left) = rest.as_chunks::<4>();
-    for half in halves {
-        hash ^= u64::from(u32::from_le_bytes(*half)).wrapping_mul(PRIME64_1);
-        hash = hash
-            .rotate_left(23)
-            .wrapping_mul(PRIME64_2)
-            .wrapping_add(PRIME64_3);
-    }
-    for &byte in bytes_left {
-        hash ^= u64::from(byte).wrapping_mul(PRIME64_5);
-        hash = hash.rotate_left(11).wrapping_mul(PRIME64_1);
-    }
-    avalanche(hash)
 }
 
 #[inline(always)]
@@ -160,6 +221,28 @@ mod tests {
         for &(len, seed, want) in REFERENCE {
             assert_eq!(xxh64(&buf[..len], seed), want, "len {len} seed {seed:#x}");
         }
+    }
+
+    #[test]
+    fn pieces_hash_like_the_whole_at_every_split() {
+        for &(len, seed, want) in REFERENCE {
+            let bytes = pattern(len);
+            for a in 0..=len {
+                for b in a..=len.min(a + 40) {
+                    let mut h = Xxh64::new(seed);
+                    h.update(&bytes[..a]);
+                    h.update(&bytes[a..b]);
+                    h.update(&[]);
+                    h.update(&bytes[b..]);
+                    assert_eq!(h.finish(), want, "len {len}, splits at {a} and {b}");
+                }
+            }
+        }
+        // Byte by byte.
+        let bytes = pattern(100);
+        let mut h = Xxh64::new(0);
+        bytes.iter().for_each(|b| h.update(std::slice::from_ref(b)));
+        assert_eq!(h.finish(), xxh64(&bytes, 0));
     }
 
     #[test]

@@ -162,13 +162,20 @@ pub(crate) fn upserts_payload_len<'a>(
     collection: &str,
     upserts: impl Iterator<Item = (&'a str, &'a crate::value::Attributes)>,
 ) -> (usize, u64) {
-    let mut rows = 0usize;
-    let mut len = 8u64;
-    for (id, attrs) in upserts {
-        rows += 1;
-        len += header.row_bytes() as u64 + upsert_op_len(collection, id, attrs);
-    }
+    let (rows, ops) = upsert_ops_len(collection, upserts);
+    let len = 8 + rows as u64 * header.row_bytes() as u64 + ops;
     (rows, len.next_multiple_of(4))
+}
+
+/// The number of `upserts` and the bytes of their `Upsert` ops into
+/// `collection` (no counts, vectors or padding).
+pub(crate) fn upsert_ops_len<'a>(
+    collection: &str,
+    upserts: impl Iterator<Item = (&'a str, &'a crate::value::Attributes)>,
+) -> (usize, u64) {
+    upserts.fold((0, 0), |(rows, len), (id, attrs)| {
+        (rows + 1, len + upsert_op_len(collection, id, attrs))
+    })
 }
 
 /// Appends the payload of a batch of upserts into `collection` (the bytes
@@ -184,14 +191,32 @@ pub(crate) fn encode_upserts_payload<'a>(
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let payload_start = out.len();
-    let rows = count(rows, "vector rows")?;
-    put_u32(out, rows);
-    put_u32(out, rows);
+    put_upsert_counts(rows, out)?;
     put_vectors(out, vectors);
+    encode_upsert_ops(collection, upserts, out)?;
+    pad_payload(out, payload_start);
+    Ok(())
+}
+
+/// Appends one `Upsert` op into `collection` per item of `upserts` (the
+/// part of an upserts payload after its vector block, before the padding).
+pub(crate) fn encode_upsert_ops<'a>(
+    collection: &str,
+    upserts: impl Iterator<Item = (&'a str, &'a crate::value::Attributes)>,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     for (id, attrs) in upserts {
         put_upsert(out, collection, id, attrs)?;
     }
-    pad_payload(out, payload_start);
+    Ok(())
+}
+
+/// Appends the payload's leading counts for a batch of `rows` upserts (one
+/// op per row).
+pub(crate) fn put_upsert_counts(rows: usize, out: &mut Vec<u8>) -> Result<(), Error> {
+    let rows = count(rows, "vector rows")?;
+    put_u32(out, rows);
+    put_u32(out, rows);
     Ok(())
 }
 

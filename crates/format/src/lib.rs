@@ -71,9 +71,11 @@ mod view;
 mod writer;
 
 pub use batch::{Batch, Op};
-pub use checksum::{checksum, xxh64};
+pub use checksum::{Xxh64, checksum, xxh64};
 pub use error::{Error, ErrorKind};
-pub use frame::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, encode_frame, encode_upsert_frame};
+pub use frame::{
+    FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, UpsertFrame, encode_frame, encode_upsert_frame,
+};
 pub use header::{ElementType, HEADER_LEN, Header, MAGIC, MAX_DIMENSION, Version};
 pub use reader::{End, Frame, Reader};
 pub use value::{Attributes, Value};
