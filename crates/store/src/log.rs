@@ -1,7 +1,7 @@
 //! The store's use of the format crate: creating a data file, streaming its
 //! batches into the model, and appending frames through the I/O seam.
 
-use std::io::{self, BufReader, Read, SeekFrom};
+use std::io::{self, BufReader, IoSlice, Read, SeekFrom};
 use std::path::Path;
 
 use nidus_format::{BatchRef, End, Frame, HEADER_LEN, Header};
@@ -161,18 +161,18 @@ pub(crate) fn read_frames(
     })
 }
 
-/// Writes `bytes` at `at` and, if `sync`, makes them durable. On failure
-/// tries to cut the file back to `at`; returns the I/O error and whether the
-/// cut succeeded.
+/// Writes `parts` one after the other at `at` and, if `sync`, makes them
+/// durable. On failure tries to cut the file back to `at`; returns the I/O
+/// error and whether the cut succeeded.
 pub(crate) fn append(
     file: &mut dyn StoreFile,
     at: u64,
-    bytes: &[u8],
+    parts: &[&[u8]],
     sync: bool,
 ) -> std::result::Result<(), (io::Error, bool)> {
     let written = file
         .seek(SeekFrom::Start(at))
-        .and_then(|_| file.write_all(bytes))
+        .and_then(|_| write_all_parts(file, parts))
         .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
     match written {
         Ok(()) => Ok(()),
@@ -181,6 +181,28 @@ pub(crate) fn append(
             Err((e, cut))
         }
     }
+}
+
+/// Writes all of `parts` in order, as few calls as the file allows (one
+/// `writev` for a real file), retrying short and interrupted writes.
+fn write_all_parts(file: &mut dyn StoreFile, parts: &[&[u8]]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|p| IoSlice::new(p)).collect();
+    let mut left = &mut slices[..];
+    IoSlice::advance_slices(&mut left, 0);
+    while !left.is_empty() {
+        match file.write_vectored(left) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "failed to write the whole frame",
+                ));
+            }
+            Ok(n) => IoSlice::advance_slices(&mut left, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// The frame header (checksum and length) of the frame at `at`: what a

@@ -3,7 +3,7 @@
 //!
 //! Both jobs are per record and independent, so a big batch is cut in two
 //! halves at a record boundary and each half is checked and normalized on
-//! its own thread into its own part of the staging buffer. The batch is
+//! its own thread into its own part of the frame's vector block. The batch is
 //! refused if either half has a bad record; the error reported is the
 //! first half's if it has one (within a half, ids and attributes are
 //! checked before vectors).
@@ -24,37 +24,33 @@ pub(crate) fn check_records(collection: &str, records: &[Record]) -> Result<usiz
     Ok(id_bytes)
 }
 
-/// Checks `records` and writes their unit vectors into `units` (cleared
-/// first, then exactly `records.len() * dim` floats), using a second thread
-/// for the second half when `threads` (0 = the cores available) allows.
-/// Returns the bytes of the ids.
+/// Checks `records` and writes their unit vectors into `block` (a frame's
+/// vector block: `records.len() * dim` little-endian `f32`s), using a
+/// second thread for the second half when `threads` (0 = the cores
+/// available) allows. Returns the bytes of the ids.
 ///
-/// On error `units` holds no meaningful data; nothing else changed.
-pub(crate) fn stage_units(
+/// On error `block` holds no meaningful data; nothing else changed.
+pub(crate) fn stage_rows(
     collection: &str,
     records: &[Record],
     dim: usize,
     threads: usize,
-    units: &mut Vec<f32>,
+    block: &mut [u8],
 ) -> Result<usize> {
-    let floats = records.len().saturating_mul(dim);
-    units.clear();
-    units.try_reserve_exact(floats)?;
-    // A reused, already touched buffer: zeroing it is a fast memset.
-    units.resize(floats, 0.0);
+    debug_assert_eq!(block.len(), records.len() * dim * 4);
     let half = if crate::options::resolve_threads(threads) >= 2 {
         records.len() / 2
     } else {
         0
     };
     let (first, second) = records.split_at(half);
-    let (first_units, second_units) = units.split_at_mut(half * dim);
+    let (first_rows, second_rows) = block.split_at_mut(half * dim * 4);
     if first.is_empty() {
-        return stage_serial(collection, second, second_units);
+        return stage_serial(collection, second, dim, second_rows);
     }
     let (a, b) = std::thread::scope(|scope| {
-        let helper = scope.spawn(|| stage_serial(collection, second, second_units));
-        let a = stage_serial(collection, first, first_units);
+        let helper = scope.spawn(|| stage_serial(collection, second, dim, second_rows));
+        let a = stage_serial(collection, first, dim, first_rows);
         let b = helper
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -64,19 +60,24 @@ pub(crate) fn stage_units(
 }
 
 /// Checks `records` (ids and attributes, then vectors) and writes their
-/// unit vectors into `units`, `units.len() / records.len()` floats each.
-fn stage_serial(collection: &str, records: &[Record], units: &mut [f32]) -> Result<usize> {
+/// unit vectors into `block`, `dim` little-endian floats each.
+fn stage_serial(
+    collection: &str,
+    records: &[Record],
+    dim: usize,
+    block: &mut [u8],
+) -> Result<usize> {
     let id_bytes = check_records(collection, records)?;
-    if records.is_empty() {
-        return Ok(0);
-    }
-    let dim = units.len() / records.len();
-    for (r, slot) in records.iter().zip(units.chunks_exact_mut(dim)) {
+    let mut unit = vec![0f32; dim];
+    for (r, row) in records.iter().zip(block.chunks_exact_mut(dim * 4)) {
         validate::write_unit(
             &r.vector,
             &|| format!("the vector of record {:?}", r.id),
-            slot,
+            &mut unit,
         )?;
+        for (cell, x) in row.chunks_exact_mut(4).zip(&unit) {
+            cell.copy_from_slice(&x.to_le_bytes());
+        }
     }
     Ok(id_bytes)
 }

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use nidus_format::{Attributes, Batch, DATA_FILE, End, HEADER_LEN, Header, MAX_DIMENSION, Op};
+use nidus_format::{
+    Attributes, Batch, DATA_FILE, End, FRAME_HEADER_LEN, HEADER_LEN, Header, MAX_DIMENSION, Op,
+    UpsertFrame,
+};
 use nidus_lock::{LockError, WriteLock};
 
 use crate::attrs::{Keys, RowAttrs};
@@ -89,10 +92,9 @@ pub struct Store {
     /// The frame buffer, reused: a fresh 15 MB allocation per call costs
     /// thousands of page faults.
     frame: Vec<u8>,
-    /// Upserts of big batches: the unit vectors, normalized here (reused,
-    /// so its pages are warm), copied into the vector buffer while the
-    /// frame is being written and synced.
-    units: Vec<f32>,
+    /// The ops of a big upsert's frame (encoded apart from its vector
+    /// block, which other threads read meanwhile), reused.
+    ops: Vec<u8>,
     /// Auto-compaction waits for at least this many dead rows (raised after
     /// a failed attempt, so a failing disk is not retried on every write).
     auto_compact_floor: usize,
@@ -343,7 +345,7 @@ impl Store {
                 end: FileEnd::Clean,
             },
             frame: Vec::new(),
-            units: Vec::new(),
+            ops: Vec::new(),
             auto_compact_floor: opts.auto_compact_min_dead,
             opts,
         };
@@ -687,11 +689,11 @@ impl Store {
         nidus_format::encode_frame(&batch, &self.header, &mut self.frame)
             .map_err(|e| log::format_error(e, &self.path))?;
         let sync = self.opts.durability == Durability::Sync;
-        if let Err((e, cut)) = log::append(&mut *self.file, self.end, &self.frame, sync) {
+        if let Err((e, cut)) = log::append(&mut *self.file, self.end, &[&self.frame], sync) {
             self.cut_pending = !cut;
             return Err(Error::io("appending a batch", &self.path, e));
         }
-        self.wrote_frame(sync);
+        self.wrote_frame(self.frame.len(), sync);
         self.model.apply(&mut batch);
         self.maybe_auto_compact();
         Ok(())
@@ -710,8 +712,8 @@ impl Store {
     }
 
     /// Book-keeping after a frame was appended (and synced if `sync`).
-    fn wrote_frame(&mut self, sync: bool) {
-        self.end += self.frame.len() as u64;
+    fn wrote_frame(&mut self, written: usize, sync: bool) {
+        self.end += written as u64;
         self.unsynced |= !sync;
         if self.frame.capacity() > 64 << 20 {
             self.frame = Vec::new();
@@ -730,53 +732,128 @@ impl Store {
         // Small batches: the unit vectors go straight into the vector
         // buffer, past the last row (invisible to searches, which see rows
         // below `Model::rows`), and the frame is encoded from there. Big
-        // batches are checked and normalized on two cores into the warm
-        // `units` buffer; then the copy into the vector buffer (page faults
-        // into fresh memory, the slowest part) starts on a second thread
-        // while this one encodes, writes and syncs the frame, and joins the
-        // copy when that is done.
+        // batches are checked and normalized on two cores straight into
+        // the frame's vector block; then the copy from there into the
+        // vector buffer (page faults into fresh memory, the slowest part)
+        // starts on a second thread while this one encodes the ops,
+        // checksums, writes and syncs the frame, and joins the copy when
+        // that is done.
         let dim = self.model.dim;
         let floats = records.len().saturating_mul(dim);
         self.model.vectors.try_reserve(floats)?;
-        if floats < OVERLAP_MIN_FLOATS {
-            let id_bytes = stage::check_records(collection, records)?;
-            for r in records {
-                let pushed = validate::push_unit(
-                    dim,
-                    &r.vector,
-                    &|| format!("the vector of record {:?}", r.id),
-                    &mut self.model.vectors,
-                );
-                if let Err(e) = pushed {
-                    self.model.unstage_vectors();
-                    return Err(e);
-                }
-            }
-            let result = self.commit_upserts(collection, records, id_bytes, &[]);
-            if result.is_err() {
-                self.model.unstage_vectors();
-            }
-            return result;
-        }
-        let mut units = std::mem::take(&mut self.units);
-        let result = stage::stage_units(collection, records, dim, self.opts.threads, &mut units)
-            .and_then(|id_bytes| self.commit_upserts(collection, records, id_bytes, &units));
+        let result = if floats < OVERLAP_MIN_FLOATS {
+            self.upsert_small(collection, records)
+        } else {
+            self.upsert_big(collection, records)
+        };
         if result.is_err() {
             self.model.unstage_vectors();
-        }
-        if units.capacity() <= 64 << 20 {
-            self.units = units;
         }
         result
     }
 
-    /// The rest of [`Store::upsert`], once the unit vectors are staged.
-    fn commit_upserts(
+    /// [`Store::upsert`] of a small batch, on the calling thread.
+    fn upsert_small(&mut self, collection: &str, records: &[Record]) -> Result<()> {
+        let id_bytes = stage::check_records(collection, records)?;
+        for r in records {
+            validate::push_unit(
+                self.model.dim,
+                &r.vector,
+                &|| format!("the vector of record {:?}", r.id),
+                &mut self.model.vectors,
+            )?;
+        }
+        self.prepare_upserts(collection, records, id_bytes)?;
+        let sync = self.opts.durability == Durability::Sync;
+        let staged = self.model.rows() * self.model.dim;
+        self.frame.clear();
+        nidus_format::encode_upsert_frame(
+            &self.header,
+            collection,
+            &self.model.vectors[staged..],
+            records.iter().map(|r| (r.id.as_str(), &r.attrs)),
+            &mut self.frame,
+        )
+        .map_err(|e| log::format_error(e, &self.path))?;
+        // Interning attribute names ahead of the write is harmless if it
+        // fails: names are never removed.
+        let attrs = compact_attrs(&mut self.model.keys, records)?;
+        if let Err((e, cut)) = log::append(&mut *self.file, self.end, &[&self.frame], sync) {
+            self.cut_pending = !cut;
+            return Err(Error::io("appending a batch", &self.path, e));
+        }
+        self.finish_upserts(collection, records, attrs, self.frame.len(), sync);
+        Ok(())
+    }
+
+    /// [`Store::upsert`] of a big batch, on two threads.
+    fn upsert_big(&mut self, collection: &str, records: &[Record]) -> Result<()> {
+        let dim = self.model.dim;
+        let rows = records.len();
+        let frame_bytes = rows
+            .saturating_mul(dim * 4)
+            .saturating_add(FRAME_HEADER_LEN + 8);
+        self.frame.clear();
+        self.frame.try_reserve_exact(frame_bytes)?;
+        let layout = UpsertFrame::begin(&self.header, rows, &mut self.frame)
+            .map_err(|e| log::format_error(e, &self.path))?;
+        let id_bytes = stage::stage_rows(
+            collection,
+            records,
+            dim,
+            self.opts.threads,
+            &mut self.frame[layout.vectors()],
+        )?;
+        self.prepare_upserts(collection, records, id_bytes)?;
+        let sync = self.opts.durability == Durability::Sync;
+        let threads = self.opts.threads;
+        let Store {
+            path,
+            file,
+            frame,
+            ops,
+            model,
+            end,
+            cut_pending,
+            ..
+        } = self;
+        let (head, body) = frame
+            .split_first_chunk_mut::<FRAME_HEADER_LEN>()
+            .expect("UpsertFrame::begin laid out a frame header");
+        let body: &[u8] = body;
+        let block = &body[layout.vectors().start - FRAME_HEADER_LEN..];
+        // The ops, the checksum, the attributes and the write, while the
+        // rows are copied into the vector buffer (reserved by the caller:
+        // the copy cannot fail to allocate).
+        let attrs =
+            nidus_kernel::extend_from_le_bytes_while(&mut model.vectors, block, threads, || {
+                let items = records.iter().map(|r| (r.id.as_str(), &r.attrs));
+                layout
+                    .finish(collection, items, head, body, ops)
+                    .map_err(|e| log::format_error(e, path))?;
+                let attrs = compact_attrs(&mut model.keys, records)?;
+                if let Err((e, cut)) = log::append(&mut **file, *end, &[head, body, ops], sync) {
+                    *cut_pending = !cut;
+                    return Err(Error::io("appending a batch", path, e));
+                }
+                Ok(attrs)
+            })??;
+        let written = self.frame.len() + self.ops.len();
+        self.finish_upserts(collection, records, attrs, written, sync);
+        if self.ops.capacity() > 64 << 20 {
+            self.ops = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// What both upsert paths do once the rows are staged: cut back a
+    /// failed append, check the memory budget, reserve the row arrays, and
+    /// make sure the lock is still ours.
+    fn prepare_upserts(
         &mut self,
         collection: &str,
         records: &[Record],
         id_bytes: usize,
-        units: &[f32],
     ) -> Result<()> {
         self.retry_cut()?;
         if let Some(budget) = self.opts.memory_budget {
@@ -789,55 +866,23 @@ impl Store {
         }
         self.model
             .reserve_upserts(collection, records.len(), id_bytes)?;
-        self.verify_lock()?;
-        let sync = self.opts.durability == Durability::Sync;
-        let threads = self.opts.threads;
-        let Store {
-            header,
-            path,
-            file,
-            frame,
-            model,
-            end,
-            cut_pending,
-            ..
-        } = self;
-        let end = *end;
-        // Encodes the frame, interns the attribute names (harmless if the
-        // write then fails: names are never removed) and appends the frame.
-        let mut write = |vectors: &[f32], keys: &mut Keys| -> Result<Vec<RowAttrs>> {
-            frame.clear();
-            nidus_format::encode_upsert_frame(
-                header,
-                collection,
-                vectors,
-                records.iter().map(|r| (r.id.as_str(), &r.attrs)),
-                frame,
-            )
-            .map_err(|e| log::format_error(e, path))?;
-            let mut attrs = Vec::new();
-            attrs.try_reserve_exact(records.len())?;
-            attrs.extend(records.iter().map(|r| keys.compact(&r.attrs)));
-            if let Err((e, cut)) = log::append(&mut **file, end, frame, sync) {
-                *cut_pending = !cut;
-                return Err(Error::io("appending a batch", path, e));
-            }
-            Ok(attrs)
-        };
-        let attrs = if units.is_empty() {
-            let staged = model.rows() * model.dim;
-            write(&model.vectors[staged..], &mut model.keys)?
-        } else {
-            // Reserved by the caller: the copy cannot fail to allocate.
-            nidus_kernel::extend_while(&mut model.vectors, units, threads, || {
-                write(units, &mut model.keys)
-            })??
-        };
-        self.wrote_frame(sync);
+        self.verify_lock()
+    }
+
+    /// What both upsert paths do once the frame (`written` bytes) is in the
+    /// file: the rows become part of the store.
+    fn finish_upserts(
+        &mut self,
+        collection: &str,
+        records: &[Record],
+        attrs: Vec<RowAttrs>,
+        written: usize,
+        sync: bool,
+    ) {
+        self.wrote_frame(written, sync);
         self.model
             .apply_upserts(collection, records.iter().map(|r| r.id.as_str()).zip(attrs));
         self.maybe_auto_compact();
-        Ok(())
     }
 
     /// Deletes the records `ids` of `collection`; returns how many existed.
@@ -1205,6 +1250,15 @@ impl Store {
 }
 
 /// Refuses `batch` if it would take the model past `budget` bytes.
+/// The records' attributes in the store's compact form (interning their
+/// names).
+fn compact_attrs(keys: &mut Keys, records: &[Record]) -> Result<Vec<RowAttrs>> {
+    let mut attrs = Vec::new();
+    attrs.try_reserve_exact(records.len())?;
+    attrs.extend(records.iter().map(|r| keys.compact(&r.attrs)));
+    Ok(attrs)
+}
+
 fn check_budget(model: &Model, budget: Option<usize>, batch: &Batch) -> Result<()> {
     let Some(budget) = budget else {
         return Ok(());
