@@ -7,8 +7,8 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use nidus_format::{
-    Attributes, Batch, DATA_FILE, End, FRAME_HEADER_LEN, HEADER_LEN, Header, MAX_DIMENSION, Op,
-    UpsertFrame,
+    Attributes, Batch, DATA_FILE, End, FRAME_HEADER_LEN, HEADER_LEN, Header, MAX_DIMENSION,
+    MAX_PAYLOAD_LEN, Op, UpsertFrame,
 };
 use nidus_lock::{LockError, WriteLock};
 
@@ -738,9 +738,7 @@ impl Store {
         // starts on a second thread while this one encodes the ops,
         // checksums, writes and syncs the frame, and joins the copy when
         // that is done.
-        let dim = self.model.dim;
-        let floats = records.len().saturating_mul(dim);
-        self.model.vectors.try_reserve(floats)?;
+        let floats = records.len().saturating_mul(self.model.dim);
         let result = if floats < OVERLAP_MIN_FLOATS {
             self.upsert_small(collection, records)
         } else {
@@ -755,6 +753,9 @@ impl Store {
     /// [`Store::upsert`] of a small batch, on the calling thread.
     fn upsert_small(&mut self, collection: &str, records: &[Record]) -> Result<()> {
         let id_bytes = stage::check_records(collection, records)?;
+        self.model
+            .vectors
+            .try_reserve(records.len() * self.model.dim)?;
         for r in records {
             validate::push_unit(
                 self.model.dim,
@@ -794,7 +795,11 @@ impl Store {
             .saturating_mul(dim * 4)
             .saturating_add(FRAME_HEADER_LEN + 8);
         self.frame.clear();
-        self.frame.try_reserve_exact(frame_bytes)?;
+        // Out of memory is an error, not an abort; a frame over the format's
+        // limit is refused by `begin` before it allocates.
+        if frame_bytes <= MAX_PAYLOAD_LEN as usize + FRAME_HEADER_LEN {
+            self.frame.try_reserve_exact(frame_bytes)?;
+        }
         let layout = UpsertFrame::begin(&self.header, rows, &mut self.frame)
             .map_err(|e| log::format_error(e, &self.path))?;
         let id_bytes = stage::stage_rows(
@@ -823,8 +828,8 @@ impl Store {
         let body: &[u8] = body;
         let block = &body[layout.vectors().start - FRAME_HEADER_LEN..];
         // The ops, the checksum, the attributes and the write, while the
-        // rows are copied into the vector buffer (reserved by the caller:
-        // the copy cannot fail to allocate).
+        // rows are copied into the vector buffer (reserved first: if that
+        // fails, nothing runs and nothing was written).
         let attrs =
             nidus_kernel::extend_from_le_bytes_while(&mut model.vectors, block, threads, || {
                 let items = records.iter().map(|r| (r.id.as_str(), &r.attrs));

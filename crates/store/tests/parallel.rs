@@ -124,6 +124,12 @@ fn a_bad_record_in_either_half_of_a_big_batch_refuses_all_of_it() -> anyhow::Res
         assert_eq!(std::fs::metadata(&path)?.len(), len_before, "{what}");
         assert!(store.get("docs", "b8")?.is_none(), "{what}");
     }
+    // A wrong dimension in the second half: its own error kind.
+    let mut batch = records(200..200 + BIG);
+    batch[BIG as usize - 3].vector.pop();
+    let e = store.upsert("docs", &batch).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DimensionMismatch, "{e}");
+    assert_eq!(std::fs::metadata(&path)?.len(), len_before);
     // Nothing of the refused batches lingers: a good one lands whole.
     store.upsert("docs", &records(100..100 + BIG))?;
     assert_eq!(store.len(), 10 + BIG as usize);
