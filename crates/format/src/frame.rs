@@ -237,6 +237,11 @@ impl UpsertFrame {
         ops.try_reserve_exact((payload_len - body.len() as u64) as usize)
             .map_err(|e| Error::invalid_input(format!("no memory for the ops: {e}")))?;
         encode_upsert_ops(collection, upserts, ops)?;
+        debug_assert_eq!(
+            ops.len() as u64,
+            ops_len,
+            "upsert_ops_len disagrees with the encoder"
+        );
         ops.resize((payload_len - body.len() as u64) as usize, 0);
         // payload_len <= MAX_PAYLOAD_LEN (checked above) fits in a u32.
         let len = (payload_len as u32).to_le_bytes();

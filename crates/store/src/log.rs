@@ -114,10 +114,10 @@ pub(crate) fn read_frames(
         }
         let Some(batch) = current.batch() else { break };
         let next_start = reader.valid_end();
-        let applied;
         if pipeline && current.payload_len() >= PIPELINE_MIN_BYTES {
             // Read (and checksum, and validate) the next frame on a second
             // thread while this batch is applied.
+            let applied;
             (applied, read) = std::thread::scope(|scope| {
                 let reading = scope.spawn(|| reader.next_frame_into(&mut next));
                 let applied = apply(&batch);
@@ -126,11 +126,12 @@ pub(crate) fn read_frames(
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 (applied, read)
             });
+            applied?;
         } else {
-            applied = apply(&batch);
+            // Nothing more is read once a batch is refused.
+            apply(&batch)?;
             read = reader.next_frame_into(&mut next);
         }
-        applied?;
         batches += 1;
         last_frame = Some(shift(start));
         start = next_start;

@@ -200,3 +200,22 @@ fn damage_read_ahead_while_a_big_batch_is_applied_is_reported_as_in_order() -> a
     assert_eq!(std::fs::metadata(&path)?.len(), third);
     Ok(())
 }
+
+#[test]
+fn a_bad_batch_gets_the_same_error_on_one_thread_or_two() -> anyhow::Result<()> {
+    // A wrong-length vector early and an empty id late: checking in order
+    // (ids and attributes of the whole batch, then vectors) finds the id.
+    let mut batch = records(0..BIG);
+    batch[5].vector.pop();
+    batch[BIG as usize - 2].id = String::new();
+    let mut errors = Vec::new();
+    for threads in [1, 2] {
+        let dir = tempfile::tempdir()?;
+        let mut store = Store::open(dir.path(), Options::new(DIM).threads(threads))?;
+        let e = store.upsert("docs", &batch).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "threads {threads}: {e}");
+        errors.push(e.to_string());
+    }
+    assert_eq!(errors[0], errors[1]);
+    Ok(())
+}
