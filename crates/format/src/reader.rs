@@ -259,7 +259,9 @@ impl<R: Read> Reader<R> {
     }
 
     /// Bytes held by the reader's internal frame buffer (about the largest
-    /// frame read so far): for memory accounting and tests.
+    /// frame read so far by [`Reader::next_ref`] or [`Reader::next_into`];
+    /// frames read by [`Reader::next_frame_into`] live in the caller's
+    /// [`Frame`], see [`Frame::capacity`]): for memory accounting and tests.
     pub fn buffer_capacity(&self) -> usize {
         self.buf.capacity()
     }
@@ -581,6 +583,11 @@ impl Frame {
             vectors,
             ops,
         ))
+    }
+
+    /// Bytes held by the frame's buffer.
+    pub fn capacity(&self) -> usize {
+        self.bytes.capacity()
     }
 
     /// The payload bytes of the batch [`Frame::batch`] lends (0 if none).
