@@ -1,21 +1,11 @@
 //! The store's API end to end on temporary directories.
 
+mod common;
+
+use common::vector;
 use nidus_store::{
     AttrSelection, ErrorKind, FileEnd, Filter, Options, Record, Search, Store, Value,
 };
-
-/// A deterministic pseudo-random vector (xorshift), components in -1..1.
-fn vector(seed: u64, dim: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..dim)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
 
 fn records(range: std::ops::Range<u64>, dim: usize) -> Vec<Record> {
     range

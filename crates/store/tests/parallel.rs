@@ -3,27 +3,18 @@
 //! beside the ops on open. These tests hold them to the one-thread result,
 //! bit for bit and byte for byte, and to all-or-nothing refusal.
 
+mod common;
+
+use common::vector;
 use nidus_store::{ErrorKind, Options, Record, Search, Store};
 
 const DIM: usize = 64;
 /// Rows in a batch big enough for the two-thread paths (over 2^18 floats).
 const BIG: u64 = 4_200;
 
-fn vector(seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..DIM)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
-
 fn records(range: std::ops::Range<u64>) -> Vec<Record> {
     range
-        .map(|i| Record::new(format!("r{i}"), vector(i)).attr("i", i as i64))
+        .map(|i| Record::new(format!("r{i}"), vector(i, DIM)).attr("i", i as i64))
         .collect()
 }
 
@@ -53,7 +44,7 @@ fn one_thread_and_two_store_and_load_the_same_bits() -> anyhow::Result<()> {
         dirs.push(dir);
     }
     assert!(files[0] == files[1], "the data files differ");
-    let query = vector(999);
+    let query = vector(999, DIM);
     let mut loaded = Vec::new();
     for threads in [1, 2] {
         let store = Store::open(dirs[0].path(), Options::new(DIM).threads(threads))?;
@@ -66,7 +57,7 @@ fn one_thread_and_two_store_and_load_the_same_bits() -> anyhow::Result<()> {
     // And what was loaded is what was written, normalized.
     let store = Store::open(dirs[1].path(), Options::new(DIM).read_only())?;
     let r = store.get("docs", "r7")?.expect("r7 is stored");
-    let mut want = vector(7);
+    let mut want = vector(7, DIM);
     let norm = want
         .iter()
         .map(|x| f64::from(*x).powi(2))
@@ -103,13 +94,13 @@ fn a_bad_record_in_either_half_of_a_big_batch_refuses_all_of_it() -> anyhow::Res
     ];
     for (what, bad_rows, named) in cases {
         let mut batch: Vec<Record> = (0..BIG)
-            .map(|i| Record::new(format!("b{i}"), vector(i + 50)))
+            .map(|i| Record::new(format!("b{i}"), vector(i + 50, DIM)))
             .collect();
         for &row in &bad_rows {
             batch[row].vector = if row == BIG as usize - 1 {
                 vec![0.0; DIM]
             } else {
-                let mut v = vector(1);
+                let mut v = vector(1, DIM);
                 v[3] = f32::NAN;
                 v
             };
@@ -133,7 +124,7 @@ fn a_bad_record_in_either_half_of_a_big_batch_refuses_all_of_it() -> anyhow::Res
     // Nothing of the refused batches lingers: a good one lands whole.
     store.upsert("docs", &records(100..100 + BIG))?;
     assert_eq!(store.len(), 10 + BIG as usize);
-    let top = store.search(&vector(150), Search::top(1))?;
+    let top = store.search(&vector(150, DIM), Search::top(1))?;
     assert_eq!(top[0].id, "r150");
     drop(store);
     assert_eq!(
