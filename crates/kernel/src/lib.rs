@@ -6,7 +6,10 @@
 //! time to the best SIMD [`Tier`] of the CPU (AVX-512F, AVX2+FMA, NEON, or a
 //! portable path), plus the [`Kernel`] handle that binds one tier explicitly
 //! and the machine probes [`measure_read_bandwidth`] and
-//! [`measure_fma_peak`]. It works on slices and knows nothing of files.
+//! [`measure_fma_peak`]. [`extend_while`] and [`extend_from_le_bytes_while`]
+//! grow a matrix on two cores (fresh memory's page faults, not the copy,
+//! bound loading; see the `fill` module). It works on slices and knows
+//! nothing of files.
 //!
 //! ```
 //! use nidus_kernel::{normalize, top_k, top_k_batch, RowFilter, ScanOptions};
