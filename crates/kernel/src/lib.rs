@@ -8,8 +8,8 @@
 //! and the machine probes [`measure_read_bandwidth`] and
 //! [`measure_fma_peak`]. [`extend_while`] and [`extend_from_le_bytes_while`]
 //! grow a matrix on two cores: writing into fresh memory is bound by page
-//! faults, not by the copy, and faults go twice as fast on two. It works on slices and knows
-//! nothing of files.
+//! faults, not by the copy, and faults go twice as fast on two. It works on
+//! slices and knows nothing of files.
 //!
 //! ```
 //! use nidus_kernel::{normalize, top_k, top_k_batch, RowFilter, ScanOptions};
