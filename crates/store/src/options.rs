@@ -162,10 +162,12 @@ impl Options {
 }
 
 /// `threads` as given to [`Options::threads`], with 0 resolved to the
-/// cores available.
+/// cores available (asked once: on Linux the answer comes from reading
+/// cgroup files, too slow for every `refresh`).
 pub(crate) fn resolve_threads(threads: usize) -> usize {
+    static AVAILABLE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     match threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        0 => *AVAILABLE.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
         n => n,
     }
 }
