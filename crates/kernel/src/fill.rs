@@ -41,11 +41,12 @@ const CHUNK_FLOATS: usize = 1 << 16;
 ///
 /// `threads` is how many threads may copy: 0 means the cores available
 /// (as [`crate::ScanOptions::threads`]); at most two are used, the caller
-/// and one helper. With two and a block of at least [`PARALLEL_MIN_FLOATS`], a
-/// second thread copies while `work` runs, and the calling thread joins the
-/// copy when `work` is done; otherwise `work` runs and then the block is
-/// appended on the calling thread. Either way, on return `out` ends with exactly `src`
-/// (the same bits as [`Vec::extend_from_slice`]).
+/// and one helper. With two and a block of at least
+/// [`PARALLEL_MIN_FLOATS`], a second thread copies while `work` runs, and
+/// the calling thread joins the copy when `work` is done; otherwise `work`
+/// runs and then the block is appended on the calling thread. Either way,
+/// on return `out` ends with exactly `src` (the same bits as
+/// [`Vec::extend_from_slice`]).
 ///
 /// # Errors
 ///
