@@ -9,8 +9,8 @@
 //! so this is where opening a file and bulk loading spend most of their
 //! time.
 //!
-//! [`extend_while`] and [`extend_from_le_bytes_while`] append a block to a
-//! vector while the caller does other work: a helper thread starts copying
+//! [`extend_from_le_bytes_while`] appends a block of stored vectors to the
+//! matrix while the caller does other work: a helper thread starts copying
 //! at once, the calling thread runs its own job (applying a batch's
 //! operations, writing its frame) and then helps with whatever is left. The
 //! copy is split in chunks handed out in address order from one shared
@@ -21,10 +21,9 @@
 //! `Vec::set_len` makes those elements part of the vector, and that is
 //! `unsafe`: hence this module lives in the kernel crate, the one crate that
 //! may use `unsafe`. Blocks below [`PARALLEL_MIN_FLOATS`], or a `threads`
-//! of 1, take the safe path ([`Vec::extend_from_slice`]) with no thread.
+//! of 1, take the safe path ([`Vec::extend`]) with no thread.
 
 use std::collections::TryReserveError;
-use std::mem::MaybeUninit;
 use std::sync::Mutex;
 
 /// Blocks smaller than this (in `f32`s, 1 MiB) are copied on the calling
@@ -36,8 +35,10 @@ pub const PARALLEL_MIN_FLOATS: usize = 1 << 18;
 /// together).
 const CHUNK_FLOATS: usize = 1 << 16;
 
-/// Appends `src` to `out` while running `work` on the calling thread, and
-/// returns what `work` returned.
+/// Appends the little-endian `f32`s in `bytes` (as stored in a data file)
+/// to `out` while running `work` on the calling thread, and returns what
+/// `work` returned. A trailing partial float (fewer than 4 bytes) is
+/// ignored.
 ///
 /// `threads` is how many threads may copy: 0 means the cores available
 /// (as [`crate::ScanOptions::threads`]); at most two are used, the caller
@@ -45,47 +46,19 @@ const CHUNK_FLOATS: usize = 1 << 16;
 /// [`PARALLEL_MIN_FLOATS`], a second thread copies while `work` runs, and
 /// the calling thread joins the copy when `work` is done; otherwise `work`
 /// runs and then the block is appended on the calling thread. Either way,
-/// on return `out` ends with exactly `src` (the same bits as
-/// [`Vec::extend_from_slice`]).
+/// on return `out` ends with exactly the decoded floats (the same bits as
+/// [`f32::from_le_bytes`] of each).
 ///
 /// # Errors
 ///
-/// If `out` cannot grow by `src.len()`, nothing is appended and `work` is
-/// not run.
+/// If `out` cannot grow by `bytes.len() / 4`, nothing is appended and
+/// `work` is not run.
 ///
 /// # Panics
 ///
 /// A panic in `work` propagates after the helper thread has finished; `out`
 /// is then unchanged (its length is set only once every element is
 /// written).
-pub fn extend_while<R>(
-    out: &mut Vec<f32>,
-    src: &[f32],
-    threads: usize,
-    work: impl FnOnce() -> R,
-) -> Result<R, TryReserveError> {
-    out.try_reserve(src.len())?;
-    if !parallel(threads, src.len()) {
-        // The portable path: no thread, no `unsafe`.
-        let result = work();
-        out.extend_from_slice(src);
-        return Ok(result);
-    }
-    Ok(extend_in_parallel(out, src, work, |dst, src: &[f32]| {
-        for (d, &s) in dst.iter_mut().zip(src) {
-            d.write(s);
-        }
-    }))
-}
-
-/// [`extend_while`] for a block stored as little-endian `f32` bytes (as in
-/// a data file): appends `bytes.len() / 4` floats, decoded with
-/// [`f32::from_le_bytes`]. A trailing partial float (fewer than 4 bytes) is
-/// ignored.
-///
-/// # Errors
-///
-/// As [`extend_while`].
 pub fn extend_from_le_bytes_while<R>(
     out: &mut Vec<f32>,
     bytes: &[u8],
@@ -100,16 +73,7 @@ pub fn extend_from_le_bytes_while<R>(
         out.extend(cells.iter().map(|b| f32::from_le_bytes(*b)));
         return Ok(result);
     }
-    Ok(extend_in_parallel(
-        out,
-        cells,
-        work,
-        |dst, src: &[[u8; 4]]| {
-            for (d, s) in dst.iter_mut().zip(src) {
-                d.write(f32::from_le_bytes(*s));
-            }
-        },
-    ))
+    Ok(extend_in_parallel(out, cells, work))
 }
 
 /// Whether a block of `floats` is worth a second thread, given `threads`
@@ -122,14 +86,8 @@ fn parallel(threads: usize, floats: usize) -> bool {
     threads >= 2 && floats >= PARALLEL_MIN_FLOATS
 }
 
-/// The two-thread path shared by both sources: `copy` writes one chunk of
-/// decoded floats. `out` must have room for `src.len()` more floats.
-fn extend_in_parallel<T: Sync, R>(
-    out: &mut Vec<f32>,
-    src: &[T],
-    work: impl FnOnce() -> R,
-    copy: impl Fn(&mut [MaybeUninit<f32>], &[T]) + Sync,
-) -> R {
+/// The two-thread path. `out` must have room for `src.len()` more floats.
+fn extend_in_parallel<R>(out: &mut Vec<f32>, src: &[[u8; 4]], work: impl FnOnce() -> R) -> R {
     let start = out.len();
     let spare = &mut out.spare_capacity_mut()[..src.len()];
     let chunks = Mutex::new(spare.chunks_mut(CHUNK_FLOATS).zip(src.chunks(CHUNK_FLOATS)));
@@ -142,7 +100,9 @@ fn extend_in_parallel<T: Sync, R>(
                 Err(_) => return,
             };
             let Some((dst, src)) = next else { return };
-            copy(dst, src);
+            for (d, s) in dst.iter_mut().zip(src) {
+                d.write(f32::from_le_bytes(*s));
+            }
         }
     };
     let result = std::thread::scope(|scope| {
@@ -154,8 +114,8 @@ fn extend_in_parallel<T: Sync, R>(
     // SAFETY: `spare` is the `src.len()` elements of `out`'s capacity just
     // past `start` (the caller reserved them). `chunks` pairs them, chunk
     // for chunk, with `src` (equal lengths), and both threads ran `drain`
-    // until the shared iterator was empty, `copy` writing every element of
-    // each chunk taken. `thread::scope` joined the helper before returning,
+    // until the shared iterator was empty, writing every element of each
+    // chunk taken. `thread::scope` joined the helper before returning,
     // and had either thread panicked the scope would have re-raised the
     // panic before this line. So all `src.len()` elements are initialized
     // `f32`s (a type with no invalid bit patterns anyway).
@@ -188,15 +148,19 @@ mod tests {
         a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
     }
 
+    fn le(floats: &[f32]) -> Vec<u8> {
+        floats.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
     #[test]
-    fn appends_the_same_bits_as_extend_from_slice_after_an_existing_prefix() {
+    fn appends_the_same_bits_after_an_existing_prefix_on_any_thread_count() {
         for len in SIZES {
             for threads in [1, 2, 4] {
                 let prefix = block(1000, 7);
                 let src = block(len, 11);
                 let mut out = prefix.clone();
                 let mut ran = false;
-                let got = extend_while(&mut out, &src, threads, || {
+                let got = extend_from_le_bytes_while(&mut out, &le(&src), threads, || {
                     ran = true;
                     len * 3
                 })
@@ -214,7 +178,7 @@ mod tests {
         for len in SIZES {
             for threads in [1, 2] {
                 let floats = block(len, 3);
-                let mut bytes: Vec<u8> = floats.iter().flat_map(|x| x.to_le_bytes()).collect();
+                let mut bytes = le(&floats);
                 bytes.extend_from_slice(&[0xAB, 0xCD]);
                 let mut out = vec![1.5f32];
                 let got = extend_from_le_bytes_while(&mut out, &bytes, threads, || "done").unwrap();
@@ -232,7 +196,8 @@ mod tests {
             let mut out = block(10, 1);
             let before = out.clone();
             let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                extend_while(&mut out, &src, threads, || panic!("work failed")).unwrap()
+                extend_from_le_bytes_while(&mut out, &le(&src), threads, || panic!("work failed"))
+                    .unwrap()
             }));
             assert!(caught.is_err());
             assert!(same_bits(&out, &before), "threads {threads}");

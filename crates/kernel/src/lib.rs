@@ -6,9 +6,9 @@
 //! time to the best SIMD [`Tier`] of the CPU (AVX-512F, AVX2+FMA, NEON, or a
 //! portable path), plus the [`Kernel`] handle that binds one tier explicitly
 //! and the machine probes [`measure_read_bandwidth`] and
-//! [`measure_fma_peak`]. [`extend_while`] and [`extend_from_le_bytes_while`]
-//! grow a matrix on two cores: writing into fresh memory is bound by page
-//! faults, not by the copy, and faults go twice as fast on two. It works on
+//! [`measure_fma_peak`]. [`extend_from_le_bytes_while`] grows a matrix on
+//! two cores: writing into fresh memory is bound by page faults, not by the
+//! copy, and faults go twice as fast on two. It works on
 //! slices and knows nothing of files.
 //!
 //! ```
@@ -120,7 +120,7 @@ mod tier;
 mod tests;
 
 pub use error::KernelError;
-pub use fill::{PARALLEL_MIN_FLOATS, extend_from_le_bytes_while, extend_while};
+pub use fill::{PARALLEL_MIN_FLOATS, extend_from_le_bytes_while};
 pub use filter::RowFilter;
 pub use normalize::{normalize, normalize_into, normalize_to};
 pub use probe::{measure_fma_peak, measure_read_bandwidth};
