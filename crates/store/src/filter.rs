@@ -26,8 +26,32 @@ pub const MAX_FILTER_DEPTH: usize = 64;
 /// - `Lt`/`Le`/`Gt`/`Ge` take a numeric bound (`Int` or `Float`, not NaN) and
 ///   match only numeric attributes, comparing ints and floats exactly.
 /// - `Glob` matches a string attribute (or any element of a list attribute)
-///   against an anchored pattern: `*`, `?`, `[abc]`, `[a-z]`, `[!a-z]`, `\x`.
+///   against an anchored path pattern: `*` within one `/`-separated segment,
+///   `**` across segments, `?`, `[abc]`, `[a-z]`, `[!a-z]`, `\x` (see
+///   [`Filter::glob`]).
 /// - `And(vec![])` is true, `Or(vec![])` is false.
+///
+/// # Absent attributes
+///
+/// A record without attribute `f` fails every test *on* `f`: `Eq`, `In`,
+/// `Lt`, `Le`, `Gt`, `Ge`, `Glob` and `Exists` are false for it, and so
+/// their negations `Ne`, `NotIn`, `Missing` and `Not(..)` are true. Nothing
+/// checks names against the store, so a misspelled name is simply absent
+/// everywhere: `eq` on it matches no record and `ne` matches every one.
+/// Tools that take filters from users can check the names against
+/// `Store::attribute_names`.
+///
+/// ```
+/// use nidus_store::{Attributes, Filter, Value};
+/// let mut attrs = Attributes::new();
+/// attrs.insert("language".into(), Value::from("go"));
+/// // "langauge" is absent from the record: eq is false, ne is true.
+/// assert!(!Filter::eq("langauge", "go").matches(&attrs)?);
+/// assert!(Filter::ne("langauge", "go").matches(&attrs)?);
+/// assert!(!Filter::gt("langauge", 1).matches(&attrs)?);
+/// assert!(Filter::missing("langauge").matches(&attrs)?);
+/// # Ok::<(), nidus_store::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Filter {
@@ -100,7 +124,27 @@ impl Filter {
     pub fn ge(field: impl Into<String>, bound: impl Into<Value>) -> Filter {
         Filter::Ge(field.into(), bound.into())
     }
-    /// `field` matches the anchored glob `pattern`.
+    /// `field` (a string, or any element of a list) matches the anchored
+    /// glob `pattern` in full, with path semantics as in gitignore:
+    /// - `*` is any run of characters within one segment (never `/`);
+    /// - `**` is any run, `/` included; as a whole segment before `/`
+    ///   (`src/**/x.rs`) it also matches no segment at all;
+    /// - `?` is one character other than `/`; `[abc]`, `[a-z]`, `[!a-z]`
+    ///   (or `[^a-z]`) are classes, which never match `/`; `\x` is a literal
+    ///   `x`.
+    ///
+    /// A malformed pattern (an unclosed `[`, a trailing `\`) makes the call
+    /// using the filter fail with `InvalidInput`.
+    ///
+    /// ```
+    /// use nidus_store::{Attributes, Filter, Value};
+    /// let path = |p: &str| Attributes::from([("path".to_owned(), Value::from(p))]);
+    /// assert!(Filter::glob("path", "src/*.rs").matches(&path("src/a.rs"))?);
+    /// assert!(!Filter::glob("path", "src/*.rs").matches(&path("src/deep/x.rs"))?);
+    /// assert!(Filter::glob("path", "src/**/*.rs").matches(&path("src/deep/x.rs"))?);
+    /// assert!(Filter::glob("path", "src/**/*.rs").matches(&path("src/a.rs"))?);
+    /// # Ok::<(), nidus_store::Error>(())
+    /// ```
     pub fn glob(field: impl Into<String>, pattern: impl Into<String>) -> Filter {
         Filter::Glob(field.into(), pattern.into())
     }
@@ -415,7 +459,15 @@ mod tests {
                 false,
                 false,
             ),
-            ("glob", Filter::glob("path", "src/*.rs"), true, false),
+            // `*` stays within a path segment (issue 18); `**` crosses.
+            ("glob", Filter::glob("path", "src/*/*.rs"), true, false),
+            ("glob star", Filter::glob("path", "src/*.rs"), false, false),
+            (
+                "glob globstar",
+                Filter::glob("path", "src/**.rs"),
+                true,
+                false,
+            ),
             ("glob anchored", Filter::glob("path", "store"), false, false),
             (
                 "glob class",
@@ -432,7 +484,7 @@ mod tests {
             ("missing unknown", Filter::missing("nope"), true, true),
             (
                 "and",
-                Filter::eq("year", 2024).and(Filter::glob("path", "*.rs")),
+                Filter::eq("year", 2024).and(Filter::glob("path", "**.rs")),
                 true,
                 false,
             ),

@@ -1,18 +1,32 @@
-//! Anchored glob patterns on attribute strings: `*` (any run of characters,
-//! `/` included), `?` (one character), `[abc]`, `[a-z]`, `[!a-z]` (classes,
-//! `]` first in a class is literal), and `\x` (a literal `x`).
+//! Anchored glob patterns on attribute strings, with path semantics (as in
+//! gitignore and the shell's globstar):
+//! - `*` is any run of characters *within one path segment*: it never
+//!   matches `/`;
+//! - `**` is any run of characters, `/` included; written as a whole
+//!   segment followed by `/` (`src/**/x.rs`, `**/x.rs`), it also matches no
+//!   segment at all, so `src/**/x.rs` matches `src/x.rs`;
+//! - `?` is one character other than `/`; `[abc]`, `[a-z]`, `[!a-z]` (also
+//!   `[^a-z]`) are classes (`]` first in a class is literal), never matching
+//!   `/`; `\x` is a literal `x`.
 //!
-//! Matching is the classic two-pointer algorithm with one backtrack point
-//! (the last `*`), so it runs in O(pattern x text) time at worst, never
-//! exponential, whatever the pattern.
+//! Matching simulates the pattern as an automaton, one set of pattern
+//! positions per text character, so it takes O(pattern x text) time at
+//! worst, never exponential, whatever the pattern.
 
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
 enum Token {
     Literal(char),
+    /// `?`: one character, not `/`.
     AnyOne,
+    /// `*`: any run within a segment.
     Star,
+    /// `**`: any run, `/` included.
+    DoubleStar,
+    /// The start of a segment-wide `**/`: it may also match nothing, so
+    /// the automaton may skip the `**` and `/` tokens that follow it.
+    SkipNext2,
     Class {
         negated: bool,
         ranges: Vec<(char, char)>,
@@ -34,9 +48,20 @@ impl Glob {
         while let Some(c) = chars.next() {
             match c {
                 '*' => {
-                    // Consecutive stars match the same as one.
-                    if tokens.last() != Some(&Token::Star) {
+                    let mut stars = 1;
+                    while chars.next_if_eq(&'*').is_some() {
+                        stars += 1;
+                    }
+                    if stars == 1 {
                         tokens.push(Token::Star);
+                        continue;
+                    }
+                    // Three stars or more match the same as two.
+                    let segment_start = matches!(tokens.last(), None | Some(Token::Literal('/')));
+                    if segment_start && chars.next_if_eq(&'/').is_some() {
+                        tokens.extend([Token::SkipNext2, Token::DoubleStar, Token::Literal('/')]);
+                    } else {
+                        tokens.push(Token::DoubleStar);
                     }
                 }
                 '?' => tokens.push(Token::AnyOne),
@@ -87,51 +112,74 @@ impl Glob {
         Ok(Glob { tokens })
     }
 
-    fn token_matches(token: &Token, c: char) -> bool {
-        match token {
-            Token::Literal(l) => *l == c,
-            Token::AnyOne => true,
-            Token::Class { negated, ranges } => {
-                ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
-            }
-            Token::Star => unreachable!("stars are handled by the matcher"),
+    /// Whether the whole of `text` matches the whole pattern.
+    pub(crate) fn matches(&self, text: &str) -> bool {
+        // Position sets on the stack for the usual short pattern: this runs
+        // once per candidate row.
+        const STACK: usize = 64;
+        let n = self.tokens.len() + 1;
+        if n <= STACK {
+            let (mut now, mut next) = ([false; STACK], [false; STACK]);
+            self.run(text, &mut now[..n], &mut next[..n])
+        } else {
+            self.run(text, &mut vec![false; n], &mut vec![false; n])
         }
     }
 
-    /// Whether the whole of `text` matches the whole pattern.
-    pub(crate) fn matches(&self, text: &str) -> bool {
+    /// The automaton: `now[p]` says the text read so far can leave the
+    /// pattern at token `p`; each character moves every position forward
+    /// (or keeps it, on a star).
+    fn run<'a>(&self, text: &str, mut now: &'a mut [bool], mut next: &'a mut [bool]) -> bool {
         let tokens = &self.tokens;
-        let (mut p, mut t) = (0usize, 0usize);
-        // The last star seen: its token index and the text index it resumes at.
-        let mut backtrack: Option<(usize, usize)> = None;
-        loop {
-            let next_char = text[t..].chars().next();
-            match (tokens.get(p), next_char) {
-                (Some(Token::Star), _) => {
-                    backtrack = Some((p, t));
-                    p += 1;
+        let end = tokens.len();
+        now[0] = true;
+        self.close(now);
+        for c in text.chars() {
+            next.fill(false);
+            let mut any = false;
+            for p in 0..end {
+                if !now[p] {
                     continue;
                 }
-                (Some(tok), Some(c)) if Glob::token_matches(tok, c) => {
-                    p += 1;
-                    t += c.len_utf8();
-                    continue;
+                let to = match &tokens[p] {
+                    Token::Literal(l) => (*l == c).then_some(p + 1),
+                    Token::AnyOne => (c != '/').then_some(p + 1),
+                    Token::Class { negated, ranges } => (c != '/'
+                        && ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated)
+                        .then_some(p + 1),
+                    Token::Star => (c != '/').then_some(p),
+                    Token::DoubleStar => Some(p),
+                    Token::SkipNext2 => None,
+                };
+                if let Some(to) = to {
+                    next[to] = true;
+                    any = true;
                 }
-                (None, None) => return true,
-                _ => {}
             }
-            // Mismatch: let the last star swallow one more character.
-            match backtrack {
-                Some((star_p, star_t)) => match text[star_t..].chars().next() {
-                    Some(c) => {
-                        let resume = star_t + c.len_utf8();
-                        backtrack = Some((star_p, resume));
-                        p = star_p + 1;
-                        t = resume;
-                    }
-                    None => return false,
-                },
-                None => return false,
+            if !any {
+                return false;
+            }
+            self.close(next);
+            std::mem::swap(&mut now, &mut next);
+        }
+        now[end]
+    }
+
+    /// Adds the positions reachable without reading a character: past a
+    /// star (which may match nothing) and past a skippable `**/`. Every such
+    /// move goes forward, so one pass in order is enough.
+    fn close(&self, set: &mut [bool]) {
+        for (p, token) in self.tokens.iter().enumerate() {
+            if !set[p] {
+                continue;
+            }
+            match token {
+                Token::Star | Token::DoubleStar => set[p + 1] = true,
+                Token::SkipNext2 => {
+                    set[p + 1] = true;
+                    set[p + 3] = true;
+                }
+                _ => {}
             }
         }
     }
@@ -154,14 +202,39 @@ mod tests {
             ("abc", "abcd", false),
             ("abc", "xabc", false),
             ("*", "", true),
-            ("*", "anything/at/all", true),
+            ("*", "anything", true),
+            ("*", "anything/at/all", false),
+            ("**", "anything/at/all", true),
             ("src/*.rs", "src/a.rs", true),
-            ("src/*.rs", "src/deep/a.rs", true),
+            // `*` stays within a segment; `**` crosses.
+            ("src/*.rs", "src/deep/a.rs", false),
+            ("src/*.rs", "src/deep/nested/x.rs", false),
+            ("src/**.rs", "src/deep/nested/x.rs", true),
+            ("src/**/*.rs", "src/deep/nested/x.rs", true),
+            ("src/**/*.rs", "src/x.rs", true),
+            ("src/**/*.rs", "src/x.py", false),
+            ("src/**/*.rs", "srcx.rs", false),
+            ("**/x.rs", "x.rs", true),
+            ("**/x.rs", "a/b/x.rs", true),
+            ("**/x.rs", "a/bx.rs", false),
+            ("src/**", "src/a/b", true),
+            ("src/**", "src", false),
+            ("a/***/b", "a/b", true),
+            ("a/***/b", "a/x/y/b", true),
+            ("a**b", "a/x/b", true),
+            ("a*/b", "ax/b", true),
+            ("a*/b", "a/x/b", false),
+            ("a?b", "a/b", false),
+            ("a[/]b", "a/b", false),
+            ("a[!x]b", "a/b", false),
+            ("*/*", "a/b", true),
+            ("*/*", "a/b/c", false),
             ("src/*.rs", "src/a.rsx", false),
             ("*.rs", ".rs", true),
             ("a*b*c", "aXXbYYc", true),
             ("a*b*c", "aXXbYY", false),
             ("a**c", "abc", true),
+            ("a*c", "abbbc", true),
             ("?", "é", true),
             ("??", "é", false),
             ("a?c", "abc", true),
@@ -187,6 +260,7 @@ mod tests {
                 false,
             ),
             ("日*語", "日本語", true),
+            ("**/a*a*a*a*a*b", &"aaaa/".repeat(40), false),
         ];
         for &(pattern, text, want) in cases {
             assert_eq!(m(pattern, text), want, "glob {pattern:?} on {text:?}");

@@ -127,7 +127,8 @@ each hit also has \"attrs\": {...}. Hits are best first; ties in insertion order
 Filters (JSON, Chroma / MongoDB style):
   {\"source\": \"man\"}                     equality
   {\"year\": {\"$gte\": 2020, \"$lt\": 2025}}  operators: $eq $ne $gt $gte $lt $lte $in $nin
-                                        $exists $glob (glob: * ? [...], whole string)
+                                        $exists $glob (glob: whole string; * within a
+                                        /-segment, ** across, ? [...])
   {\"$and\": [...]}, {\"$or\": [...]}, {\"$not\": {...}}
 Several keys in one object must all hold. null matches a present null, never an absent
 attribute; $exists: false matches absent ones; $ne and $nin also match records without the
