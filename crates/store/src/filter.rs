@@ -193,6 +193,14 @@ impl Filter {
     }
 }
 
+/// A copy: lets the calls that take `impl Into<Filter>` take a borrowed
+/// filter too.
+impl From<&Filter> for Filter {
+    fn from(filter: &Filter) -> Filter {
+        filter.clone()
+    }
+}
+
 impl Not for Filter {
     type Output = Filter;
     fn not(self) -> Filter {

@@ -7,6 +7,14 @@ use nidus_format::{Attributes, Value};
 ///
 /// On the way in the vector may have any non-zero length; the store keeps
 /// (and returns) it scaled to unit length.
+///
+/// Limits, checked by every write: the id is 1 to [`MAX_ID_BYTES`] bytes,
+/// attribute names 1 to [`MAX_NAME_BYTES`], and the attributes encode to at
+/// most about [`MAX_ATTRS_BYTES`].
+///
+/// [`MAX_ID_BYTES`]: crate::MAX_ID_BYTES
+/// [`MAX_NAME_BYTES`]: crate::MAX_NAME_BYTES
+/// [`MAX_ATTRS_BYTES`]: crate::MAX_ATTRS_BYTES
 #[derive(Debug, Clone, PartialEq)]
 pub struct Record {
     /// The id, unique within the collection; not empty.

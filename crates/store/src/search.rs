@@ -37,6 +37,23 @@ pub struct Search {
 
 impl Search {
     /// The best `k` records of every collection, with their attributes.
+    ///
+    /// `k = 0` is allowed and asks for nothing: the search still checks its
+    /// query, collections and filter (and fails as any search would), then
+    /// returns `Ok` with no hits. So a caller computing `k` (say, the room
+    /// left on a page) needs no special case for zero.
+    ///
+    /// ```
+    /// use nidus_store::{ErrorKind, Options, Record, Search, Store};
+    /// # let tmp = tempfile::tempdir().expect("temp dir");
+    /// let mut store = Store::open(tmp.path(), Options::new(2))?;
+    /// store.upsert("docs", &[Record::new("a", [1.0, 0.0])])?;
+    /// assert!(store.search(&[1.0, 0.0], Search::top(0))?.is_empty());
+    /// // A bad query is still an error with k = 0.
+    /// let err = store.search(&[0.0, 0.0], Search::top(0)).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    /// # Ok::<(), nidus_store::Error>(())
+    /// ```
     pub fn top(k: usize) -> Search {
         Search {
             k,
@@ -82,8 +99,19 @@ impl Search {
     /// Only records matching `filter` rank (applied before ranking, so `k`
     /// hits come back whenever `k` records match). A second call replaces
     /// the first.
-    pub fn filter(mut self, filter: Filter) -> Search {
-        self.filter = Some(filter);
+    ///
+    /// Takes a [`Filter`] or a `&Filter` (cloned), like every other call
+    /// that takes a filter, so one filter can serve several calls:
+    ///
+    /// ```
+    /// use nidus_store::{Filter, Search};
+    /// let drafts = Filter::eq("draft", true);
+    /// let a = Search::top(5).filter(&drafts);
+    /// let b = Search::top(5).filter(drafts);
+    /// assert_eq!(a, b);
+    /// ```
+    pub fn filter(mut self, filter: impl Into<Filter>) -> Search {
+        self.filter = Some(filter.into());
         self
     }
 
