@@ -1,5 +1,5 @@
 //! The value tree: what [`parse`](super::parse) builds and
-//! [`write_json`](super::write_json) prints.
+//! [`write_json`] prints.
 
 use std::fmt;
 
