@@ -94,6 +94,7 @@ fn hex4(bytes: &[u8], at: usize) -> Result<u32, EscapeError> {
 #[cfg(test)]
 mod tests {
     use super::super::{Json, JsonError, parse};
+    use super::{EscapeError, bad, decode, plain_run_end};
 
     fn err(text: &str) -> JsonError {
         parse(text).unwrap_err()
@@ -118,5 +119,21 @@ mod tests {
         assert!(err("\"a\\").message.contains("unterminated"));
         // Non-ASCII passes through untouched.
         assert_eq!(parse("\"héllo ☃\"").unwrap(), Json::Str("héllo ☃".into()));
+    }
+
+    /// Lengths, and error offsets: at the backslash, or at the hex digits.
+    #[test]
+    fn decode_reports_length_and_offsets() {
+        assert_eq!(decode(br"x\n", 1), Ok(('\n', 2)));
+        assert_eq!(decode(br"\u00e9", 0), Ok(('é', 6)));
+        assert_eq!(decode(br"\ud83d\ude00", 0), Ok(('\u{1F600}', 12)));
+        assert_eq!(decode(b"\\", 0), Err(EscapeError::Unterminated));
+        let unpaired = bad(2, "unpaired high surrogate in \\u escape");
+        assert_eq!(decode(br"ab\ud83dx", 2), Err(unpaired));
+        let not_hex = bad(8, "\\u must be followed by 4 hex digits");
+        assert_eq!(decode(br"\ud83d\u12G4", 0), Err(not_hex));
+        assert_eq!(plain_run_end(b"ab\"c", 0), 2);
+        assert_eq!(plain_run_end(b"ab\x01", 0), 2);
+        assert_eq!(plain_run_end(b"abc", 1), 3);
     }
 }
