@@ -162,26 +162,30 @@ pub(crate) fn read_frames(
     })
 }
 
-/// Writes `parts` one after the other at `at` and, if `sync`, makes them
-/// durable. On failure tries to cut the file back to `at`; returns the I/O
-/// error and whether the cut succeeded.
+/// Appends one frame, given as `parts` written one after the other, at `at`
+/// (the end of the last whole frame of `file`, at `path`) and, if `sync`,
+/// makes it durable.
+///
+/// Every write path appends through here, so the failure handling lives in
+/// one place: a failed append is cut back to `at` at once; if even the cut
+/// fails, `cut_pending` is set so that the store cuts before it appends
+/// anything else (nothing is ever appended after debris).
 pub(crate) fn append(
     file: &mut dyn StoreFile,
+    path: &Path,
     at: u64,
     parts: &[&[u8]],
     sync: bool,
-) -> std::result::Result<(), (io::Error, bool)> {
+    cut_pending: &mut bool,
+) -> Result<()> {
     let written = file
         .seek(SeekFrom::Start(at))
         .and_then(|_| write_all_parts(file, parts))
         .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
-    match written {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let cut = file.set_len(at).is_ok();
-            Err((e, cut))
-        }
-    }
+    written.map_err(|e| {
+        *cut_pending = file.set_len(at).is_err();
+        Error::io("appending a batch", path, e)
+    })
 }
 
 /// Writes all of `parts` in order, as few calls as the file allows (one

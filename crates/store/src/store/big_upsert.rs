@@ -66,13 +66,15 @@ impl Store {
                     .finish(collection, items, head, body, ops)
                     .map_err(|e| frame_log::format_error(e, path))?;
                 let attrs = compact_attrs(&mut model.keys, records)?;
-                if let Err((e, cut)) =
-                    frame_log::append(&mut **file, *end, &[head, body, ops], sync)
-                {
-                    *cut_pending = !cut;
-                    return Err(Error::io("appending a batch", path, e));
-                }
-                Ok(attrs)
+                frame_log::append(
+                    &mut **file,
+                    path,
+                    *end,
+                    &[head, body, ops],
+                    sync,
+                    cut_pending,
+                )?;
+                Ok::<_, Error>(attrs)
             })??;
         let written = self.frame.len() + self.ops.len();
         self.finish_upserts(collection, records, attrs, written, sync);

@@ -52,10 +52,14 @@ impl Store {
         nidus_format::encode_frame(&batch, &self.header, &mut self.frame)
             .map_err(|e| frame_log::format_error(e, &self.path))?;
         let sync = self.opts.durability == Durability::Sync;
-        if let Err((e, cut)) = frame_log::append(&mut *self.file, self.end, &[&self.frame], sync) {
-            self.cut_pending = !cut;
-            return Err(Error::io("appending a batch", &self.path, e));
-        }
+        frame_log::append(
+            &mut *self.file,
+            &self.path,
+            self.end,
+            &[&self.frame],
+            sync,
+            &mut self.cut_pending,
+        )?;
         self.wrote_frame(self.frame.len(), sync);
         self.model.apply(&mut batch);
         self.maybe_auto_compact();
@@ -153,10 +157,14 @@ impl Store {
         // Interning attribute names ahead of the write is harmless if it
         // fails: names are never removed.
         let attrs = compact_attrs(&mut self.model.keys, records)?;
-        if let Err((e, cut)) = frame_log::append(&mut *self.file, self.end, &[&self.frame], sync) {
-            self.cut_pending = !cut;
-            return Err(Error::io("appending a batch", &self.path, e));
-        }
+        frame_log::append(
+            &mut *self.file,
+            &self.path,
+            self.end,
+            &[&self.frame],
+            sync,
+            &mut self.cut_pending,
+        )?;
         self.finish_upserts(collection, records, attrs, self.frame.len(), sync);
         Ok(())
     }
