@@ -4,7 +4,7 @@
 use std::io::{self, BufReader, IoSlice, Read, SeekFrom};
 use std::path::Path;
 
-use nidus_format::{BatchRef, End, Frame, HEADER_LEN, Header};
+use nidus_format::{BatchRef, End, FRAME_HEADER_LEN, Frame, HEADER_LEN, Header};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::StoreFile;
@@ -210,11 +210,14 @@ fn write_all_parts(file: &mut dyn StoreFile, parts: &[&[u8]]) -> io::Result<()> 
     Ok(())
 }
 
-/// The frame header (checksum and length) of the frame at `at`: what a
-/// read-only store remembers of the last batch it applied, to notice that a
-/// writer cut that frame back after a failed sync (SPEC.md §6.4.1).
-pub(crate) fn frame_head(file: &mut dyn StoreFile, at: u64) -> io::Result<[u8; 12]> {
-    let mut head = [0u8; 12];
+/// A frame's header as stored: its checksum, then its payload length.
+pub(crate) type FrameHead = [u8; FRAME_HEADER_LEN];
+
+/// The frame header of the frame at `at`: what a read-only store remembers
+/// of the last batch it applied, to notice that a writer cut that frame
+/// back after a failed sync (SPEC.md §6.4.1).
+pub(crate) fn frame_head(file: &mut dyn StoreFile, at: u64) -> io::Result<FrameHead> {
+    let mut head = [0u8; FRAME_HEADER_LEN];
     file.seek(SeekFrom::Start(at))?;
     file.read_exact(&mut head)?;
     Ok(head)

@@ -31,6 +31,7 @@ use crate::model::Model;
 use crate::options::Options;
 
 pub use read::RecordRef;
+use refresh::LastFrame;
 pub use search::{AttrSelection, Hit, Search};
 
 /// The temporary file a new data file is built in (creation, compaction).
@@ -79,11 +80,10 @@ pub struct Store {
     cut_pending: bool,
     /// Deferred durability: frames written since the last sync.
     unsynced: bool,
-    /// Read-only stores: where the last batch applied starts and its frame
-    /// header (checksum, length), or `None` if that could not be read. A
-    /// writer cuts a frame back after a failed sync (§7.3), possibly after
-    /// this reader applied it; refresh checks the frame is still there.
-    last_frame: Option<(u64, Option<[u8; 12]>)>,
+    /// Read-only stores: the last batch applied. A writer cuts a frame back
+    /// after a failed sync (§7.3), possibly after this reader applied it;
+    /// refresh checks the frame is still there.
+    last_frame: Option<LastFrame>,
     /// A sync of the data file failed: the kernel may have dropped the
     /// unsynced pages (SPEC.md §6.1 item 5), so a later sync proves nothing.
     sync_failed: bool,

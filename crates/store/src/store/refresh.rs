@@ -5,8 +5,19 @@ use nidus_format::End;
 use super::Store;
 use super::budget::check_budget_ref;
 use crate::error::{Error, Result};
-use crate::frame_log;
+use crate::frame_log::{self, FrameHead};
 use crate::info::FileEnd;
+
+/// Where the last batch a read-only store applied starts, and its frame
+/// header as read then.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct LastFrame {
+    /// The frame's offset in the data file.
+    at: u64,
+    /// Its header, or `None` if it could not be read (the next refresh
+    /// then reloads).
+    head: Option<FrameHead>,
+}
 
 impl Store {
     /// Brings a read-only store up to date with its writer: reads only the
@@ -31,12 +42,15 @@ impl Store {
         // A writer that cut back a frame this store applied (its sync
         // failed) may have written another in its place: start over.
         let rolled_back = match self.last_frame {
-            Some((at, Some(head))) if len >= self.end => {
+            Some(LastFrame {
+                at,
+                head: Some(head),
+            }) if len >= self.end => {
                 frame_log::frame_head(&mut *self.file, at)
                     .map_err(|e| Error::io("reading the data file", &self.path, e))?
                     != head
             }
-            Some((_, None)) => true,
+            Some(LastFrame { head: None, .. }) => true,
             _ => false,
         };
         if replaced || len < self.end || rolled_back {
@@ -94,7 +108,8 @@ impl Store {
     /// next refresh reload.
     pub(super) fn remember_last_frame(&mut self, at: Option<u64>) {
         if let Some(at) = at {
-            self.last_frame = Some((at, frame_log::frame_head(&mut *self.file, at).ok()));
+            let head = frame_log::frame_head(&mut *self.file, at).ok();
+            self.last_frame = Some(LastFrame { at, head });
         }
     }
 }
