@@ -47,6 +47,27 @@ pub(crate) struct Model {
     attr_heap: usize,
 }
 
+/// Heap bytes of a [`Model`], by part (see [`Model::heap_bytes`] and
+/// [`Model::heap_bytes_used`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeapBytes {
+    /// The vector buffer.
+    pub(crate) vectors: usize,
+    /// The id arena and its offsets.
+    pub(crate) ids: usize,
+    /// Attributes (and, from capacities, the attribute name table).
+    pub(crate) attrs: usize,
+    /// Id indexes, live-row bitmaps and row owners.
+    pub(crate) index: usize,
+}
+
+impl HeapBytes {
+    /// The sum of the parts.
+    pub(crate) fn total(&self) -> usize {
+        self.vectors + self.ids + self.attrs + self.index
+    }
+}
+
 /// The rows a search scans and which of them are allowed.
 #[derive(Debug)]
 pub(crate) enum SearchScope<'a> {
@@ -584,19 +605,25 @@ impl Model {
     }
 
     /// Bytes in use by part, from lengths rather than capacities (what the
-    /// memory budget counts): (vectors, ids, attributes, indexes).
-    pub(crate) fn heap_bytes_used(&self) -> (usize, usize, usize, usize) {
+    /// memory budget counts).
+    pub(crate) fn heap_bytes_used(&self) -> HeapBytes {
         let rows = self.rows();
         let vectors = self.vectors.len() * 4;
         let ids = self.id_arena.len() + rows * 8;
         let attrs = rows * std::mem::size_of::<RowAttrs>() + self.attr_heap;
         // Owner, id-map slot (~20 bytes) and bitmap bits per live row.
         let index = rows * 4 + self.live_rows() * 21;
-        (vectors, ids, attrs, index)
+        HeapBytes {
+            vectors,
+            ids,
+            attrs,
+            index,
+        }
     }
 
-    /// Heap bytes by part: (vectors, ids, attributes, indexes and bitmaps).
-    pub(crate) fn heap_bytes(&self) -> (usize, usize, usize, usize) {
+    /// Heap bytes held by part, from capacities (what
+    /// [`crate::Store::footprint`] reports).
+    pub(crate) fn heap_bytes(&self) -> HeapBytes {
         let vectors = self.vectors.capacity() * 4;
         let ids = self.id_arena.capacity() + self.id_ends.capacity() * 8;
         let attrs = self.attrs.capacity() * std::mem::size_of::<RowAttrs>()
@@ -610,7 +637,12 @@ impl Model {
                 .flatten()
                 .map(|c| c.ids.heap_bytes() + c.live.heap_bytes() + c.name.len() + 64)
                 .sum::<usize>();
-        (vectors, ids, attrs, index)
+        HeapBytes {
+            vectors,
+            ids,
+            attrs,
+            index,
+        }
     }
 }
 

@@ -59,8 +59,7 @@ pub(super) fn refuse_past_budget(
     upserts: usize,
     growth: usize,
 ) -> Result<()> {
-    let (v, i, a, x) = model.heap_bytes_used();
-    let now = v + i + a + x;
+    let now = model.heap_bytes_used().total();
     if now + growth > budget {
         return Err(Error::oom(format!(
             "{upserts} more records would take the store to about {} bytes, over its memory budget of {budget} bytes",

@@ -150,15 +150,15 @@ impl Store {
 
     /// Memory held, by part (see [`Footprint`]).
     pub fn footprint(&self) -> Footprint {
-        let (vector_bytes, id_bytes, attr_bytes, index_bytes) = self.model.heap_bytes();
+        let heap = self.model.heap_bytes();
         Footprint {
             live_rows: self.model.live_rows(),
             dead_rows: self.model.dead_rows(),
-            vector_bytes,
-            id_bytes,
-            attr_bytes,
-            index_bytes,
-            total_bytes: vector_bytes + id_bytes + attr_bytes + index_bytes,
+            vector_bytes: heap.vectors,
+            id_bytes: heap.ids,
+            attr_bytes: heap.attrs,
+            index_bytes: heap.index,
+            total_bytes: heap.total(),
         }
     }
 
