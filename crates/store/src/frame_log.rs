@@ -1,5 +1,6 @@
-//! The store's use of the format crate: creating a data file, streaming its
-//! batches into the model, and appending frames through the I/O seam.
+//! The store's use of the format crate: reading the header, streaming a
+//! data file's batches into the model, and appending frames through the
+//! I/O seam.
 
 use std::io::{self, BufReader, IoSlice, Read, SeekFrom};
 use std::path::Path;

@@ -88,6 +88,8 @@ impl Store {
     }
 
     /// Live records in `collection` ([`ErrorKind::NotFound`] if missing).
+    ///
+    /// [`ErrorKind::NotFound`]: crate::ErrorKind::NotFound
     pub fn count(&self, collection: &str) -> Result<usize> {
         Ok(self.collection_exists(collection)?.live.count())
     }
@@ -100,6 +102,8 @@ impl Store {
     /// The record `id` of `collection`: `Ok(None)` if there is no such
     /// record, [`ErrorKind::NotFound`] if there is no such collection. The
     /// vector is the stored unit vector.
+    ///
+    /// [`ErrorKind::NotFound`]: crate::ErrorKind::NotFound
     pub fn get(&self, collection: &str, id: &str) -> Result<Option<Record>> {
         self.collection_exists(collection)?;
         Ok(self.model.find(collection, id).map(|row| {

@@ -148,6 +148,8 @@ impl Store {
     /// Filters are evaluated before ranking: `k` hits come back whenever
     /// `k` records match. Naming a missing collection is
     /// [`ErrorKind::NotFound`].
+    ///
+    /// [`ErrorKind::NotFound`]: crate::ErrorKind::NotFound
     pub fn search(&self, query: &[f32], search: impl Borrow<Search>) -> Result<Vec<Hit>> {
         let mut hits = self.search_batch(&[query], search)?;
         Ok(hits.pop().unwrap_or_default())
