@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use nidus_format::{Batch, BatchRef, Op, OpRef};
+use nidus_format::{BatchRef, OpRef};
 
 use crate::attrs::{Keys, RowAttrs};
 use crate::bitmap::{self, Scope, SpanBitmap};
@@ -168,20 +168,12 @@ impl Model {
             .map(|r| r as usize)
     }
 
-    /// Reserves every allocation that applying `batch` could need that is
-    /// proportional to its size, and refuses batches past the row limit.
-    pub(crate) fn reserve_for(&mut self, batch: &Batch) -> Result<()> {
-        let upserts = batch.ops.iter().filter_map(|op| match op {
-            Op::Upsert { collection, id, .. } => Some((collection.as_str(), id.len())),
-            _ => None,
-        });
-        self.reserve_counts(upserts)
-    }
-
-    /// [`Model::reserve_for`] for a borrowed batch (loading a file), from
-    /// its row count alone: parsing the ops an extra time would cost more
-    /// than it saves. Ids and index slots grow amortized.
-    pub(crate) fn reserve_for_ref(&mut self, batch: &BatchRef<'_>) -> Result<()> {
+    /// Reserves the per-row arrays for every row `batch` adds, and refuses
+    /// batches past the row limit, so that [`Model::apply`] after the disk
+    /// write cannot fail halfway. Reserves from the row count alone:
+    /// parsing the ops an extra time would cost more than it saves. Ids
+    /// and index slots grow amortized.
+    pub(crate) fn reserve_for(&mut self, batch: &BatchRef<'_>) -> Result<()> {
         self.reserve_rows(batch.row_count(), 0)?;
         Ok(())
     }
@@ -218,31 +210,6 @@ impl Model {
             self.upsert(collection, id, attrs);
         }
         debug_assert_eq!(self.vectors.len(), self.rows() * self.dim);
-    }
-
-    /// Reserves for upserts given as `(collection, id length)`.
-    fn reserve_counts<'b>(
-        &mut self,
-        upserts: impl Iterator<Item = (&'b str, usize)>,
-    ) -> Result<()> {
-        let mut count = 0usize;
-        let mut id_bytes = 0usize;
-        let mut per_collection: BTreeMap<&str, usize> = BTreeMap::new();
-        for (collection, id_len) in upserts {
-            count += 1;
-            id_bytes += id_len;
-            *per_collection.entry(collection).or_default() += 1;
-        }
-        let end = self.reserve_rows(count, id_bytes)?;
-        for (name, n) in per_collection {
-            if let Some(slot) = self.slot(name)
-                && let Some(c) = self.collections[slot as usize].as_mut()
-            {
-                c.ids.try_reserve(n)?;
-                c.live.try_reserve_to(end)?;
-            }
-        }
-        Ok(())
     }
 
     /// Reserves the per-row arrays for `count` more rows; returns the row
@@ -290,55 +257,16 @@ impl Model {
         self.vectors.truncate(self.rows() * self.dim);
     }
 
-    /// Applies a batch already on disk (after [`Model::reserve_for`]). Ops
-    /// that refer to missing things are no-ops, as on replay (SPEC.md §7.2).
-    /// Attribute values are moved out of the batch, not cloned: the caller
-    /// only reuses the batch's buffers afterwards.
-    pub(crate) fn apply(&mut self, batch: &mut Batch) {
-        if self.vectors.len() == self.rows() * self.dim {
-            // Not staged: the i-th upsert owns row i of the batch, so one
-            // bulk copy places every vector.
-            self.vectors.extend_from_slice(&batch.vectors);
-        }
-        debug_assert_eq!(
-            self.vectors.len(),
-            (self.rows() + batch.upsert_count()) * self.dim
-        );
-        for op in &mut batch.ops {
-            match op {
-                Op::CreateCollection { name } => {
-                    self.create(name);
-                }
-                Op::DropCollection { name } => self.drop_collection(name),
-                Op::SetMetadata {
-                    collection,
-                    key,
-                    value,
-                } => self.set_metadata(collection, key, value.as_deref()),
-                Op::Upsert {
-                    collection,
-                    id,
-                    attrs,
-                } => {
-                    let compact = self.keys.compact_owned(std::mem::take(attrs));
-                    self.upsert(collection, id, compact);
-                }
-                Op::Delete { collection, id } => self.delete(collection, id),
-            }
-        }
-    }
-
-    /// [`Model::apply`] for a borrowed batch (after
-    /// [`Model::reserve_for_ref`]): the vectors go straight from the read
-    /// buffer into the vector buffer, names and ids are copied from the
-    /// buffer, and only string attribute values allocate.
+    /// Applies a batch read from the file (after [`Model::reserve_for`]):
+    /// the vectors go straight from the frame's buffer into the vector
+    /// buffer, then [`Model::apply_ops`] applies the ops.
     ///
     /// A big vector block is copied on a second thread (if `threads`, 0 =
     /// the cores available, allows) while this one applies the ops, then
     /// this one joins the copy: the page faults of the fresh vector memory
     /// are most of the time an open takes, and they go twice as fast on two
     /// cores.
-    pub(crate) fn apply_ref(&mut self, batch: &BatchRef<'_>, threads: usize) -> Result<()> {
+    pub(crate) fn apply(&mut self, batch: &BatchRef<'_>, threads: usize) -> Result<()> {
         // The ops never touch the vector buffer: take it out so that the
         // copy and the ops can borrow their parts separately.
         let mut vectors = std::mem::take(&mut self.vectors);
@@ -346,7 +274,7 @@ impl Model {
             &mut vectors,
             batch.vector_bytes(),
             threads,
-            || self.apply_ops_ref(batch),
+            || self.apply_ops(batch.ops()),
         );
         self.vectors = vectors;
         copied?;
@@ -354,9 +282,13 @@ impl Model {
         Ok(())
     }
 
-    /// The ops of [`Model::apply_ref`]; leaves the vector buffer alone.
-    fn apply_ops_ref(&mut self, batch: &BatchRef<'_>) {
-        for op in batch.ops() {
+    /// Applies ops already on disk, as views: read from the file, or of a
+    /// batch the store just wrote. Ops that refer to missing things are
+    /// no-ops, as on replay (SPEC.md §7.2). Names and ids are copied from
+    /// the views, and only string attribute values allocate. Leaves the
+    /// vector buffer alone: the i-th upsert's vector must be there already.
+    pub(crate) fn apply_ops<'b>(&mut self, ops: impl IntoIterator<Item = OpRef<'b>>) {
+        for op in ops {
             match op {
                 OpRef::CreateCollection { name } => {
                     self.create(name);
@@ -654,19 +586,11 @@ fn row_id_in<'a>(arena: &'a str, ends: &[u64], row: usize) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nidus_format::Attributes;
 
     fn upsert(m: &mut Model, c: &str, id: &str) {
-        let mut b = Batch {
-            ops: vec![Op::Upsert {
-                collection: c.into(),
-                id: id.into(),
-                attrs: Attributes::new(),
-            }],
-            vectors: vec![1.0; m.dim],
-        };
-        m.reserve_for(&b).unwrap();
-        m.apply(&mut b);
+        m.reserve_upserts(c, 1, id.len()).unwrap();
+        m.vectors.extend(std::iter::repeat_n(1.0, m.dim));
+        m.apply_upserts(c, std::iter::once((id, RowAttrs::default())));
     }
 
     #[test]

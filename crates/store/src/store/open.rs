@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use nidus_format::{DATA_FILE, End, HEADER_LEN, Header, MAX_DIMENSION};
 use nidus_lock::{LockError, WriteLock};
 
-use super::budget::check_budget_ref;
+use super::budget::check_budget;
 use super::{NEW_FILE, Store};
 use crate::error::{Error, ErrorKind, Result};
 use crate::frame_log;
@@ -172,9 +172,10 @@ impl Store {
             len,
             threads,
             &mut |batch| {
-                check_budget_ref(&model, budget, batch).map_err(|e| e.with_path(&path))?;
-                model.reserve_for_ref(batch)?;
-                model.apply_ref(batch, threads)
+                check_budget(&model, budget, batch.vector_bytes().len(), batch.ops())
+                    .map_err(|e| e.with_path(&path))?;
+                model.reserve_for(batch)?;
+                model.apply(batch, threads)
             },
         )?;
         // The file-size estimate counted ids and attributes as vector

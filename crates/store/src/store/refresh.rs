@@ -3,7 +3,7 @@
 use nidus_format::End;
 
 use super::Store;
-use super::budget::check_budget_ref;
+use super::budget::check_budget;
 use crate::error::{Error, Result};
 use crate::frame_log::{self, FrameHead};
 use crate::info::FileEnd;
@@ -73,9 +73,9 @@ impl Store {
             len,
             threads,
             &mut |batch| {
-                check_budget_ref(model, budget, batch)?;
-                model.reserve_for_ref(batch)?;
-                model.apply_ref(batch, threads)
+                check_budget(model, budget, batch.vector_bytes().len(), batch.ops())?;
+                model.reserve_for(batch)?;
+                model.apply(batch, threads)
             },
         )?;
         self.end = outcome.valid_end;

@@ -1,11 +1,11 @@
 //! Writes: upserts, deletes, collections and metadata, each one frame
 //! written (and synced) before memory changes (SPEC.md §6.4).
 
-use nidus_format::{Batch, Op};
+use nidus_format::{Batch, Op, OpRef};
 
 use super::Store;
 use super::big_upsert::OVERLAP_MIN_FLOATS;
-use super::budget::{check_budget, refuse_past_budget};
+use super::budget::{check_budget, check_records};
 use crate::attrs::{Keys, RowAttrs};
 use crate::error::{Error, ErrorKind, Result};
 use crate::filter::{Compiled, Filter};
@@ -16,6 +16,7 @@ use crate::stage;
 use crate::validate;
 
 impl Store {
+    /// Refuses `operation` on a read-only store.
     pub(super) fn writable(&self, operation: &str) -> Result<()> {
         if self.lock.is_none() {
             return Err(Error::read_only(operation).with_path(&self.dir));
@@ -40,13 +41,20 @@ impl Store {
         }
     }
 
-    /// Writes `batch` as one frame (synced unless deferred), then applies
-    /// it to memory. Nothing changes, on disk or in memory, unless the
-    /// write succeeded.
-    fn commit(&mut self, mut batch: Batch) -> Result<()> {
+    /// Writes `ops` (anything but upserts, which take their own paths) as
+    /// one frame (synced unless deferred), then applies them to memory.
+    /// Nothing changes, on disk or in memory, unless the write succeeded.
+    fn commit(&mut self, ops: Vec<Op>) -> Result<()> {
         self.retry_cut()?;
-        check_budget(&self.model, self.opts.memory_budget, &batch)?;
-        self.model.reserve_for(&batch)?;
+        let batch = Batch {
+            ops,
+            vectors: Vec::new(),
+        };
+        // The ops, seen as a reader of the file sees them: memory changes
+        // through the same path as when the file is loaded.
+        let views = || batch.ops.iter().map(op_view);
+        check_budget(&self.model, self.opts.memory_budget, 0, views())?;
+        // No rows are added, so there is nothing to reserve.
         self.verify_lock()?;
         self.frame.clear();
         nidus_format::encode_frame(&batch, &self.header, &mut self.frame)
@@ -61,7 +69,7 @@ impl Store {
             &mut self.cut_pending,
         )?;
         self.wrote_frame(self.frame.len(), sync);
-        self.model.apply(&mut batch);
+        self.model.apply_ops(views());
         self.maybe_auto_compact();
         Ok(())
     }
@@ -179,14 +187,7 @@ impl Store {
         id_bytes: usize,
     ) -> Result<()> {
         self.retry_cut()?;
-        if let Some(budget) = self.opts.memory_budget {
-            let growth = records.len() * self.model.dim * 4
-                + records
-                    .iter()
-                    .map(|r| r.id.len() + 8 + 16 + 4 + 24 + r.attrs.len() * 48)
-                    .sum::<usize>();
-            refuse_past_budget(&self.model, budget, records.len(), growth)?;
-        }
+        check_records(&self.model, self.opts.memory_budget, records)?;
         self.model
             .reserve_upserts(collection, records.len(), id_bytes)?;
         self.verify_lock()
@@ -250,10 +251,7 @@ impl Store {
     fn commit_deletes(&mut self, ops: Vec<Op>) -> Result<usize> {
         let n = ops.len();
         if n > 0 {
-            self.commit(Batch {
-                ops,
-                vectors: Vec::new(),
-            })?;
+            self.commit(ops)?;
         }
         Ok(n)
     }
@@ -266,12 +264,9 @@ impl Store {
         if self.has_collection(name) {
             return Ok(false);
         }
-        self.commit(Batch {
-            ops: vec![Op::CreateCollection {
-                name: name.to_owned(),
-            }],
-            vectors: Vec::new(),
-        })?;
+        self.commit(vec![Op::CreateCollection {
+            name: name.to_owned(),
+        }])?;
         Ok(true)
     }
 
@@ -280,12 +275,9 @@ impl Store {
     pub fn drop_collection(&mut self, name: &str) -> Result<()> {
         self.writable("drop_collection")?;
         self.collection_exists(name)?;
-        self.commit(Batch {
-            ops: vec![Op::DropCollection {
-                name: name.to_owned(),
-            }],
-            vectors: Vec::new(),
-        })
+        self.commit(vec![Op::DropCollection {
+            name: name.to_owned(),
+        }])
     }
 
     /// Sets metadata `key` of `collection` to `value`.
@@ -300,14 +292,11 @@ impl Store {
                 validate::MAX_ATTRS_BYTES
             )));
         }
-        self.commit(Batch {
-            ops: vec![Op::SetMetadata {
-                collection: collection.to_owned(),
-                key: key.to_owned(),
-                value: Some(value.to_owned()),
-            }],
-            vectors: Vec::new(),
-        })
+        self.commit(vec![Op::SetMetadata {
+            collection: collection.to_owned(),
+            key: key.to_owned(),
+            value: Some(value.to_owned()),
+        }])
     }
 
     /// Removes metadata `key` of `collection`; returns whether it existed.
@@ -320,14 +309,11 @@ impl Store {
         {
             return Ok(false);
         }
-        self.commit(Batch {
-            ops: vec![Op::SetMetadata {
-                collection: collection.to_owned(),
-                key: key.to_owned(),
-                value: None,
-            }],
-            vectors: Vec::new(),
-        })?;
+        self.commit(vec![Op::SetMetadata {
+            collection: collection.to_owned(),
+            key: key.to_owned(),
+            value: None,
+        }])?;
         Ok(true)
     }
 
@@ -355,7 +341,6 @@ impl Store {
     }
 }
 
-/// Refuses `batch` if it would take the model past `budget` bytes.
 /// The records' attributes in the store's compact form (interning their
 /// names).
 pub(super) fn compact_attrs(keys: &mut Keys, records: &[Record]) -> Result<Vec<RowAttrs>> {
@@ -363,4 +348,25 @@ pub(super) fn compact_attrs(keys: &mut Keys, records: &[Record]) -> Result<Vec<R
     attrs.try_reserve_exact(records.len())?;
     attrs.extend(records.iter().map(|r| keys.compact(&r.attrs)));
     Ok(attrs)
+}
+
+/// The view of `op` a reader of the file lends, for [`Store::commit`]'s
+/// ops. Upserts never come this way: their attributes exist only encoded
+/// in a view, and [`Store::upsert`] writes them through its own paths.
+fn op_view(op: &Op) -> OpRef<'_> {
+    match op {
+        Op::CreateCollection { name } => OpRef::CreateCollection { name },
+        Op::DropCollection { name } => OpRef::DropCollection { name },
+        Op::SetMetadata {
+            collection,
+            key,
+            value,
+        } => OpRef::SetMetadata {
+            collection,
+            key,
+            value: value.as_deref(),
+        },
+        Op::Delete { collection, id } => OpRef::Delete { collection, id },
+        Op::Upsert { .. } => unreachable!("upserts are written by Store::upsert, not commit"),
+    }
 }
