@@ -4,9 +4,12 @@
 //!
 //! Rows are a struct of arrays: one contiguous vector buffer (what the kernel
 //! scans), the owning collection, the id (in one arena string), and compact
-//! attributes. A write first reserves all the memory it needs
-//! ([`Model::reserve_for`]), so that applying it after the disk write
-//! succeeded ([`Model::apply`]) cannot fail halfway.
+//! attributes. Rows are added only after all the memory they need is
+//! reserved ([`Model::reserve_for`] for a batch read from the file,
+//! [`Model::reserve_upserts`] for the store's upserts), so that applying
+//! them (for a write, after the disk write succeeded) cannot fail halfway.
+//! Every other change goes through [`Model::apply_ops`], whether the ops
+//! were read from the file or just written.
 
 use std::collections::BTreeMap;
 
@@ -169,8 +172,8 @@ impl Model {
     }
 
     /// Reserves the per-row arrays for every row `batch` adds, and refuses
-    /// batches past the row limit, so that [`Model::apply`] after the disk
-    /// write cannot fail halfway. Reserves from the row count alone:
+    /// batches past the row limit, so that [`Model::apply`] cannot fail
+    /// halfway. Reserves from the row count alone:
     /// parsing the ops an extra time would cost more than it saves. Ids
     /// and index slots grow amortized.
     pub(crate) fn reserve_for(&mut self, batch: &BatchRef<'_>) -> Result<()> {
