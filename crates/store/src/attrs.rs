@@ -59,17 +59,6 @@ impl Keys {
         out.into_boxed_slice()
     }
 
-    /// [`Keys::compact`], moving the values.
-    pub(crate) fn compact_owned(&mut self, attrs: Attributes) -> RowAttrs {
-        // BTreeMap iterates in name order; ids are sorted afterwards.
-        let mut out: Vec<(u32, Value)> = attrs
-            .into_iter()
-            .map(|(k, v)| (self.intern(&k), v))
-            .collect();
-        out.sort_unstable_by_key(|&(k, _)| k);
-        out.into_boxed_slice()
-    }
-
     /// [`Keys::compact`] from a borrowed view (names arrive sorted).
     pub(crate) fn compact_ref(&mut self, attrs: &nidus_format::AttrsRef<'_>) -> RowAttrs {
         if attrs.is_empty() {

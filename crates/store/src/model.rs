@@ -4,13 +4,16 @@
 //!
 //! Rows are a struct of arrays: one contiguous vector buffer (what the kernel
 //! scans), the owning collection, the id (in one arena string), and compact
-//! attributes. A write first reserves all the memory it needs
-//! ([`Model::reserve_for`]), so that applying it after the disk write
-//! succeeded ([`Model::apply`]) cannot fail halfway.
+//! attributes. Rows are added only after all the memory they need is
+//! reserved ([`Model::reserve_for`] for a batch read from the file,
+//! [`Model::reserve_upserts`] for the store's upserts), so that applying
+//! them (for a write, after the disk write succeeded) cannot fail halfway.
+//! Every other change goes through [`Model::apply_ops`], whether the ops
+//! were read from the file or just written.
 
 use std::collections::BTreeMap;
 
-use nidus_format::{Batch, BatchRef, Op, OpRef};
+use nidus_format::{BatchRef, OpRef};
 
 use crate::attrs::{Keys, RowAttrs};
 use crate::bitmap::{self, Scope, SpanBitmap};
@@ -45,6 +48,27 @@ pub(crate) struct Model {
     /// Heap bytes owned by the rows' attribute values (kept incrementally so
     /// budget checks cost nothing per write).
     attr_heap: usize,
+}
+
+/// Heap bytes of a [`Model`], by part (see [`Model::heap_bytes`] and
+/// [`Model::heap_bytes_used`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeapBytes {
+    /// The vector buffer.
+    pub(crate) vectors: usize,
+    /// The id arena and its offsets.
+    pub(crate) ids: usize,
+    /// Attributes (and, from capacities, the attribute name table).
+    pub(crate) attrs: usize,
+    /// Id indexes, live-row bitmaps and row owners.
+    pub(crate) index: usize,
+}
+
+impl HeapBytes {
+    /// The sum of the parts.
+    pub(crate) fn total(&self) -> usize {
+        self.vectors + self.ids + self.attrs + self.index
+    }
 }
 
 /// The rows a search scans and which of them are allowed.
@@ -147,20 +171,12 @@ impl Model {
             .map(|r| r as usize)
     }
 
-    /// Reserves every allocation that applying `batch` could need that is
-    /// proportional to its size, and refuses batches past the row limit.
-    pub(crate) fn reserve_for(&mut self, batch: &Batch) -> Result<()> {
-        let upserts = batch.ops.iter().filter_map(|op| match op {
-            Op::Upsert { collection, id, .. } => Some((collection.as_str(), id.len())),
-            _ => None,
-        });
-        self.reserve_counts(upserts)
-    }
-
-    /// [`Model::reserve_for`] for a borrowed batch (loading a file), from
-    /// its row count alone: parsing the ops an extra time would cost more
-    /// than it saves. Ids and index slots grow amortized.
-    pub(crate) fn reserve_for_ref(&mut self, batch: &BatchRef<'_>) -> Result<()> {
+    /// Reserves the per-row arrays for every row `batch` adds, and refuses
+    /// batches past the row limit, so that [`Model::apply`] cannot fail
+    /// halfway. Reserves from the row count alone:
+    /// parsing the ops an extra time would cost more than it saves. Ids
+    /// and index slots grow amortized.
+    pub(crate) fn reserve_for(&mut self, batch: &BatchRef<'_>) -> Result<()> {
         self.reserve_rows(batch.row_count(), 0)?;
         Ok(())
     }
@@ -197,31 +213,6 @@ impl Model {
             self.upsert(collection, id, attrs);
         }
         debug_assert_eq!(self.vectors.len(), self.rows() * self.dim);
-    }
-
-    /// Reserves for upserts given as `(collection, id length)`.
-    fn reserve_counts<'b>(
-        &mut self,
-        upserts: impl Iterator<Item = (&'b str, usize)>,
-    ) -> Result<()> {
-        let mut count = 0usize;
-        let mut id_bytes = 0usize;
-        let mut per_collection: BTreeMap<&str, usize> = BTreeMap::new();
-        for (collection, id_len) in upserts {
-            count += 1;
-            id_bytes += id_len;
-            *per_collection.entry(collection).or_default() += 1;
-        }
-        let end = self.reserve_rows(count, id_bytes)?;
-        for (name, n) in per_collection {
-            if let Some(slot) = self.slot(name)
-                && let Some(c) = self.collections[slot as usize].as_mut()
-            {
-                c.ids.try_reserve(n)?;
-                c.live.try_reserve_to(end)?;
-            }
-        }
-        Ok(())
     }
 
     /// Reserves the per-row arrays for `count` more rows; returns the row
@@ -269,55 +260,16 @@ impl Model {
         self.vectors.truncate(self.rows() * self.dim);
     }
 
-    /// Applies a batch already on disk (after [`Model::reserve_for`]). Ops
-    /// that refer to missing things are no-ops, as on replay (SPEC.md §7.2).
-    /// Attribute values are moved out of the batch, not cloned: the caller
-    /// only reuses the batch's buffers afterwards.
-    pub(crate) fn apply(&mut self, batch: &mut Batch) {
-        if self.vectors.len() == self.rows() * self.dim {
-            // Not staged: the i-th upsert owns row i of the batch, so one
-            // bulk copy places every vector.
-            self.vectors.extend_from_slice(&batch.vectors);
-        }
-        debug_assert_eq!(
-            self.vectors.len(),
-            (self.rows() + batch.upsert_count()) * self.dim
-        );
-        for op in &mut batch.ops {
-            match op {
-                Op::CreateCollection { name } => {
-                    self.create(name);
-                }
-                Op::DropCollection { name } => self.drop_collection(name),
-                Op::SetMetadata {
-                    collection,
-                    key,
-                    value,
-                } => self.set_metadata(collection, key, value.as_deref()),
-                Op::Upsert {
-                    collection,
-                    id,
-                    attrs,
-                } => {
-                    let compact = self.keys.compact_owned(std::mem::take(attrs));
-                    self.upsert(collection, id, compact);
-                }
-                Op::Delete { collection, id } => self.delete(collection, id),
-            }
-        }
-    }
-
-    /// [`Model::apply`] for a borrowed batch (after
-    /// [`Model::reserve_for_ref`]): the vectors go straight from the read
-    /// buffer into the vector buffer, names and ids are copied from the
-    /// buffer, and only string attribute values allocate.
+    /// Applies a batch read from the file (after [`Model::reserve_for`]):
+    /// the vectors go straight from the frame's buffer into the vector
+    /// buffer, then [`Model::apply_ops`] applies the ops.
     ///
     /// A big vector block is copied on a second thread (if `threads`, 0 =
     /// the cores available, allows) while this one applies the ops, then
     /// this one joins the copy: the page faults of the fresh vector memory
     /// are most of the time an open takes, and they go twice as fast on two
     /// cores.
-    pub(crate) fn apply_ref(&mut self, batch: &BatchRef<'_>, threads: usize) -> Result<()> {
+    pub(crate) fn apply(&mut self, batch: &BatchRef<'_>, threads: usize) -> Result<()> {
         // The ops never touch the vector buffer: take it out so that the
         // copy and the ops can borrow their parts separately.
         let mut vectors = std::mem::take(&mut self.vectors);
@@ -325,7 +277,7 @@ impl Model {
             &mut vectors,
             batch.vector_bytes(),
             threads,
-            || self.apply_ops_ref(batch),
+            || self.apply_ops(batch.ops()),
         );
         self.vectors = vectors;
         copied?;
@@ -333,9 +285,13 @@ impl Model {
         Ok(())
     }
 
-    /// The ops of [`Model::apply_ref`]; leaves the vector buffer alone.
-    fn apply_ops_ref(&mut self, batch: &BatchRef<'_>) {
-        for op in batch.ops() {
+    /// Applies ops already on disk, as views: read from the file, or of a
+    /// batch the store just wrote. Ops that refer to missing things are
+    /// no-ops, as on replay (SPEC.md §7.2). Names and ids are copied from
+    /// the views, and only string attribute values allocate. Leaves the
+    /// vector buffer alone: the i-th upsert's vector must be there already.
+    pub(crate) fn apply_ops<'b>(&mut self, ops: impl IntoIterator<Item = OpRef<'b>>) {
+        for op in ops {
             match op {
                 OpRef::CreateCollection { name } => {
                     self.create(name);
@@ -584,19 +540,25 @@ impl Model {
     }
 
     /// Bytes in use by part, from lengths rather than capacities (what the
-    /// memory budget counts): (vectors, ids, attributes, indexes).
-    pub(crate) fn heap_bytes_used(&self) -> (usize, usize, usize, usize) {
+    /// memory budget counts).
+    pub(crate) fn heap_bytes_used(&self) -> HeapBytes {
         let rows = self.rows();
         let vectors = self.vectors.len() * 4;
         let ids = self.id_arena.len() + rows * 8;
         let attrs = rows * std::mem::size_of::<RowAttrs>() + self.attr_heap;
         // Owner, id-map slot (~20 bytes) and bitmap bits per live row.
         let index = rows * 4 + self.live_rows() * 21;
-        (vectors, ids, attrs, index)
+        HeapBytes {
+            vectors,
+            ids,
+            attrs,
+            index,
+        }
     }
 
-    /// Heap bytes by part: (vectors, ids, attributes, indexes and bitmaps).
-    pub(crate) fn heap_bytes(&self) -> (usize, usize, usize, usize) {
+    /// Heap bytes held by part, from capacities (what
+    /// [`crate::Store::footprint`] reports).
+    pub(crate) fn heap_bytes(&self) -> HeapBytes {
         let vectors = self.vectors.capacity() * 4;
         let ids = self.id_arena.capacity() + self.id_ends.capacity() * 8;
         let attrs = self.attrs.capacity() * std::mem::size_of::<RowAttrs>()
@@ -610,7 +572,12 @@ impl Model {
                 .flatten()
                 .map(|c| c.ids.heap_bytes() + c.live.heap_bytes() + c.name.len() + 64)
                 .sum::<usize>();
-        (vectors, ids, attrs, index)
+        HeapBytes {
+            vectors,
+            ids,
+            attrs,
+            index,
+        }
     }
 }
 
@@ -622,19 +589,11 @@ fn row_id_in<'a>(arena: &'a str, ends: &[u64], row: usize) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nidus_format::Attributes;
 
     fn upsert(m: &mut Model, c: &str, id: &str) {
-        let mut b = Batch {
-            ops: vec![Op::Upsert {
-                collection: c.into(),
-                id: id.into(),
-                attrs: Attributes::new(),
-            }],
-            vectors: vec![1.0; m.dim],
-        };
-        m.reserve_for(&b).unwrap();
-        m.apply(&mut b);
+        m.reserve_upserts(c, 1, id.len()).unwrap();
+        m.vectors.extend(std::iter::repeat_n(1.0, m.dim));
+        m.apply_upserts(c, std::iter::once((id, RowAttrs::default())));
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! The store's use of the format crate: creating a data file, streaming its
-//! batches into the model, and appending frames through the I/O seam.
+//! The store's use of the format crate: reading the header, streaming a
+//! data file's batches into the model, and appending frames through the
+//! I/O seam.
 
 use std::io::{self, BufReader, IoSlice, Read, SeekFrom};
 use std::path::Path;
 
-use nidus_format::{BatchRef, End, Frame, HEADER_LEN, Header};
+use nidus_format::{BatchRef, End, FRAME_HEADER_LEN, Frame, HEADER_LEN, Header};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::io::StoreFile;
@@ -162,26 +163,30 @@ pub(crate) fn read_frames(
     })
 }
 
-/// Writes `parts` one after the other at `at` and, if `sync`, makes them
-/// durable. On failure tries to cut the file back to `at`; returns the I/O
-/// error and whether the cut succeeded.
+/// Appends one frame, given as `parts` written one after the other, at `at`
+/// (the end of the last whole frame of `file`, at `path`) and, if `sync`,
+/// makes it durable.
+///
+/// Every write path appends through here, so the failure handling lives in
+/// one place: a failed append is cut back to `at` at once; if even the cut
+/// fails, `cut_pending` is set so that the store cuts before it appends
+/// anything else (nothing is ever appended after debris).
 pub(crate) fn append(
     file: &mut dyn StoreFile,
+    path: &Path,
     at: u64,
     parts: &[&[u8]],
     sync: bool,
-) -> std::result::Result<(), (io::Error, bool)> {
+    cut_pending: &mut bool,
+) -> Result<()> {
     let written = file
         .seek(SeekFrom::Start(at))
         .and_then(|_| write_all_parts(file, parts))
         .and_then(|()| if sync { file.sync_data() } else { Ok(()) });
-    match written {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            let cut = file.set_len(at).is_ok();
-            Err((e, cut))
-        }
-    }
+    written.map_err(|e| {
+        *cut_pending = file.set_len(at).is_err();
+        Error::io("appending a batch", path, e)
+    })
 }
 
 /// Writes all of `parts` in order, as few calls as the file allows (one
@@ -206,11 +211,14 @@ fn write_all_parts(file: &mut dyn StoreFile, parts: &[&[u8]]) -> io::Result<()> 
     Ok(())
 }
 
-/// The frame header (checksum and length) of the frame at `at`: what a
-/// read-only store remembers of the last batch it applied, to notice that a
-/// writer cut that frame back after a failed sync (SPEC.md §6.4.1).
-pub(crate) fn frame_head(file: &mut dyn StoreFile, at: u64) -> io::Result<[u8; 12]> {
-    let mut head = [0u8; 12];
+/// A frame's header as stored: its checksum, then its payload length.
+pub(crate) type FrameHead = [u8; FRAME_HEADER_LEN];
+
+/// The frame header of the frame at `at`: what a read-only store remembers
+/// of the last batch it applied, to notice that a writer cut that frame
+/// back after a failed sync (SPEC.md §6.4.1).
+pub(crate) fn frame_head(file: &mut dyn StoreFile, at: u64) -> io::Result<FrameHead> {
+    let mut head = [0u8; FRAME_HEADER_LEN];
     file.seek(SeekFrom::Start(at))?;
     file.read_exact(&mut head)?;
     Ok(head)

@@ -1,8 +1,15 @@
-//! What a search asks for ([`Search`]) and what it returns ([`Hit`]).
+//! Search: what a search asks for ([`Search`]), what it returns ([`Hit`]),
+//! and the scan that answers it.
+
+use std::borrow::Borrow;
 
 use nidus_format::Attributes;
 
-use crate::filter::Filter;
+use super::Store;
+use crate::error::{Error, Result};
+use crate::filter::{Compiled, Filter};
+use crate::scan::{self, ScanSpec};
+use crate::validate;
 
 /// Which attributes hits carry.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -159,4 +166,115 @@ pub struct Hit {
     pub attrs: Attributes,
     /// The stored unit vector, with [`Search::with_vectors`].
     pub vector: Option<Vec<f32>>,
+}
+
+impl Store {
+    /// The best `search.k()` records for `query` by cosine similarity, best
+    /// first, ties by insertion order. `query` must have the store's
+    /// dimension, finite components and not be zero; it is normalized here.
+    ///
+    /// Filters are evaluated before ranking: `k` hits come back whenever
+    /// `k` records match. Naming a missing collection is
+    /// [`ErrorKind::NotFound`].
+    ///
+    /// [`ErrorKind::NotFound`]: crate::ErrorKind::NotFound
+    pub fn search(&self, query: &[f32], search: impl Borrow<Search>) -> Result<Vec<Hit>> {
+        let mut hits = self.search_batch(&[query], search)?;
+        Ok(hits.pop().unwrap_or_default())
+    }
+
+    /// [`Store::search`] for many queries in one pass over the vectors.
+    /// Returns one hit list per query, in order.
+    pub fn search_batch<Q: AsRef<[f32]>>(
+        &self,
+        queries: &[Q],
+        search: impl Borrow<Search>,
+    ) -> Result<Vec<Vec<Hit>>> {
+        let search = search.borrow();
+        let dim = self.model.dim;
+        let mut units = Vec::new();
+        units.try_reserve_exact(queries.len().saturating_mul(dim))?;
+        for (i, q) in queries.iter().enumerate() {
+            let what = || {
+                if queries.len() == 1 {
+                    "the query".to_owned()
+                } else {
+                    format!("query {i}")
+                }
+            };
+            validate::push_unit(dim, q.as_ref(), &what, &mut units)?;
+        }
+        if let Some(m) = search.min_score
+            && m.is_nan()
+        {
+            return Err(Error::invalid("min_score must not be NaN"));
+        }
+        if let Some(names) = &search.collections {
+            for n in names {
+                self.collection_exists(n)?;
+            }
+        }
+        let compiled = match &search.filter {
+            Some(f) => Some(Compiled::new(f, &self.model.keys)?),
+            None => None,
+        };
+        let scope = self.model.scope(search.collections.as_deref());
+        let filtered;
+        let (rows, allowed, candidates) = match &compiled {
+            None => {
+                let count = match scope.words() {
+                    None => scope.rows().len(),
+                    Some(w) => w.iter().map(|w| w.count_ones() as usize).sum(),
+                };
+                (scope.rows(), scope.words(), count)
+            }
+            Some(c) => {
+                filtered = self.model.filter_scope(&scope, c)?;
+                let count = filtered.iter().map(|w| w.count_ones() as usize).sum();
+                (scope.rows(), Some(filtered.as_slice()), count)
+            }
+        };
+        let k = search.k.min(candidates);
+        if k == 0 || queries.is_empty() {
+            return Ok(vec![Vec::new(); queries.len()]);
+        }
+        let spec = ScanSpec {
+            k,
+            allowed,
+            min_score: search.min_score,
+            threads: search.threads.unwrap_or(self.opts.threads),
+        };
+        let matrix = &self.model.vectors[rows.start * dim..rows.end * dim];
+        let ranked = scan::top_k_batch(&units, matrix, dim, &spec)?;
+        Ok(ranked
+            .into_iter()
+            .map(|list| {
+                list.into_iter()
+                    .map(|r| self.hit(rows.start + r.row, r.score, search))
+                    .collect()
+            })
+            .collect())
+    }
+
+    fn hit(&self, row: usize, score: f32, search: &Search) -> Hit {
+        let m = &self.model;
+        let attrs = match &search.attrs {
+            AttrSelection::All => m.keys.expand(m.row_attrs(row)),
+            AttrSelection::None => Attributes::new(),
+            AttrSelection::Only(names) => names
+                .iter()
+                .filter_map(|n| {
+                    let k = m.keys.get(n)?;
+                    crate::attrs::lookup(m.row_attrs(row), k).map(|v| (n.clone(), v.clone()))
+                })
+                .collect(),
+        };
+        Hit {
+            collection: m.row_collection(row).to_owned(),
+            id: m.row_id(row).to_owned(),
+            score,
+            attrs,
+            vector: search.with_vectors.then(|| m.row_vector(row).to_vec()),
+        }
+    }
 }

@@ -1,0 +1,16 @@
+//! End-to-end tests: run the built `nidus` binary on small files in
+//! temporary directories and check its stdout, stderr and exit code.
+//!
+//! One module per command (or per concern that spans commands), sharing
+//! the helpers in `common`.
+
+mod bench_demo;
+mod common;
+mod concurrent;
+mod export;
+mod get_delete;
+mod import;
+mod search;
+mod streams;
+mod usage;
+mod verify;
