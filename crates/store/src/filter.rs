@@ -39,7 +39,7 @@ pub const MAX_FILTER_DEPTH: usize = 64;
 /// checks names against the store, so a misspelled name is simply absent
 /// everywhere: `eq` on it matches no record and `ne` matches every one.
 /// Tools that take filters from users can check the names against
-/// `Store::attribute_names`.
+/// [`Store::attribute_names`](crate::Store::attribute_names).
 ///
 /// ```
 /// use nidus_store::{Attributes, Filter, Value};
