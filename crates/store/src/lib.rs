@@ -56,6 +56,7 @@ mod scan;
 mod stage;
 mod store;
 mod validate;
+mod wide;
 
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{Filter, MAX_FILTER_DEPTH};
