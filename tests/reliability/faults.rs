@@ -392,7 +392,7 @@ fn cases() -> Vec<Case> {
             name: "delete_where",
             options: |o| o,
             prepare: |_, _| {},
-            run: |s| s.delete_where("a", &Filter::lt("n", 50)).map(drop),
+            run: |s| s.delete_where("a", Filter::lt("n", 50)).map(drop),
             model: |m| {
                 m.delete_where("a", &Pred::Lt("n", 50.0));
             },

@@ -109,7 +109,7 @@ fn random_writes_then_searches_match_brute_force() -> anyhow::Result<()> {
                 store.delete(c, &ids).ok();
             }
             1 if round % 7 == 0 => {
-                store.delete_where(c, &Filter::gt("n", 90)).ok();
+                store.delete_where(c, Filter::gt("n", 90)).ok();
             }
             _ => {
                 let recs: Vec<Record> = (0..1 + rng.below(12))

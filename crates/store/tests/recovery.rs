@@ -169,7 +169,7 @@ fn reader_refreshes_while_a_writer_appends_and_compacts() -> anyhow::Result<()> 
     assert_eq!(reader.refresh()?, 1);
 
     // Compaction replaces the file: the reader notices and reloads.
-    writer.delete_where("c", &Filter::lt("n", 2))?;
+    writer.delete_where("c", Filter::lt("n", 2))?;
     writer.compact()?;
     writer.upsert("c", &recs("post", 2))?;
     reader.refresh()?;
