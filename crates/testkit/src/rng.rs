@@ -81,17 +81,41 @@ impl Default for Rng {
 mod tests {
     use super::Rng;
 
-    /// The first outputs for seed 1, as the format bench's inline copy
-    /// produced them: moving a suite here must not change its data.
+    /// The outputs for seeds 0 and 1, as the format bench's inline copies
+    /// produced them from raw states 1 and 0x9E37_79B9_7F4A_7C15: moving a
+    /// suite here must not change its data.
     #[test]
     fn the_sequence_is_pinned() {
-        let mut copy: u64 = 0x9E37_79B9_7F4A_7C15;
-        let mut rng = Rng::new(1);
-        for _ in 0..100 {
-            copy ^= copy >> 12;
-            copy ^= copy << 25;
-            copy ^= copy >> 27;
-            assert_eq!(rng.next_u64(), copy.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        for (seed, state) in [(0, 1), (1, 0x9E37_79B9_7F4A_7C15)] {
+            let mut copy: u64 = state;
+            let mut rng = Rng::new(seed);
+            for _ in 0..100 {
+                copy ^= copy >> 12;
+                copy ^= copy << 25;
+                copy ^= copy >> 27;
+                assert_eq!(rng.next_u64(), copy.wrapping_mul(0x2545_F491_4F6C_DD1D));
+            }
+        }
+    }
+
+    /// `unit_f32` gives bit for bit what the kernel's copy
+    /// (`x / 2^23 - 1`) and the benches' halved form (`x / 2^24 - 0.5`)
+    /// computed from the same top 24 bits: every step is exact in `f32`.
+    #[test]
+    fn unit_f32_matches_the_mappings_it_replaced() {
+        let mut a = Rng::new(9);
+        let mut b = Rng::new(9);
+        for _ in 0..100_000 {
+            let top = b.next_u64() >> 40;
+            let u = a.unit_f32();
+            assert_eq!(
+                u.to_bits(),
+                (top as f32 / (1u64 << 23) as f32 - 1.0).to_bits()
+            );
+            assert_eq!(
+                (u / 2.0).to_bits(),
+                (top as f32 / (1u64 << 24) as f32 - 0.5).to_bits()
+            );
         }
     }
 
