@@ -2,7 +2,7 @@
 //!
 //! - [`rng`]: the one seeded generator (xorshift64*), so a seed means the
 //!   same data in every suite;
-//! - [`records`]: deterministic vectors and batches of records;
+//! - [`records`](mod@records): deterministic vectors and batches of records;
 //! - [`faults`]: the fault-injecting file system behind the store's I/O
 //!   seam (`nidus_store::io`).
 //!
