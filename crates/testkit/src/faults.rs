@@ -368,3 +368,73 @@ impl FileSystem for FaultyFs {
         StdFileSystem.id_of(path)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::Arc;
+
+    use nidus_store::io::{FileSystem, OpenMode, StoreFile};
+
+    use super::{Class, Faults, FaultyFs, Mode};
+
+    fn new_file(fs: &FaultyFs, dir: &tempfile::TempDir, name: &str) -> Box<dyn StoreFile> {
+        fs.open(&dir.path().join(name), OpenMode::CreateNew)
+            .expect("create")
+    }
+
+    #[test]
+    fn a_write_budget_gives_a_short_write_then_enospc() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Faults::new();
+        let fs = FaultyFs(Arc::clone(&faults));
+        let mut f = new_file(&fs, &dir, "f");
+        faults.set_write_budget(5);
+        assert_eq!(f.write(b"0123456789").unwrap(), 5);
+        let e = f.write(b"more").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::StorageFull);
+        assert!(e.to_string().contains("no space left"), "{e}");
+        assert_eq!(f.len().unwrap(), 5);
+        faults.heal();
+        f.write_all(b"rest").unwrap();
+        assert_eq!(f.len().unwrap(), 9);
+    }
+
+    #[test]
+    fn an_armed_point_fails_once_or_sticks_to_its_class() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Faults::new();
+        let fs = FaultyFs(Arc::clone(&faults));
+        let mut f = new_file(&fs, &dir, "f");
+        // Counting run: every point is logged by class.
+        faults.arm(None, None);
+        f.write_all(b"ab").unwrap();
+        f.sync_data().unwrap();
+        assert_eq!(faults.0.lock().unwrap().log, [Class::Write, Class::Sync]);
+        for (mode, second_sync_fails) in [(Mode::Once, false), (Mode::Sticky, true)] {
+            faults.arm(Some(1), Some(mode));
+            f.write_all(b"ab").unwrap();
+            assert!(f.sync_data().is_err(), "{mode:?}: point 1 fails");
+            assert_eq!(faults.0.lock().unwrap().fired, Some((Class::Sync, 1)));
+            f.write_all(b"ab").expect("another class passes");
+            assert_eq!(f.sync_data().is_err(), second_sync_fails, "{mode:?}");
+        }
+        faults.heal();
+        f.sync_data().unwrap();
+    }
+
+    #[test]
+    fn a_failing_class_fails_until_healed() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = Faults::new();
+        let fs = FaultyFs(Arc::clone(&faults));
+        let mut f = new_file(&fs, &dir, "f");
+        faults.set_failing(Class::SetLen, true);
+        for _ in 0..3 {
+            assert!(f.set_len(0).is_err());
+        }
+        f.sync_data().expect("other classes pass");
+        faults.heal();
+        f.set_len(0).unwrap();
+    }
+}
