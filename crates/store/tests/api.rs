@@ -6,16 +6,7 @@ use common::vector;
 use nidus_store::{
     AttrSelection, ErrorKind, FileEnd, Filter, Options, Record, Search, Store, Value,
 };
-
-fn records(range: std::ops::Range<u64>, dim: usize) -> Vec<Record> {
-    range
-        .map(|i| {
-            Record::new(format!("r{i}"), vector(i, dim))
-                .attr("i", i as i64)
-                .attr("parity", if i % 2 == 0 { "even" } else { "odd" })
-        })
-        .collect()
-}
+use nidus_testkit::records;
 
 fn ids(hits: &[nidus_store::Hit]) -> Vec<&str> {
     hits.iter().map(|h| h.id.as_str()).collect()

@@ -7,9 +7,7 @@ use std::sync::{Arc, RwLock};
 use nidus_store::{Durability, ErrorKind, FileEnd, Filter, Options, Record, Search, Store};
 
 fn recs(prefix: &str, n: usize) -> Vec<Record> {
-    (0..n)
-        .map(|i| Record::new(format!("{prefix}{i}"), [1.0, i as f32, 0.5]).attr("n", i as i64))
-        .collect()
+    nidus_testkit::recs(prefix, n, 3)
 }
 
 fn data(dir: &Path) -> PathBuf {
