@@ -26,6 +26,16 @@
 //!
 //! The fuzzing runs in child processes (two at a time) so that a hang can
 //! be killed and memory measured without the other suites' noise.
+//!
+//! A second fuzzer ([`content_child`]) damages what frames *contain* and
+//! re-seals their checksums, so that only the content rules (SPEC.md §5.6)
+//! and the payload grammar (§5.5) can catch it: a NaN or infinite
+//! component, a scaled or zeroed row, attributes out of order, a
+//! `row_count` that is not the number of upserts. Every case must be
+//! refused as `Corrupt` at exactly the damaged frame's offset, by the
+//! reader the store opens with (and, for every 25th case, by a read-only
+//! open, an `open_valid_prefix` open that stops right before the frame, and
+//! a refresh), with no panic and no over-allocation.
 
 use std::fmt::Write as _;
 use std::io::{Seek, SeekFrom, Write};
@@ -33,7 +43,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Duration;
 
-use nidus::format::{Batch, Header, Op, checksum, encode_frame};
+use nidus::format::{Batch, Frame, Header, Op, Reader, checksum, encode_frame};
 use nidus::{ErrorKind, FileEnd, Filter, Options, Record, Search, Store, Value};
 
 use super::model::Reference;
@@ -863,4 +873,348 @@ fn hostile_files_never_panic_hang_or_overallocate() {
         failures.join("\n")
     );
     assert_eq!(summaries.len(), 2);
+}
+
+/// The upsert frames of `src` (those with at least one vector row), as
+/// `(start, rows)`.
+fn upsert_frames(src: &Source) -> Vec<(usize, usize)> {
+    (0..src.frames())
+        .map(|i| src.frame(i).0)
+        .map(|s| {
+            let rows = u32::from_le_bytes(src.bytes[s + 16..s + 20].try_into().unwrap());
+            (s, rows as usize)
+        })
+        .filter(|&(_, rows)| rows > 0)
+        .collect()
+}
+
+/// The byte ranges of the first upsert op's first two attributes (name and
+/// value each) in the frame at `s` of a file of dimension `dim`.
+fn first_two_attrs(bytes: &[u8], s: usize, dim: usize) -> Option<(usize, usize, usize)> {
+    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let rows = u32_at(s + 16);
+    let mut at = s + 20 + rows * dim * 4;
+    let end = s + 12 + u32_at(s + 8);
+    // Skip ops up to the first upsert (tag 4).
+    loop {
+        if at >= end {
+            return None;
+        }
+        let tag = bytes[at];
+        at += 1;
+        let skip_str = |at: &mut usize| *at += 4 + u32_at(*at);
+        match tag {
+            1 | 2 => skip_str(&mut at),
+            3 => {
+                skip_str(&mut at);
+                skip_str(&mut at);
+                let present = bytes[at];
+                at += 1;
+                if present == 1 {
+                    skip_str(&mut at);
+                }
+            }
+            4 => {
+                skip_str(&mut at);
+                skip_str(&mut at);
+                break;
+            }
+            5 => {
+                skip_str(&mut at);
+                skip_str(&mut at);
+            }
+            _ => return None,
+        }
+    }
+    if u32_at(at) < 2 {
+        return None;
+    }
+    at += 4;
+    let attr_end = |mut at: usize| {
+        at += 4 + u32_at(at);
+        let tag = bytes[at];
+        at += 1;
+        match tag {
+            4 | 5 => at + 8,
+            6 => at + 4 + u32_at(at),
+            7 => {
+                let n = u32_at(at);
+                at += 4;
+                for _ in 0..n {
+                    at += 4 + u32_at(at);
+                }
+                at
+            }
+            _ => at,
+        }
+    };
+    let second = attr_end(at);
+    Some((at, second, attr_end(second)))
+}
+
+/// Damages the content of one upsert frame of `bytes` (a copy of `src`)
+/// and re-seals its checksum. Returns the frame's offset, what was done,
+/// and what the refusal must mention.
+fn damage_content(
+    rng: &mut Rng,
+    src: &Source,
+    dim: usize,
+    bytes: &mut [u8],
+) -> (usize, String, String) {
+    let frames = upsert_frames(src);
+    let &(s, rows) = rng.pick(&frames);
+    let row = rng.below(rows);
+    let row_at = s + 20 + row * dim * 4;
+    let put = |bytes: &mut [u8], i: usize, v: f32| {
+        bytes[row_at + 4 * i..row_at + 4 * i + 4].copy_from_slice(&v.to_le_bytes());
+    };
+    let get = |bytes: &[u8], i: usize| {
+        f32::from_le_bytes(
+            bytes[row_at + 4 * i..row_at + 4 * i + 4]
+                .try_into()
+                .unwrap(),
+        )
+    };
+    let named_row = format!("vector row {row} (upsert {row} of the batch)");
+    let (what, mention) = match rng.below(7) {
+        k @ 0..=2 => {
+            let i = rng.below(dim);
+            let v = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][k];
+            put(bytes, i, v);
+            (
+                format!("component {i} of row {row} set to {v}"),
+                format!("{named_row} breaks the content rules: component {i} is not finite"),
+            )
+        }
+        3 => {
+            let by = *rng.pick(&[2.0f32, 0.5, 1e20, 1e-20, 1.001, 0.999, -3.0, 1e-3]);
+            for i in 0..dim {
+                put(bytes, i, get(bytes, i) * by);
+            }
+            (format!("row {row} scaled by {by}"), named_row)
+        }
+        4 => {
+            for i in 0..dim {
+                put(bytes, i, if rng.chance(0.5) { 0.0 } else { -0.0 });
+            }
+            (
+                format!("row {row} zeroed"),
+                format!("{named_row} breaks the content rules: it is a zero vector"),
+            )
+        }
+        5 => {
+            let (a, b, e) = first_two_attrs(bytes, s, dim).expect("an upsert with attributes");
+            let mut swapped = bytes[b..e].to_vec();
+            swapped.extend_from_slice(&bytes[a..b]);
+            bytes[a..e].copy_from_slice(&swapped);
+            (
+                "the first two attributes of the first upsert swapped".into(),
+                "not in strictly ascending order".into(),
+            )
+        }
+        _ => {
+            let declared = if rng.chance(0.5) { rows + 1 } else { rows - 1 };
+            bytes[s + 16..s + 20].copy_from_slice(&(declared as u32).to_le_bytes());
+            (
+                format!("row_count {rows} declared as {declared}"),
+                String::new(),
+            )
+        }
+    };
+    reseal(bytes, s);
+    (s, format!("frame at {s}: {what}, resealed"), mention)
+}
+
+/// Reads `bytes` as the store does (content rules on, two frames): every
+/// frame before `at` must read, and the frame at `at` must be refused as
+/// corrupt at `at` with `mention` in its reason.
+fn check_content_refusal(bytes: &[u8], at: usize, mention: &str) -> Result<(), String> {
+    let mut reader = Reader::with_source(bytes, None, Some(bytes.len() as u64))
+        .map_err(|e| format!("header: {e}"))?
+        .enforce_content_rules();
+    let mut frames = [Frame::new(), Frame::new()];
+    let mut k = 0;
+    let err = loop {
+        match reader.next_frame_into(&mut frames[k % 2]) {
+            Ok(true) => k += 1,
+            Ok(false) => return Err(format!("read to the end: {:?}", reader.end())),
+            Err(e) => break e,
+        }
+    };
+    let reason = match err.kind() {
+        nidus::format::ErrorKind::Corrupt { reason } => reason,
+        other => return Err(format!("refused as {other:?}, not corrupt: {err}")),
+    };
+    if err.offset() != Some(at as u64) || reader.valid_end() != at as u64 {
+        return Err(format!(
+            "refused at {:?} (valid to {}), not at the frame at {at}: {err}",
+            err.offset(),
+            reader.valid_end()
+        ));
+    }
+    if !reason.contains(mention) {
+        return Err(format!("the refusal does not say {mention:?}: {err}"));
+    }
+    // No buffer beyond what the input holds.
+    let held = frames.iter().map(Frame::capacity).max().unwrap_or(0);
+    if held > bytes.len() {
+        return Err(format!(
+            "a {held}-byte frame buffer for {} bytes",
+            bytes.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The store's side of a content refusal: a read-only open fails with
+/// `Corrupt` at `at` naming the file, an `open_valid_prefix` open stops
+/// right before `at`, and a refresh from the intact prefix fails like the
+/// open.
+fn check_store_refusal(bytes: &[u8], at: usize, root: &Path) -> Result<(), String> {
+    let dir = root.join("store");
+    write_store(&dir, bytes);
+    let file = data_path(&dir).display().to_string();
+    let corrupt_at = |e: &nidus::Error, what: &str| -> Result<(), String> {
+        if e.kind() != ErrorKind::Corrupt || e.offset() != Some(at as u64) {
+            return Err(format!("{what}: {:?} at {:?}: {e}", e.kind(), e.offset()));
+        }
+        if !e.to_string().contains(&file) {
+            return Err(format!("{what}: the error does not name the file: {e}"));
+        }
+        Ok(())
+    };
+    match Store::open(&dir, Options::existing().read_only()) {
+        Ok(_) => return Err("a read-only open accepted the damaged frame".into()),
+        Err(e) => corrupt_at(&e, "read-only open")?,
+    }
+    let store = Store::open(&dir, Options::existing().read_only().open_valid_prefix())
+        .map_err(|e| format!("valid-prefix open: {e}"))?;
+    let report = store.open_report();
+    if report.valid_bytes != at as u64
+        || !matches!(report.end, FileEnd::Corrupt { offset, .. } if offset == at as u64)
+    {
+        return Err(format!(
+            "valid-prefix open: {report:?}, not stopped at {at}"
+        ));
+    }
+    exercise(&store);
+    drop(store);
+    let e = root.join("refresh");
+    write_store(&e, &bytes[..at]);
+    let mut r = Store::open(&e, Options::existing().read_only())
+        .map_err(|e| format!("intact prefix: {e}"))?;
+    std::fs::write(data_path(&e), bytes).unwrap();
+    match r.refresh() {
+        Ok(n) => return Err(format!("refresh accepted the damaged frame ({n})")),
+        Err(err) => {
+            if err.kind() != ErrorKind::Corrupt || err.offset() != Some(at as u64) {
+                return Err(format!(
+                    "refresh: {:?} at {:?}: {err}",
+                    err.kind(),
+                    err.offset()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Child role `hostile-content`: cases `0..NIDUS_HOSTILE_COUNT` of seed
+/// `NIDUS_HOSTILE_SEED`; prints `case <i>` every 500 cases, each failure,
+/// and a summary.
+pub fn content_child() {
+    let seed = env_u64("NIDUS_HOSTILE_SEED");
+    let count = env_u64("NIDUS_HOSTILE_COUNT");
+    let sources = [
+        (build_source(4, seed, false), 4),
+        (build_source(3, seed ^ 1, false), 3),
+        (build_source(5, seed ^ 2, true), 5),
+    ];
+    let tmp = tempdir();
+    let mut failures = 0;
+    let mut store_checks = 0;
+    let mut baseline = 0;
+    for i in 0..count {
+        let mut rng = Rng::for_pair(seed, i);
+        let (src, dim) = rng.pick(&sources);
+        let mut bytes = src.bytes.clone();
+        let (at, what, mention) = damage_content(&mut rng, src, *dim, &mut bytes);
+        if i % 500 == 0 {
+            emit(format_args!("case {i}"));
+        }
+        let root = tmp.path().join(format!("{i}"));
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            check_content_refusal(&bytes, at, &mention)?;
+            // The store path costs ~15 ms a case in a debug build: every
+            // 25th case takes it (200 per default run, every damage kind).
+            if i % 25 == 0 {
+                store_checks += 1;
+                check_store_refusal(&bytes, at, &root)?;
+            }
+            Ok::<(), String>(())
+        }));
+        let _ = std::fs::remove_dir_all(&root);
+        let err = match result {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some("PANIC".to_owned()),
+        };
+        if let Some(e) = err {
+            failures += 1;
+            emit(format_args!("fail case {i} ({what}): {e}"));
+        }
+        let peak = peak_vm_kib();
+        if i == 20.min(count - 1) {
+            baseline = peak;
+        } else if baseline > 0 && peak > baseline + 256 * 1024 {
+            failures += 1;
+            emit(format_args!(
+                "fail case {i} ({what}): peak virtual memory {peak} KiB, baseline {baseline} KiB"
+            ));
+            baseline = peak;
+        }
+    }
+    emit(format_args!(
+        "done {count} cases ({store_checks} also through the store), {failures} failures"
+    ));
+    assert_eq!(failures, 0, "content cases failed");
+}
+
+#[test]
+fn content_damage_under_a_valid_checksum_is_refused_at_its_frame() {
+    let seed = base_seed() ^ 0xC0_47E7;
+    let count = 5000 * soak() as u64;
+    let child = spawn_child(
+        "hostile-content",
+        &[
+            ("NIDUS_HOSTILE_SEED", seed.to_string()),
+            ("NIDUS_HOSTILE_COUNT", count.to_string()),
+        ],
+    );
+    let mut failures = Vec::new();
+    let mut summary = None;
+    let mut last = String::from("(none)");
+    loop {
+        match child.line(
+            Duration::from_secs(90),
+            &format!("content case after {last} (a hang?)"),
+        ) {
+            Some(l) if l.starts_with("case ") => last = l,
+            Some(l) if l.starts_with("fail ") => failures.push(l),
+            Some(l) if l.starts_with("done ") => summary = Some(l),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    let (ok, rest) = child.finish(Duration::from_secs(30));
+    failures.extend(rest.into_iter().filter(|l| l.starts_with("fail ")));
+    eprintln!("hostile content: {summary:?}");
+    assert!(
+        failures.is_empty(),
+        "{} content cases failed (seed {seed}):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(ok, "the content child died after {last}");
+    assert!(summary.is_some_and(|l| l.starts_with(&format!("done {count} cases"))));
 }

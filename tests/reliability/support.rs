@@ -172,6 +172,7 @@ fn child_entry() {
     match role.as_str() {
         "crash-writer" => super::crash::writer_child(),
         "hostile" => super::hostile::fuzz_child(),
+        "hostile-content" => super::hostile::content_child(),
         "concurrent-writer" => super::concurrency::writer_child(),
         "concurrent-reader" => super::concurrency::reader_child(),
         "lock-holder" => super::locks::holder_child(),

@@ -391,7 +391,7 @@ pub fn verify_file(file: &Path) -> Result<VerifyReport> {
         );
     }
     let mut reader = match Reader::open(file) {
-        Ok(r) => r,
+        Ok(r) => r.enforce_content_rules(),
         Err(e) => {
             let offset = e.offset().unwrap_or(0);
             let damage = match e.kind() {

@@ -19,6 +19,10 @@
 //! [`AttrsRef`] and [`ValueRef`] are the allocation-free view of a batch
 //! that [`Reader::next_ref`] lends out, for loaders that keep only part of
 //! each batch (for example its vectors, appended straight to one arena).
+//! [`check_vector`], [`check_vector_block`] and
+//! [`Reader::enforce_content_rules`] apply the content rules of a store
+//! file (SPEC.md §5.6: every vector finite and of unit norm within
+//! [`UNIT_NORM_TOLERANCE`]), which the grammar alone does not require.
 //!
 //! Design decisions:
 //! - One batch is one frame, written with one call: the unit of atomicity
@@ -62,6 +66,7 @@
 mod batch;
 mod checksum;
 mod codec;
+mod content;
 mod error;
 mod frame;
 mod header;
@@ -72,6 +77,9 @@ mod writer;
 
 pub use batch::{Batch, Op};
 pub use checksum::{Xxh64, checksum, xxh64};
+pub use content::{
+    RowFault, UNIT_NORM_TOLERANCE, VectorFault, check_vector, check_vector_block, sum_of_squares,
+};
 pub use error::{Error, ErrorKind};
 pub use frame::{
     FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, UpsertFrame, encode_frame, encode_upsert_frame,

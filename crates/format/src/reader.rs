@@ -6,8 +6,9 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::batch::Batch;
-use crate::checksum::checksum;
+use crate::checksum::{Xxh64, checksum};
 use crate::codec::{MIN_OP_LEN, decode_payload, parse_payload};
+use crate::content::{RowFault, check_vector_block};
 use crate::error::{Error, ErrorKind};
 use crate::frame::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, MIN_PAYLOAD_LEN};
 use crate::header::{HEADER_LEN, Header, MAGIC};
@@ -165,6 +166,11 @@ pub struct Reader<R> {
     stopped: Option<(ErrorKind, Option<u64>)>,
     /// The iterator has yielded its final error.
     iter_done: bool,
+    /// Check every frame's vectors against the content rules (SPEC.md §5.6).
+    content_rules: bool,
+    /// The first row of the frame just loaded that breaks them, found
+    /// while checksumming and reported once its grammar has passed.
+    content_fault: Option<RowFault>,
 }
 
 impl Reader<BufReader<File>> {
@@ -231,7 +237,31 @@ impl<R: Read> Reader<R> {
             end: None,
             stopped: None,
             iter_done: false,
+            content_rules: false,
+            content_fault: None,
         })
+    }
+
+    /// Makes the reader check every batch's vectors against the content
+    /// rules of SPEC.md §5.6 (each row finite and of unit norm within
+    /// [`UNIT_NORM_TOLERANCE`](crate::UNIT_NORM_TOLERANCE)), as nidus-store
+    /// does on open and refresh: a frame with a bad row is then
+    /// [`ErrorKind::Corrupt`] at the frame's offset, its reason naming the
+    /// row, exactly as a frame failing its checksum, so the valid prefix
+    /// ends before it. The check runs in the pass that computes the
+    /// checksum, while each stretch of rows is in cache.
+    ///
+    /// Off by default: the format's grammar (§5.5) does not constrain the
+    /// values, and files written by other tools (or the 1.0 golden file)
+    /// may hold any f32s.
+    pub fn enforce_content_rules(mut self) -> Self {
+        self.content_rules = true;
+        self
+    }
+
+    /// Whether [`Reader::enforce_content_rules`] is on.
+    pub fn content_rules(&self) -> bool {
+        self.content_rules
     }
 
     /// The file's header.
@@ -282,13 +312,15 @@ impl<R: Read> Reader<R> {
         };
         let at = self.pos;
         let payload = &self.buf[4..4 + len];
-        match decode_payload(
+        let decoded = decode_payload(
             payload,
             &self.header,
             at + FRAME_HEADER_LEN as u64,
             at,
             batch,
-        ) {
+        )
+        .and_then(|()| content_verdict(self.content_fault.take(), &self.header, at));
+        match decoded {
             Ok(()) => {
                 self.pos = at + (FRAME_HEADER_LEN + len) as u64;
                 Ok(true)
@@ -311,6 +343,7 @@ impl<R: Read> Reader<R> {
         let view = validate_loaded(
             &self.buf[4..4 + len],
             &self.header,
+            self.content_fault.take(),
             &mut self.pos,
             &mut self.end,
             &mut self.stopped,
@@ -339,6 +372,7 @@ impl<R: Read> Reader<R> {
         let view = validate_loaded(
             &frame.bytes[4..4 + len],
             &self.header,
+            self.content_fault.take(),
             &mut self.pos,
             &mut self.end,
             &mut self.stopped,
@@ -449,7 +483,14 @@ impl<R: Read> Reader<R> {
             );
             return self.torn_unless_frame_follows(got, reason);
         }
-        let actual = checksum(&self.buf[..total]);
+        self.content_fault = None;
+        let actual = if self.content_rules {
+            let (sum, fault) = checksum_and_check(&self.buf[..total], &self.header);
+            self.content_fault = fault;
+            sum
+        } else {
+            checksum(&self.buf[..total])
+        };
         if actual != stored {
             let reason =
                 format!("frame checksum mismatch (stored {stored:#018x}, computed {actual:#018x})");
@@ -597,18 +638,79 @@ impl Frame {
     }
 }
 
-/// Validates the payload just loaded at `*pos` and, if it is valid, moves
-/// `*pos` past its frame; a failure is recorded as [`record_failure`] does.
+/// Rows of the vector block checked per piece of the checksum pass: about
+/// 32 KiB, so a piece is still in L1/L2 when its rows are checked.
+const CHECK_PIECE_BYTES: usize = 32 << 10;
+
+/// The checksum of `frame` (payload length, then payload) and, in the same
+/// pass, the first row of its vector block that breaks the content rules.
+/// The block is hashed and checked piece by piece, so the bytes are read
+/// from memory once.
+///
+/// The row count is read before the checksum has vouched for it: it only
+/// chooses which bytes to check, and a block that cannot fit in the
+/// payload is not checked at all (the grammar check refuses that frame).
+fn checksum_and_check(frame: &[u8], header: &Header) -> (u64, Option<RowFault>) {
+    const BLOCK_AT: usize = 4 + 8;
+    let dim = header.dimension as usize;
+    let row_bytes = header.row_bytes();
+    let rows = frame
+        .get(8..BLOCK_AT)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64);
+    let block_len = rows * row_bytes as u64;
+    let block_end = if BLOCK_AT as u64 + block_len <= frame.len() as u64 {
+        BLOCK_AT + block_len as usize
+    } else {
+        BLOCK_AT.min(frame.len())
+    };
+    let mut sum = Xxh64::new(0);
+    sum.update(&frame[..BLOCK_AT.min(frame.len())]);
+    let piece = (CHECK_PIECE_BYTES / row_bytes).max(1) * row_bytes;
+    let mut fault = None;
+    let mut first_row = 0;
+    for rows in frame[BLOCK_AT.min(block_end)..block_end].chunks(piece) {
+        sum.update(rows);
+        if fault.is_none()
+            && let Err(mut bad) = check_vector_block(rows, dim)
+        {
+            bad.row += first_row;
+            fault = Some(bad);
+        }
+        first_row += rows.len() / row_bytes;
+    }
+    sum.update(&frame[block_end..]);
+    (sum.finish(), fault)
+}
+
+/// The content rules' verdict on the frame at `at` whose grammar passed:
+/// its first bad row, if any, as corruption of the frame.
+fn content_verdict(fault: Option<RowFault>, header: &Header, at: u64) -> Result<(), Error> {
+    match fault {
+        None => Ok(()),
+        Some(bad) => {
+            let row_at =
+                at + (FRAME_HEADER_LEN + 8) as u64 + bad.row as u64 * header.row_bytes() as u64;
+            Err(Error::corrupt(at, format!("{bad}, at byte {row_at}")))
+        }
+    }
+}
+
+/// Validates the payload just loaded at `*pos` (its grammar, then the
+/// content rules' verdict `fault`) and, if it is valid, moves `*pos` past
+/// its frame; a failure is recorded as [`record_failure`] does.
 fn validate_loaded<'a>(
     payload: &'a [u8],
     header: &Header,
+    fault: Option<RowFault>,
     pos: &mut u64,
     end: &mut Option<End>,
     stopped: &mut Option<(ErrorKind, Option<u64>)>,
     path: Option<&Path>,
 ) -> Result<BatchRef<'a>, Error> {
     let at = *pos;
-    match parse_payload(payload, header, at + FRAME_HEADER_LEN as u64, at, &mut ()) {
+    let parsed = parse_payload(payload, header, at + FRAME_HEADER_LEN as u64, at, &mut ())
+        .and_then(|view| content_verdict(fault, header, at).map(|()| view));
+    match parsed {
         Ok(view) => {
             *pos = at + (FRAME_HEADER_LEN + payload.len()) as u64;
             Ok(view)

@@ -9,6 +9,7 @@ use std::fmt;
 
 use crate::batch::{Batch, Op};
 use crate::codec::Cursor;
+use crate::content::{RowFault, check_vector_block};
 use crate::header::Header;
 use crate::value::{Attributes, Value};
 
@@ -80,6 +81,15 @@ impl<'a> BatchRef<'a> {
         let (cells, _) = self.vectors.as_chunks::<4>();
         out.reserve(cells.len());
         out.extend(cells.iter().map(|b| f32::from_le_bytes(*b)));
+    }
+
+    /// Checks the rows against the content rules (SPEC.md §5.6), naming
+    /// the first that breaks them: what [`Reader::enforce_content_rules`]
+    /// checks, for a reader that did not ask for it.
+    ///
+    /// [`Reader::enforce_content_rules`]: crate::Reader::enforce_content_rules
+    pub fn check_content(&self) -> Result<(), RowFault> {
+        check_vector_block(self.vectors, self.dimension)
     }
 
     /// The encoded operations (validated), without the payload's padding.

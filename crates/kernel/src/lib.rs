@@ -122,7 +122,7 @@ mod tests;
 pub use error::KernelError;
 pub use fill::{PARALLEL_MIN_FLOATS, extend_from_le_bytes_while};
 pub use filter::RowFilter;
-pub use normalize::{normalize, normalize_into, normalize_to};
+pub use normalize::{UNIT_NORM_TOLERANCE, normalize, normalize_into, normalize_to};
 pub use probe::{measure_fma_peak, measure_read_bandwidth};
 pub use tier::{Kernel, Tier, active_tier, best_tier, force_tier};
 

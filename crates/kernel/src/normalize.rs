@@ -2,23 +2,41 @@
 
 use crate::KernelError;
 
+/// How far from 1 the squared norm of a vector may be for the vector to
+/// count as normalized already: 2^-22, twice the worst case that
+/// normalization's own rounding leaves (SPEC.md §5.6 derives it).
+///
+/// [`normalize`] leaves a vector within it unchanged, bit for bit, and
+/// every vector it writes is within it, so normalizing its own output
+/// changes nothing. It is the unit-norm tolerance of the format's content
+/// rules (`nidus_format::UNIT_NORM_TOLERANCE`); the kernel does not depend
+/// on the format crate, so the constant is defined in both, and nidus-store
+/// (which depends on both) asserts at compile time that they are equal.
+pub const UNIT_NORM_TOLERANCE: f64 = 1.0 / 4_194_304.0;
+
 /// Scales `v` to unit length in place, so that dot products of normalized
 /// vectors are cosine similarities.
 ///
-/// The norm is accumulated in `f64`, which cannot overflow or lose tiny
-/// (subnormal) inputs for any `f32` vector, so every vector with a finite,
-/// non-zero component normalizes; each result component is the input divided
-/// by the norm, rounded once to `f32` (the result's norm is within a few
-/// `f32` ulps of 1). The summation order is fixed, so the same input always
-/// gives the same bits, on every tier and machine.
+/// The squared norm is accumulated in `f64`, which cannot overflow or lose
+/// tiny (subnormal) inputs for any `f32` vector, so every vector with a
+/// finite, non-zero component normalizes. If it is already within
+/// [`UNIT_NORM_TOLERANCE`] of 1, `v` is left exactly as it is: normalizing
+/// is a fixed point on its own output, and a stored vector written back
+/// keeps its bits. Otherwise each result component is the input times
+/// `1/norm`, rounded once to `f32`, and the result's squared norm is within
+/// [`UNIT_NORM_TOLERANCE`] of 1. The summation order is fixed (the one
+/// SPEC.md §5.6 prescribes for the content rules), so the same input
+/// always gives the same bits, on every tier and machine, and the store's
+/// reader judges a vector with the very sum computed here.
 ///
 /// Errors, leaving `v` unchanged: [`KernelError::NonFinite`] if a component
 /// is NaN or infinite (naming the first), [`KernelError::ZeroVector`] if
 /// every component is zero or `v` is empty.
 pub fn normalize(v: &mut [f32]) -> Result<(), KernelError> {
-    let inv = inverse_norm(v)?;
-    for x in v.iter_mut() {
-        *x = (f64::from(*x) * inv) as f32;
+    if let Scale::By(inv) = scale(v)? {
+        for x in v.iter_mut() {
+            *x = (f64::from(*x) * inv) as f32;
+        }
     }
     Ok(())
 }
@@ -28,8 +46,10 @@ pub fn normalize(v: &mut [f32]) -> Result<(), KernelError> {
 ///
 /// Errors as [`normalize`]; `out` is then unchanged.
 pub fn normalize_into(v: &[f32], out: &mut Vec<f32>) -> Result<(), KernelError> {
-    let inv = inverse_norm(v)?;
-    out.extend(v.iter().map(|&x| (f64::from(x) * inv) as f32));
+    match scale(v)? {
+        Scale::Keep => out.extend_from_slice(v),
+        Scale::By(inv) => out.extend(v.iter().map(|&x| (f64::from(x) * inv) as f32)),
+    }
     Ok(())
 }
 
@@ -45,15 +65,48 @@ pub fn normalize_to(v: &[f32], out: &mut [f32]) -> Result<(), KernelError> {
             got: v.len(),
         });
     }
-    let inv = inverse_norm(v)?;
-    for (o, &x) in out.iter_mut().zip(v) {
-        *o = (f64::from(x) * inv) as f32;
+    match scale(v)? {
+        Scale::Keep => out.copy_from_slice(v),
+        Scale::By(inv) => {
+            for (o, &x) in out.iter_mut().zip(v) {
+                *o = (f64::from(x) * inv) as f32;
+            }
+        }
     }
     Ok(())
 }
 
-/// `1 / |v|`, checking in the same pass that `v` is finite and not zero.
-fn inverse_norm(v: &[f32]) -> Result<f64, KernelError> {
+/// What normalizing a vector takes.
+enum Scale {
+    /// It is of unit norm already: keep its bits.
+    Keep,
+    /// Multiply every component by this (`1 / |v|`).
+    By(f64),
+}
+
+/// How to normalize `v`, checking in the same pass that it is finite and
+/// not zero.
+fn scale(v: &[f32]) -> Result<Scale, KernelError> {
+    let sum_sq = sum_of_squares(v);
+    if !sum_sq.is_finite()
+        && let Some(index) = v.iter().position(|x| !x.is_finite())
+    {
+        return Err(KernelError::NonFinite { index });
+    }
+    if sum_sq == 0.0 {
+        return Err(KernelError::ZeroVector);
+    }
+    // The same test, on the same sum, as the format's content rule: what
+    // is kept here is exactly what a reader accepts.
+    if (sum_sq - 1.0).abs() <= UNIT_NORM_TOLERANCE {
+        return Ok(Scale::Keep);
+    }
+    Ok(Scale::By(1.0 / sum_sq.sqrt()))
+}
+
+/// The squared norm of `v` in f64, in the evaluation order SPEC.md §5.6
+/// fixes (and `nidus_format::sum_of_squares` follows).
+fn sum_of_squares(v: &[f32]) -> f64 {
     // Eight independent f64 accumulators: no loop-carried dependency, so the
     // compiler vectorizes; the lane order is fixed, so the result is
     // deterministic. The square of a finite f32 is far from overflowing
@@ -70,15 +123,7 @@ fn inverse_norm(v: &[f32]) -> Result<f64, KernelError> {
     for &x in rest {
         sum_sq += f64::from(x) * f64::from(x);
     }
-    if !sum_sq.is_finite()
-        && let Some(index) = v.iter().position(|x| !x.is_finite())
-    {
-        return Err(KernelError::NonFinite { index });
-    }
-    if sum_sq == 0.0 {
-        return Err(KernelError::ZeroVector);
-    }
-    Ok(1.0 / sum_sq.sqrt())
+    sum_sq
 }
 
 #[cfg(test)]
@@ -115,6 +160,101 @@ mod tests {
         let mut v = vec![3.0f32, 4.0];
         normalize(&mut v).unwrap();
         assert_eq!(v, vec![0.6, 0.8]);
+    }
+
+    /// xorshift64*: deterministic test vectors without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        /// A component in (-1, 1) times `scale`, sometimes exactly zero.
+        fn component(&mut self, scale: f32) -> f32 {
+            let r = self.next();
+            if r.is_multiple_of(17) {
+                return 0.0;
+            }
+            ((r >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
+        }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        v.iter().map(|x| x.to_bits()).collect()
+    }
+
+    /// Dimensions 1..=64 (every partial group of eight), then common and
+    /// large ones up to 4096.
+    fn dims() -> impl Iterator<Item = usize> {
+        (1..=64).chain([100, 383, 384, 768, 1000, 1536, 4095, 4096])
+    }
+
+    #[test]
+    fn every_output_is_of_unit_norm_within_the_tolerance_and_a_fixed_point() {
+        let mut rng = Rng(0x5EED_1234_ABCD_0001);
+        // Huge, ordinary, tiny and subnormal magnitudes.
+        let scales = [f32::MAX, 1e30, 3.0, 1.0, 1e-3, 1e-30, 1e-38, 1e-44];
+        let mut checked = 0;
+        for dim in dims() {
+            let trials = if dim <= 64 { 24 } else { 4 };
+            for t in 0..trials {
+                let scale = scales[t % scales.len()];
+                let v: Vec<f32> = (0..dim).map(|_| rng.component(scale)).collect();
+                let mut once = v.clone();
+                if normalize(&mut once).is_err() {
+                    continue; // all zero (a subnormal scale can underflow)
+                }
+                let s = sum_of_squares(&once);
+                assert!(
+                    (s - 1.0).abs() <= UNIT_NORM_TOLERANCE,
+                    "dim {dim}, scale {scale}: squared norm {s}"
+                );
+                let mut twice = once.clone();
+                normalize(&mut twice).unwrap();
+                assert_eq!(bits(&twice), bits(&once), "dim {dim}, scale {scale}");
+                let mut into = Vec::new();
+                normalize_into(&once, &mut into).unwrap();
+                assert_eq!(bits(&into), bits(&once));
+                let mut to = vec![0.0; dim];
+                normalize_to(&once, &mut to).unwrap();
+                assert_eq!(bits(&to), bits(&once));
+                checked += 1;
+            }
+        }
+        assert!(checked > 1500, "only {checked} vectors normalized");
+    }
+
+    #[test]
+    fn a_vector_within_the_tolerance_is_kept_and_one_outside_is_rescaled() {
+        // Two f32 ulps under 1 (the spacing is 2^-24 there): squared norm
+        // 1 - 2^-22 + 2^-46, inside; kept bit for bit by all three.
+        let inside = [f32::from_bits(1.0f32.to_bits() - 2)];
+        let mut v = inside;
+        normalize(&mut v).unwrap();
+        assert_eq!(v[0].to_bits(), inside[0].to_bits());
+        let mut out = Vec::new();
+        normalize_into(&inside, &mut out).unwrap();
+        assert_eq!(out[0].to_bits(), inside[0].to_bits());
+        // One ulp over 1: squared norm 1 + 2^-22 + 2^-46, outside: rescaled
+        // to exactly 1.
+        let mut over = [f32::from_bits(1.0f32.to_bits() + 1)];
+        normalize_to(&over.clone(), &mut over).unwrap();
+        assert_eq!(over, [1.0]);
+        // A 384-d unit vector nudged by a few ulps in a few components
+        // stays as it is.
+        let mut rng = Rng(7);
+        let mut unit: Vec<f32> = (0..384).map(|_| rng.component(1.0)).collect();
+        normalize(&mut unit).unwrap();
+        for i in [0, 17, 200, 383] {
+            unit[i] = f32::from_bits(unit[i].to_bits() + 3);
+        }
+        let mut again = unit.clone();
+        normalize(&mut again).unwrap();
+        assert_eq!(bits(&again), bits(&unit));
     }
 
     #[test]

@@ -91,9 +91,12 @@ pub(crate) fn read_frames(
         READ_BUFFER,
         (&mut *file).take(tail),
     ));
+    // Content rules on (SPEC.md §5.6): a frame whose rows are not finite
+    // unit vectors ends the valid prefix like a bad checksum.
     let mut reader =
         nidus_format::Reader::with_source(source, Some(path), Some(HEADER_LEN as u64 + tail))
-            .map_err(|e| format_error(e, path))?;
+            .map_err(|e| format_error(e, path))?
+            .enforce_content_rules();
     let mut batches = 0;
     let mut last_frame = None;
     let (mut current, mut next) = (Frame::new(), Frame::new());

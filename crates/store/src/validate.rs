@@ -6,6 +6,15 @@ use nidus_kernel::KernelError;
 
 use crate::error::{Error, Result};
 
+// Every vector the store writes comes out of the kernel's normalization and
+// must pass the reader's content rules (SPEC.md §5.6), and every vector that
+// passes them must come back out of normalization unchanged: both hold only
+// while the two crates' tolerances (defined apart, neither crate depends on
+// the other) are one number.
+const _: () = assert!(
+    nidus_format::UNIT_NORM_TOLERANCE.to_bits() == nidus_kernel::UNIT_NORM_TOLERANCE.to_bits()
+);
+
 /// Longest record id, in bytes.
 pub const MAX_ID_BYTES: usize = 4096;
 /// Longest collection name, attribute name or metadata key, in bytes.

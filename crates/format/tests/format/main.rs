@@ -8,10 +8,12 @@
 //!   and never over-allocates.
 //! - `golden`: the checked-in version 1.0 file still reads (SPEC.md §8).
 //! - `appender`: failed writes leave no partial frame; files on disk.
+//! - `content`: the content rules (SPEC.md §5.6), enforced on request.
 
 mod common;
 
 mod appender;
+mod content;
 mod golden;
 mod mutation;
 mod recovery;
