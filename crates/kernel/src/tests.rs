@@ -674,14 +674,15 @@ fn batch_primitive_matches_dot_on_aligned_and_misaligned_rows() {
 /// 64-query chunks), row counts that are no multiple of any tile width and
 /// span several panels, every dimension from 1 to 33 (masked tails of both
 /// lane widths) and the wide ones that the AVX-512 tier splits into
-/// dimension blocks (383-385: one block; 1536, 3072: 4 and 8 whole blocks;
-/// 1537: 5 blocks ending in a 1-float chunk).
+/// dimension blocks of at most 768 floats (383-385 and 768: one block; 769:
+/// two, the second ending in a 1-float chunk; 1536, 3072: 2 and 4 whole
+/// blocks; 1537: 3 blocks ending in a 1-float chunk).
 #[test]
 fn batch_primitive_tiles_and_tails_match_dot() {
     let mut rng = Rng::new(10);
     let few: &[usize] = &[1, 2, 3, 4, 5, 7, 9, 65];
     let many: Vec<usize> = (1..=9).chain([63, 64, 65]).collect();
-    for dim in (1..=33).chain([383, 384, 385, 1536, 1537, 3072]) {
+    for dim in (1..=33).chain([383, 384, 385, 768, 769, 1536, 1537, 3072]) {
         let (n, nqs) = match dim {
             ..=33 => (61, &many[..]),
             34..=385 => (31, &many[..]),
