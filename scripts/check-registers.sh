@@ -3,7 +3,8 @@
 # disassembles every tier's batch kernel as compiled for x86-64 (AVX-512,
 # AVX2 and portable), finds its hot loops (the innermost loops that contain
 # the tile's multiply-adds) and fails if any instruction in them reads or
-# writes the stack ((%rsp) or (%rbp)): a spilled accumulator or pointer
+# writes the stack (through %rsp, or %rbp where it is the frame pointer): a
+# spilled accumulator or pointer
 # costs a load and a store per multiply-add. Codegen does not depend on the
 # CPU, so this runs on any x86-64 machine with objdump (binutils).
 #
@@ -75,7 +76,7 @@ for entry in "${tiers[@]}"; do
                 for (k = 0; k < n; k++) {
                     if (addr[k] < ls[i] || addr[k] > le[i]) continue
                     if (text[k] ~ arith) hot++
-                    if (text[k] ~ /\((%rsp|%rbp)[,)]/) { bad++; body = body "  STACK> " text[k] "\n" }
+                    if (text[k] ~ /\(%rsp[,)]/ || (fp && text[k] ~ /\(%rbp[,)]/)) { bad++; body = body "  STACK> " text[k] "\n" }
                     else if (verbose) body = body "        " text[k] "\n"
                 }
                 if (!hot) continue
@@ -89,7 +90,7 @@ for entry in "${tiers[@]}"; do
             flush()
             name = $0; sub(/^[0-9a-f]+ </, "", name); sub(/>:$/, "", name); sub(/::h[0-9a-f]+$/, "", name)
             if (name !~ want) name = ""
-            n = 0; nl = 0
+            n = 0; nl = 0; fp = 0
             next
         }
         name != "" && /^ *[0-9a-f]+:\t/ {
@@ -97,6 +98,9 @@ for entry in "${tiers[@]}"; do
             a = hex(substr(line, 1, index(line, ":") - 1))
             ins = substr(line, index(line, ":") + 2)
             addr[n] = a; text[n] = ins; jt[n] = -1
+            # %rbp points into the stack only if the function made it its
+            # frame pointer; otherwise it is one more general register.
+            if (ins ~ /^mov +%rsp,%rbp$/) fp = 1
             if (ins ~ /^j[a-z]+ +[0-9a-f]+ </) {
                 split(ins, f, /[ \t]+/)
                 t = hex(f[2])
