@@ -21,7 +21,8 @@
 //!
 //! The default run (`cargo bench --bench kernel`, a few minutes) covers the
 //! targets of the kernel issue: 1M x 384 with k = 10, 1 and 2 threads, the
-//! best tier and the portable path, plus a few 100k shapes. Set
+//! best tier and the portable path, plus a few 100k shapes, and the batch
+//! of every SIMD tier side by side at 1M x 384 and 250k x 1536. Set
 //! `NIDUS_BENCH_FULL=1` for the whole grid (n = 100k, 1M; d = 384, 768;
 //! k = 10, 100; 1 and 2 threads; every tier: tens of minutes, mostly the
 //! portable batches), and select with criterion's filter, e.g.
@@ -164,8 +165,31 @@ fn scans(c: &mut Criterion) {
     }
 }
 
+/// The batch cases: [`cases`], plus every SIMD tier side by side at
+/// d = 384 and at d = 1536 (a wide embedding, where the AVX-512 tier blocks
+/// the dimension), both 1.5 GB of rows.
+fn batch_cases() -> Vec<(usize, usize, usize, usize, Tier)> {
+    let mut v = cases();
+    for (n, d) in [(1_000_000, 384), (250_000, 1536)] {
+        for tier in simd_tiers() {
+            if !v.contains(&(n, d, 10, 2, tier)) {
+                v.push((n, d, 10, 2, tier));
+            }
+        }
+    }
+    v
+}
+
+/// The tiers this machine has, but the portable one.
+fn simd_tiers() -> Vec<Tier> {
+    Tier::available()
+        .into_iter()
+        .filter(|&t| t != Tier::Portable)
+        .collect()
+}
+
 fn batches(c: &mut Criterion) {
-    for (n, d, k, t, tier) in cases() {
+    for (n, d, k, t, tier) in batch_cases() {
         let Some(kern) = Kernel::new(tier) else {
             continue;
         };
@@ -226,7 +250,6 @@ fn paired_targets() {
     let query = random_unit_rows(1, d, 7);
     let queries = random_unit_rows(BATCH, d, 11);
     let bytes = (n * d * 4) as f64;
-    let flops = (2 * n * d * BATCH) as f64;
     println!(
         "\npaired/targets: {n} x {d}, k = {k}, tier {} (median of back-to-back pairs, [quartiles])",
         best.tier()
@@ -252,56 +275,70 @@ fn paired_targets() {
             100.0 * rq3
         );
     }
-    for t in [1usize, 2] {
-        let opts = ScanOptions::top(k).threads(t);
-        // Size the FMA probe to last about as long as one batch.
-        let start = Instant::now();
-        black_box(
-            best.top_k_batch(&queries, &m, d, &opts)
-                .expect("valid shapes"),
-        );
-        let batch_secs = start.elapsed().as_secs_f64();
-        let probe_iters = 1_000_000u64;
-        let start = Instant::now();
-        black_box(best.fma_probe(probe_iters, t));
-        let iters =
-            ((probe_iters as f64 * batch_secs / start.elapsed().as_secs_f64()) as u64).max(1000);
-        let probe_flops = (iters * best.fma_flops_per_iter() * t as u64) as f64;
-        let (mut tf, mut tb) = (Vec::new(), Vec::new());
-        let (mut r, ..) = paired(
-            5,
-            || {
-                let s = Instant::now();
-                black_box(best.fma_probe(black_box(iters), t));
-                tf.push(s.elapsed().as_secs_f64());
-            },
-            || {
-                let s = Instant::now();
+    drop(m); // at most one 1.5 GB matrix at a time
+    // The batch against the FMA peak of its own tier, for every SIMD tier
+    // (AVX-512 and AVX2 side by side where the CPU has both), at d = 384
+    // and at d = 1536 (same bytes of rows).
+    for (bn, bd) in [(n, d), (n * d / 1536, 1536)] {
+        let m = matrix(bn, bd);
+        let queries = random_unit_rows(BATCH, bd, 11);
+        let flops = (2 * bn * bd * BATCH) as f64;
+        for kern in simd_tiers().into_iter().filter_map(Kernel::new) {
+            for t in [1usize, 2] {
+                let opts = ScanOptions::top(k).threads(t);
+                // Size the FMA probe to last about as long as one batch.
+                let start = Instant::now();
                 black_box(
-                    best.top_k_batch(&queries, &m, d, &opts)
+                    kern.top_k_batch(&queries, &m, bd, &opts)
                         .expect("valid shapes"),
                 );
-                tb.push(s.elapsed().as_secs_f64());
-            },
-        );
-        // r = t_fma / t_batch; the FLOP ratio is (flops / t_batch) / (probe_flops / t_fma).
-        let scale = flops / probe_flops;
-        let (r, rq1, rq3) = quartiles(&mut r);
-        // On a loaded machine the time slices other processes take inflate
-        // both medians unevenly; the fastest run of each is the closest to
-        // what the cores can do, so their ratio is printed too.
-        let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-        println!(
-            "  batch{BATCH} t{t}: {:6.1} GFLOP/s vs FMA peak {:6.1} GFLOP/s = {:3.0}% [{:.0}-{:.0}%] ({:.0} queries/s); fastest vs fastest {:3.0}%",
-            flops / quartiles(&mut tb).0 / 1e9,
-            probe_flops / quartiles(&mut tf).0 / 1e9,
-            100.0 * r * scale,
-            100.0 * rq1 * scale,
-            100.0 * rq3 * scale,
-            BATCH as f64 / quartiles(&mut tb).0,
-            100.0 * (flops / fastest(&tb)) / (probe_flops / fastest(&tf))
-        );
+                let batch_secs = start.elapsed().as_secs_f64();
+                let probe_iters = 1_000_000u64;
+                let start = Instant::now();
+                black_box(kern.fma_probe(probe_iters, t));
+                let iters = ((probe_iters as f64 * batch_secs / start.elapsed().as_secs_f64())
+                    as u64)
+                    .max(1000);
+                let probe_flops = (iters * kern.fma_flops_per_iter() * t as u64) as f64;
+                let (mut tf, mut tb) = (Vec::new(), Vec::new());
+                let (mut r, ..) = paired(
+                    5,
+                    || {
+                        let s = Instant::now();
+                        black_box(kern.fma_probe(black_box(iters), t));
+                        tf.push(s.elapsed().as_secs_f64());
+                    },
+                    || {
+                        let s = Instant::now();
+                        black_box(
+                            kern.top_k_batch(&queries, &m, bd, &opts)
+                                .expect("valid shapes"),
+                        );
+                        tb.push(s.elapsed().as_secs_f64());
+                    },
+                );
+                // r = t_fma / t_batch; the FLOP ratio is (flops / t_batch) / (probe_flops / t_fma).
+                let scale = flops / probe_flops;
+                let (r, rq1, rq3) = quartiles(&mut r);
+                // On a loaded machine the time slices other processes take inflate
+                // both medians unevenly; the fastest run of each is the closest to
+                // what the cores can do, so their ratio is printed too.
+                let fastest = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+                println!(
+                    "  batch{BATCH} {} d{bd} t{t}: {:6.1} GFLOP/s vs FMA peak {:6.1} GFLOP/s = {:3.0}% [{:.0}-{:.0}%] ({:.0} queries/s); fastest vs fastest {:3.0}%",
+                    kern.tier(),
+                    flops / quartiles(&mut tb).0 / 1e9,
+                    probe_flops / quartiles(&mut tf).0 / 1e9,
+                    100.0 * r * scale,
+                    100.0 * rq1 * scale,
+                    100.0 * rq3 * scale,
+                    BATCH as f64 / quartiles(&mut tb).0,
+                    100.0 * (flops / fastest(&tb)) / (probe_flops / fastest(&tf))
+                );
+            }
+        }
     }
+    let m = matrix(n, d);
     if best.tier() != Tier::Portable {
         let opts = ScanOptions::top(k).threads(2);
         let (mut r, ..) = paired(

@@ -82,17 +82,20 @@
 //!   overlaps with the next. Scores then pass a threshold test against the
 //!   current k-th best (8 at a time, branch-free) before any heap work.
 //! * **Many queries** are blocked like a GEMM. A register tile of 4 queries
-//!   x 3 rows (AVX2; 4 x 6 on AVX-512) keeps 12 dot products in flight, so
-//!   each vector loaded feeds several FMAs. Around it, a panel of rows sized
-//!   for L1 meets every 4-query tile in turn, and blocks of about 128 KiB of
-//!   rows are scored against up to 64 queries at a time, so the matrix is
-//!   read from memory once per 64 queries and the queries stay in L2.
-//!   Queries (once per call) and, on AVX2 with 16+ queries, row panels not
-//!   on 32-byte boundaries are copied to 64-byte boundaries, so no 32-byte
-//!   load splits a cache line. A batch of one
-//!   query runs the single-query scan; on AVX2, 2 or 3 queries (or a
+//!   x 3 rows (AVX2; 4 x 6 on AVX-512) keeps 12 (24) dot products in
+//!   flight, so each vector loaded feeds several FMAs, and every
+//!   accumulator stays in a register (see *Register check* below). Around
+//!   it, a panel of rows sized for L1 meets every 4-query tile in turn, and
+//!   blocks of about 128 KiB of rows are scored against up to 64 queries at
+//!   a time, so the matrix is read from memory once per 64 queries and the
+//!   queries stay in L2. On AVX-512, vectors wider than 768 floats are also
+//!   cut into dimension blocks, each pair's accumulator carried from block
+//!   to block (same arithmetic, same bits). Queries (once per call) and, on
+//!   AVX2 with 16+ queries, row panels not on 32-byte boundaries are copied
+//!   to 64-byte boundaries, so no 32-byte load splits a cache line. A batch
+//!   of one query runs the single-query scan; 2 or 3 queries (or a
 //!   remainder of a batch) run narrower register tiles rather than padded
-//!   4-query ones (the AVX-512 tier still pads).
+//!   4-query ones.
 //! * **Threads**: workers under `std::thread::scope` (the caller is one of
 //!   them) claim chunks of rows (whole 64-row filter words, about 32 chunks
 //!   per worker) from a shared counter, each with its own top-k, merged at
@@ -103,6 +106,19 @@
 //!   more than that.
 //! * **Filters** are bitmaps read a word at a time; zero words are skipped
 //!   without touching their rows. Without a filter the scan pays nothing.
+//!
+//! # Register check
+//!
+//! The batch kernels are only fast if the compiler keeps every accumulator
+//! and row pointer of the register tile in a register: a spill costs a load
+//! and a store per multiply-add (the first AVX-512 tile ran at 30% of the
+//! FMA peak that way). `scripts/check-registers.sh` (from the repository
+//! root) builds this crate in release, disassembles the batch kernel of
+//! every x86-64 tier (AVX-512, AVX2 and portable, as compiled, whatever the
+//! CPU it runs on), finds the innermost loops that do the tile's
+//! multiply-adds and fails if any of their instructions reads or writes
+//! the stack; `-v` prints the loops. It needs `objdump` (binutils), not an
+//! AVX-512 CPU. The NEON tier is not covered (it needs an aarch64 build).
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 

@@ -36,7 +36,9 @@ impl Rng {
     }
 }
 
-const DIMS: [usize; 13] = [1, 2, 3, 7, 15, 16, 17, 31, 33, 383, 384, 385, 1536];
+const DIMS: [usize; 15] = [
+    1, 2, 3, 7, 15, 16, 17, 31, 33, 383, 384, 385, 1536, 1537, 3072,
+];
 
 fn kernels() -> Vec<Kernel> {
     let tiers = Tier::available();
@@ -466,13 +468,16 @@ fn batch_equals_single_and_threads_agree() {
         (384, 150),
         (385, 64),
         (1536, 20),
+        (1537, 13),
+        (3072, 14),
     ] {
         let matrix = rng.vec(n * dim);
         let words = vec![0xF0F0_A5A5_0F0F_5A5Au64; n.div_ceil(64)];
         // 1 query (the single-scan path); 2 and 3 (narrow tiles, rows
-        // read in place); 6, 7 and 9 = full tiles of 4 plus a remainder of
-        // 2, 3 or 1 queries (narrow tiles over the copied panel).
-        for nq in [1usize, 2, 3, 6, 7, 9] {
+        // read in place); 4 and 8 (whole tiles); 5, 6, 7 and 9 = full
+        // tiles of 4 plus a remainder of 1, 2 or 3 queries (narrow tiles,
+        // over the copied panel on AVX2).
+        for nq in [1usize, 2, 3, 4, 5, 6, 7, 8, 9] {
             let queries = rng.vec(nq * dim);
             for (k, min, filter) in [
                 (1, None, None),
@@ -660,6 +665,52 @@ fn batch_primitive_matches_dot_on_aligned_and_misaligned_rows() {
                                 kern.tier()
                             );
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Every register-tile shape and tail of every tier's batch primitive
+/// gives each (query, row) pair exactly the score `dot` gives it: query
+/// counts 1-9 and 63-65 (every remainder of the query tiles, and the scan's
+/// 64-query chunks), row counts that are no multiple of any tile width and
+/// span several panels, every dimension from 1 to 33 (masked tails of both
+/// lane widths) and the wide ones that the AVX-512 tier splits into
+/// dimension blocks of at most 768 floats (383-385 and 768: one block; 769:
+/// two, the second ending in a 1-float chunk; 1536, 3072: 2 and 4 whole
+/// blocks; 1537: 3 blocks ending in a 1-float chunk).
+#[test]
+fn batch_primitive_tiles_and_tails_match_dot() {
+    let mut rng = Rng::new(10);
+    let few: &[usize] = &[1, 2, 3, 4, 5, 7, 9, 65];
+    let many: Vec<usize> = (1..=9).chain([63, 64, 65]).collect();
+    for dim in (1..=33).chain([383, 384, 385, 768, 769, 1536, 1537, 3072]) {
+        let (n, nqs) = match dim {
+            ..=33 => (61, &many[..]),
+            34..=385 => (31, &many[..]),
+            _ => (15, few),
+        };
+        let matrix = rng.vec(n * dim);
+        // Skip some rows (not contiguous, as with a filter) and repeat the
+        // last one; 41, 22 or 11 rows in all.
+        let rows: Vec<usize> = (0..n).filter(|r| r % 3 != 1).chain([n - 1]).collect();
+        for &nq in nqs {
+            let queries = rng.vec(nq * dim);
+            for kern in kernels() {
+                let mut out = vec![f32::NAN; nq * rows.len()];
+                (imp(&kern).score_rows_batch)(&queries, &matrix, dim, &rows, &mut out);
+                for q in 0..nq {
+                    let query = &queries[q * dim..][..dim];
+                    for (i, &r) in rows.iter().enumerate() {
+                        let want = kern.dot(query, &matrix[r * dim..][..dim]);
+                        assert_eq!(
+                            out[q * rows.len() + i].to_bits(),
+                            want.to_bits(),
+                            "{} d={dim} nq={nq} q={q} row={r}",
+                            kern.tier()
+                        );
                     }
                 }
             }

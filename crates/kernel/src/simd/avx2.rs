@@ -8,8 +8,13 @@
 //! accumulators + 3 row vectors + 1 query vector. Per chunk of 8 components
 //! it issues 12 FMAs for 7 loads, which keeps both FMA pipes busy without
 //! saturating the load ports. A remainder of 3, 2 or 1 queries runs a
-//! 3 x 4, 2 x 6 or 1 x 12 tile instead of padding the 4-query tile with
-//! copies (which did up to 4x the arithmetic). Around it, L1-sized row
+//! 3 x 4, 2 x 6 or 1 x 8 tile instead of padding the 4-query tile with
+//! copies (which did up to 4x the arithmetic). Every shape keeps the
+//! vectors of its shorter side in registers and streams the other, so it
+//! needs `Q * R + min(Q, R) + 1` registers (16, 16, 15, 10); keeping the
+//! rows of the 2 x 6 and 1 x 12 tiles spilled accumulators to the stack
+//! around the FMAs, and 1 x 12 also ran out of general registers for its
+//! row pointers (`scripts/check-registers.sh` shows it). Around it, L1-sized row
 //! panels (copied to 64-byte aligned slots if the rows are misaligned and
 //! there are 16+ queries) meet every query tile in turn, and the next panel
 //! is prefetched into L2.
@@ -171,11 +176,23 @@ unsafe fn tile_batch<const Q: usize, const R: usize, const PF: bool>(
     let step = |acc: &mut [[__m256; R]; Q], at: usize| {
         // SAFETY: at + 8 <= dim, and every pointer has dim readable floats.
         unsafe {
-            let rv = rows.map(|r| _mm256_loadu_ps(r.add(at)));
-            for q in 0..Q {
-                let qv = _mm256_loadu_ps(qs[q].add(at));
+            // Keep the vectors of the shorter side in registers and stream
+            // the other: Q * R + min(Q, R) + 1 registers.
+            if Q <= R {
+                let qv = qs.map(|q| _mm256_loadu_ps(q.add(at)));
                 for r in 0..R {
-                    acc[q][r] = _mm256_fmadd_ps(qv, rv[r], acc[q][r]);
+                    let rv = _mm256_loadu_ps(rows[r].add(at));
+                    for q in 0..Q {
+                        acc[q][r] = _mm256_fmadd_ps(qv[q], rv, acc[q][r]);
+                    }
+                }
+            } else {
+                let rv = rows.map(|r| _mm256_loadu_ps(r.add(at)));
+                for q in 0..Q {
+                    let qv = _mm256_loadu_ps(qs[q].add(at));
+                    for r in 0..R {
+                        acc[q][r] = _mm256_fmadd_ps(qv, rv[r], acc[q][r]);
+                    }
                 }
             }
         }
@@ -430,7 +447,7 @@ unsafe fn score_rows_batch_imp(
             let at = |q: usize| unsafe { qp.add((q0 + q) * dim) };
             unsafe {
                 match nq - q0 {
-                    1 => panel_tiles::<1, 12>([at(0)], q0, &mut job),
+                    1 => panel_tiles::<1, 8>([at(0)], q0, &mut job),
                     2 => panel_tiles::<2, 6>(std::array::from_fn(at), q0, &mut job),
                     3 => panel_tiles::<3, 4>(std::array::from_fn(at), q0, &mut job),
                     _ => panel_tiles::<BATCH_Q, BATCH_R>(std::array::from_fn(at), q0, &mut job),
