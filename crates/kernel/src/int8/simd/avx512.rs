@@ -93,10 +93,86 @@ fn dot(a: &[i8], b: &[i8]) -> i32 {
 
 fn dot_rows(q: &[i8], codes: &[i8], dim: usize, rows: &[usize], out: &mut [i32]) {
     assert!(q.len() == dim && shape_ok(q, codes, dim, rows, out));
-    let qs = code_sum(q);
-    for (o, &r) in out.iter_mut().zip(rows) {
-        // SAFETY: get() checked the features; shape_ok checked r is a whole row.
-        *o = unsafe { tile::<1>([q.as_ptr()], [qs], codes.as_ptr().add(r * dim), dim)[0] };
+    // SAFETY: get() checked the features; shape_ok checked every row index.
+    unsafe { dot_rows_unchecked(q, code_sum(q), codes, dim, rows, out) }
+}
+
+/// Dot products of one query with `R` rows: `R` independent chains (and
+/// loads in flight) where one row alone would be one serial chain of
+/// `vpdpbusd`s, and the row loads still one after another in address order.
+///
+/// # Safety
+/// As [`tile`], for every `r[i]`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
+unsafe fn rows_tile<const R: usize>(
+    q: *const i8,
+    qsum: i32,
+    r: [*const i8; R],
+    dim: usize,
+) -> [i32; R] {
+    let flip = _mm512_set1_epi8(i8::MIN);
+    let mut acc = [_mm512_setzero_si512(); R];
+    let full = dim / L * L;
+    let mut i = 0;
+    while i < full {
+        // SAFETY: i + 64 <= dim, inside the query and every row.
+        let vq = unsafe { _mm512_loadu_si512(q.add(i).cast()) };
+        for j in 0..R {
+            // SAFETY: as above.
+            let vr = _mm512_xor_si512(unsafe { _mm512_loadu_si512(r[j].add(i).cast()) }, flip);
+            acc[j] = _mm512_dpbusd_epi32(acc[j], vr, vq);
+        }
+        i += L;
+    }
+    if full < dim {
+        let mask: __mmask64 = (1u64 << (dim - full)) - 1;
+        // SAFETY: masked loads read only bytes below dim.
+        let vq = unsafe { _mm512_maskz_loadu_epi8(mask, q.add(full)) };
+        for j in 0..R {
+            // SAFETY: as above.
+            let vr = _mm512_xor_si512(
+                unsafe { _mm512_maskz_loadu_epi8(mask, r[j].add(full)) },
+                flip,
+            );
+            acc[j] = _mm512_dpbusd_epi32(acc[j], vr, vq);
+        }
+    }
+    let mut out = [0i32; R];
+    for j in 0..R {
+        out[j] = _mm512_reduce_add_epi32(acc[j]).wrapping_sub(qsum.wrapping_mul(128));
+    }
+    out
+}
+
+/// Rows per [`rows_tile`] in the single-query scan.
+const SINGLE_ROWS: usize = 4;
+
+/// # Safety
+/// The CPU has AVX-512F/BW/VNNI and AVX2; `q` is `dim` long and every row
+/// index names a whole row of `codes`; `out` is as long as `rows`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
+unsafe fn dot_rows_unchecked(
+    q: &[i8],
+    qsum: i32,
+    codes: &[i8],
+    dim: usize,
+    rows: &[usize],
+    out: &mut [i32],
+) {
+    let base = codes.as_ptr();
+    let mut rc = rows.chunks_exact(SINGLE_ROWS);
+    let mut oc = out.chunks_exact_mut(SINGLE_ROWS);
+    for (r, o) in (&mut rc).zip(&mut oc) {
+        // SAFETY: the caller checked every row index.
+        let ptrs: [*const i8; SINGLE_ROWS] =
+            std::array::from_fn(|j| unsafe { base.add(r[j] * dim) });
+        // SAFETY: as above.
+        o.copy_from_slice(&unsafe { rows_tile::<SINGLE_ROWS>(q.as_ptr(), qsum, ptrs, dim) });
+    }
+    for (&r, o) in rc.remainder().iter().zip(oc.into_remainder()) {
+        // SAFETY: as above.
+        *o = unsafe { rows_tile::<1>(q.as_ptr(), qsum, [base.add(r * dim)], dim)[0] };
     }
 }
 
