@@ -400,6 +400,30 @@ fn int8(c: &mut Criterion) {
         })
     });
     g.finish();
+    // Quantizing while loading: bytes of f32 rows in per second, against
+    // copying them into an f32 matrix (what the f32 mode does).
+    let qn = 100_000;
+    let mut g = c.benchmark_group(format!("int8/load/n{}/d{d}", label(qn)));
+    configure(&mut g);
+    g.throughput(Throughput::BytesDecimal((qn * d * 4) as u64));
+    g.bench_function("f32_copy", |b| {
+        let m = matrix(n, d);
+        b.iter(|| {
+            let mut v: Vec<f32> = Vec::with_capacity(qn * d);
+            v.extend_from_slice(&m[..qn * d]);
+            v
+        })
+    });
+    g.bench_function("int8_quantize", |b| {
+        let m = matrix(n, d);
+        b.iter(|| {
+            let mut rows = Int8Rows::new(d).expect("valid dimension");
+            rows.reserve(qn);
+            rows.extend_from_f32(&m[..qn * d]).expect("finite rows");
+            rows
+        })
+    });
+    g.finish();
     let mut g = c.benchmark_group(format!("int8_batch{BATCH}/n{}/d{d}", label(n)));
     configure(&mut g);
     g.throughput(Throughput::Elements(BATCH as u64));
