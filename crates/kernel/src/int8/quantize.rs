@@ -201,7 +201,7 @@ pub(crate) fn check_finite(x: &[f32]) -> Result<(), KernelError> {
 ///
 /// Like the `f32` matrix it replaces, it holds every row, live or dead, in
 /// row order; the caller masks dead rows with a [`crate::RowFilter`].
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Int8Rows {
     dim: usize,
     codes: Vec<i8>,
