@@ -11,6 +11,12 @@
 //! copy, and faults go twice as fast on two. It works on
 //! slices and knows nothing of files.
 //!
+//! [`Int8Rows`] keeps rows as int8 codes with rigorous error bounds (a
+//! quarter of the bytes); [`Kernel::int8_top_k`] and
+//! [`Kernel::int8_top_k_batch`] search them and return exactly what the
+//! `f32` scan returns, fetching the few `f32` rows they must rescore
+//! through a callback (see [`int8`] for the bound and its proof).
+//!
 //! ```
 //! use nidus_kernel::{normalize, top_k, top_k_batch, RowFilter, ScanOptions};
 //!
@@ -125,6 +131,7 @@
 mod error;
 mod fill;
 mod filter;
+pub mod int8;
 mod normalize;
 mod probe;
 mod scan;
@@ -138,6 +145,10 @@ mod tests;
 pub use error::KernelError;
 pub use fill::{PARALLEL_MIN_FLOATS, extend_from_le_bytes_while};
 pub use filter::RowFilter;
+pub use int8::{
+    INT8_MAX_DIM, Int8Error, Int8Rows, Int8Search, RowMeta, fetch_from_matrix, int8_top_k,
+    int8_top_k_batch,
+};
 pub use normalize::{UNIT_NORM_TOLERANCE, normalize, normalize_into, normalize_to};
 pub use probe::{measure_fma_peak, measure_read_bandwidth};
 pub use tier::{Kernel, Tier, active_tier, best_tier, force_tier};
