@@ -109,6 +109,7 @@
 mod error;
 mod fill;
 mod filter;
+pub mod int8;
 mod normalize;
 mod probe;
 mod scan;
@@ -122,6 +123,10 @@ mod tests;
 pub use error::KernelError;
 pub use fill::{PARALLEL_MIN_FLOATS, extend_from_le_bytes_while};
 pub use filter::RowFilter;
+pub use int8::{
+    INT8_MAX_DIM, Int8Error, Int8Rows, Int8Search, RowMeta, fetch_from_matrix, int8_top_k,
+    int8_top_k_batch,
+};
 pub use normalize::{normalize, normalize_into, normalize_to};
 pub use probe::{measure_fma_peak, measure_read_bandwidth};
 pub use tier::{Kernel, Tier, active_tier, best_tier, force_tier};

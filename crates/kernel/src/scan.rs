@@ -39,7 +39,7 @@ fn check_matrix(matrix: &[f32], dim: usize) -> Result<usize, KernelError> {
     Ok(matrix.len() / dim)
 }
 
-fn check_min_score(opts: &ScanOptions<'_>) -> Result<(), KernelError> {
+pub(crate) fn check_min_score(opts: &ScanOptions<'_>) -> Result<(), KernelError> {
     match opts.min_score {
         Some(m) if m.is_nan() => Err(KernelError::InvalidMinScore),
         _ => Ok(()),
@@ -65,7 +65,12 @@ pub(crate) fn default_threads() -> usize {
 }
 
 /// Threads to use for `rows` rows of `work_per_row` multiply-adds each.
-fn plan_threads(requested: usize, rows: usize, work_per_row: usize, min_work: usize) -> usize {
+pub(crate) fn plan_threads(
+    requested: usize,
+    rows: usize,
+    work_per_row: usize,
+    min_work: usize,
+) -> usize {
     let wanted = if requested == 0 {
         default_threads()
     } else {

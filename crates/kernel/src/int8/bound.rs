@@ -1,0 +1,97 @@
+//! The score interval of one (query, row) pair, computed rigorously in
+//! `f64` from the integer dot product of their codes (see the module docs of
+//! [`crate::int8`] for the proof of every term).
+
+use super::quantize::{RowMeta, f32_up, quantize_into, sqrt_up};
+
+/// `2⁻⁵⁰` and `2⁻⁴⁰`: slack that dominates every `f64` rounding made while
+/// computing an interval (each is at most a few units of `2⁻⁵³` relative).
+const APPROX_SLACK: f64 = 1.0 / (1u64 << 50) as f64;
+const EPS_SLACK: f64 = 1.0 / (1u64 << 40) as f64;
+
+/// Above this, `Σ|q_i x_i|` could overflow an `f32` partial sum of the
+/// `f32` scan (`2¹²⁶` leaves a factor 2 below `f32::MAX`); such rows get an
+/// unbounded interval and are always rescored.
+const OVERFLOW_GUARD: f64 = (1u128 << 126) as f64;
+
+/// A query quantized like a row, plus the per-query constants of the bound.
+pub(crate) struct QueryBound {
+    pub(crate) codes: Vec<i8>,
+    /// `s_q`.
+    scale: f64,
+    /// `R_q >= ||q - s_q · a||`.
+    residual: f64,
+    /// `Q >= ||q||`.
+    norm: f64,
+    /// `γ_n · Q`: the `f32` scan's relative error times `Q`.
+    gamma_norm: f64,
+    /// The absolute error underflow can add to the `f32` scan's score.
+    underflow: f64,
+}
+
+impl QueryBound {
+    /// `q` must be finite (checked by the caller).
+    pub(crate) fn new(q: &[f32]) -> QueryBound {
+        let dim = q.len();
+        let mut codes = vec![0i8; dim];
+        let meta: RowMeta = quantize_into(q, &mut codes);
+        let sum: f64 = q.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        let norm = f64::from(f32_up(sqrt_up(sum, dim)));
+        // The f32 scan sums `dim` products (each rounded once, or fused)
+        // with lane accumulators and a pairwise tree: every product passes
+        // through at most `dim + 1` roundings whatever the order, so
+        // γ_{dim+32} (u = 2⁻²⁴) covers every tier with room to spare.
+        let n = (dim + 32) as f64;
+        let u = f64::from(f32::EPSILON) / 2.0;
+        let gamma = n * u / (1.0 - n * u) * (1.0 + EPS_SLACK);
+        QueryBound {
+            codes,
+            scale: f64::from(meta.scale),
+            residual: f64::from(meta.residual),
+            norm,
+            gamma_norm: gamma * norm * (1.0 + EPS_SLACK),
+            // Each product may lose up to half the smallest subnormal
+            // (2⁻¹⁵⁰) to underflow; additions of subnormals are exact.
+            underflow: (dim + 32) as f64 * 2f64.powi(-148),
+        }
+    }
+
+    /// The interval `[lo, hi]` that contains the `f32` scan's score of the
+    /// row with metadata `m` whose codes have integer dot product `dot` with
+    /// the query's codes. `(-inf, +inf)` when the bound cannot be trusted
+    /// (rows or queries near `f32::MAX`).
+    #[inline(always)]
+    pub(crate) fn interval(&self, m: RowMeta, dot: i32) -> (f64, f64) {
+        let (s, n, r) = (f64::from(m.scale), f64::from(m.norm), f64::from(m.residual));
+        // `self.scale * s` is exact (two 24-bit significands); one rounding.
+        let approx = self.scale * s * f64::from(dot);
+        let eps = (self.residual * n
+            + self.norm * r
+            + self.gamma_norm * (n + r)
+            + self.underflow
+            + approx.abs() * APPROX_SLACK)
+            * (1.0 + EPS_SLACK);
+        let reach = self.norm * (n + r);
+        if eps.is_finite() && reach < OVERFLOW_GUARD {
+            (approx - eps, approx + eps)
+        } else {
+            (f64::NEG_INFINITY, f64::INFINITY)
+        }
+    }
+
+    /// The upper end of [`Self::interval`] alone (the scan's fast test).
+    #[inline(always)]
+    pub(crate) fn upper(&self, m: RowMeta, dot: i32) -> f64 {
+        self.interval(m, dot).1
+    }
+}
+
+/// Whether `score` lies in `[lo, hi]`; an unbounded interval admits every
+/// value, NaN included (the `f32` scan itself may overflow there).
+pub(crate) fn contains(lo: f64, hi: f64, score: f32) -> bool {
+    if lo == f64::NEG_INFINITY && hi == f64::INFINITY {
+        return true;
+    }
+    let s = f64::from(score);
+    lo <= s && s <= hi
+}

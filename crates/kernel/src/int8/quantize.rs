@@ -1,0 +1,253 @@
+//! Per-row symmetric int8 quantization with a rigorous error bound, and the
+//! [`Int8Rows`] container the store keeps instead of an `f32` matrix.
+//!
+//! A row `x` becomes a scale `s` (an `f32`), codes `c_i` in `[-127, 127]`
+//! (never -128, so negating a code is safe) and two upper bounds, both
+//! computed in `f64` and rounded up to `f32`: `norm >= ||s·c||` and
+//! `residual >= ||x - s·c||`. Only the bounds must be rigorous: any codes
+//! would do (a bad code only widens the bound), so the codes are computed in
+//! fast `f32` arithmetic and the bounds are then measured against exactly
+//! the `s` and `c` that are stored.
+
+use crate::KernelError;
+
+/// The largest dimension the int8 scan accepts: the integer dot product of
+/// two code vectors is at most `127 * 127 * dim` in magnitude, which must
+/// fit an `i32` (`127² · 133_143 < 2³¹`). Every tier accumulates in `i32`
+/// lanes with wrapping adds, so the result is exact whenever the true value
+/// fits, whatever the order. The store's own limit (`MAX_DIMENSION` = 65536)
+/// is below this.
+pub const INT8_MAX_DIM: usize = 133_143;
+
+/// What the bound needs to know about one quantized row (12 bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct RowMeta {
+    /// The scale `s`: the row is approximated by `s · codes`. Zero for an
+    /// all-zero row (or one too tiny for any `f32` scale).
+    pub scale: f32,
+    /// An upper bound on `||s · codes||₂` (may be `+inf` for rows near
+    /// `f32::MAX`; the bound then admits every score).
+    pub norm: f32,
+    /// An upper bound on the residual norm `||x - s · codes||₂`.
+    pub residual: f32,
+}
+
+/// Rounds a non-negative `f64` up to an `f32` that is `>=` it (`+inf` when it
+/// exceeds `f32::MAX`).
+pub(crate) fn f32_up(v: f64) -> f32 {
+    let f = v as f32;
+    if (f as f64) < v { f.next_up() } else { f }
+}
+
+/// `sqrt(sum)` where `sum` was accumulated in `f64` over `terms` squares:
+/// inflated so that it bounds the true value despite the `f64` rounding of
+/// the squares, the sum (`γ_terms` in `f64`) and the square root.
+pub(crate) fn sqrt_up(sum: f64, terms: usize) -> f64 {
+    let rel = (terms as f64 + 4.0) * f64::EPSILON;
+    (sum * (1.0 + rel)).sqrt() * (1.0 + 2.0 * f64::EPSILON)
+}
+
+/// Adding then subtracting this rounds an `f32` in `[-2²², 2²²]` to the
+/// nearest integer (ties to even) in plain `f32` arithmetic, which
+/// vectorizes (`f32::round` is a libm call on the SSE2 baseline).
+const ROUND_MAGIC: f32 = 12_582_912.0; // 1.5 · 2²³
+
+/// Quantizes `x` into `codes` (same length) and returns its [`RowMeta`].
+/// `x` must be finite (checked by the callers).
+pub(crate) fn quantize_into(x: &[f32], codes: &mut [i8]) -> RowMeta {
+    debug_assert_eq!(x.len(), codes.len());
+    let maxabs = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    // In f64 so that it neither overflows nor loses the subnormal range.
+    let scale = (f64::from(maxabs) / 127.0) as f32;
+    let inv = 1.0 / f64::from(scale);
+    if scale == 0.0 || !inv.is_finite() {
+        // All zero, or so tiny that the scale underflows: codes of zero are
+        // still a valid approximation; the residual is then the whole row.
+        codes.fill(0);
+        let sum: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        return RowMeta {
+            scale: 0.0,
+            norm: 0.0,
+            residual: f32_up(sqrt_up(sum, x.len())),
+        };
+    }
+    let inv32 = inv as f32;
+    if inv32.is_finite() && inv32 > 0.0 && inv32.is_normal() {
+        for (c, &v) in codes.iter_mut().zip(x) {
+            let t = (v * inv32).clamp(-127.0, 127.0);
+            *c = ((t + ROUND_MAGIC) - ROUND_MAGIC) as i32 as i8;
+        }
+    } else {
+        // The reciprocal of a subnormal scale overflows f32: use f64.
+        for (c, &v) in codes.iter_mut().zip(x) {
+            *c = (f64::from(v) * inv).round().clamp(-127.0, 127.0) as i8;
+        }
+    }
+    // The bounds, against exactly the stored scale and codes. `s · c` is
+    // exact in f64 (24 + 8 bits), so the only roundings are those of the
+    // subtraction, the squares and the sum, which `sqrt_up` covers.
+    let s = f64::from(scale);
+    let mut res = 0.0f64;
+    let mut cc: i64 = 0;
+    for (&c, &v) in codes.iter().zip(x) {
+        let r = f64::from(v) - s * f64::from(c);
+        res += r * r;
+        cc += i64::from(c) * i64::from(c);
+    }
+    let res = sqrt_up(res * (1.0 + 2.0 * f64::EPSILON), x.len());
+    // ||c||² is an exact integer (< 2⁵³); only the sqrt and product round.
+    let norm = s * (cc as f64).sqrt() * (1.0 + 4.0 * f64::EPSILON);
+    RowMeta {
+        scale,
+        norm: f32_up(norm),
+        residual: f32_up(res),
+    }
+}
+
+/// The first non-finite component of `x`, as the kernel's error.
+pub(crate) fn check_finite(x: &[f32]) -> Result<(), KernelError> {
+    match x.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(KernelError::NonFinite { index }),
+        None => Ok(()),
+    }
+}
+
+/// Rows quantized to int8: `dim` codes and one [`RowMeta`] per row, in the
+/// order they were pushed. This is what a store keeps resident instead of
+/// the `f32` matrix (`dim + 12` bytes per row instead of `4 · dim`); the
+/// `f32` rows stay the source of truth and are fetched only to rescore
+/// (see [`crate::Kernel::int8_top_k`]).
+///
+/// Like the `f32` matrix it replaces, it holds every row, live or dead, in
+/// row order; the caller masks dead rows with a [`crate::RowFilter`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Int8Rows {
+    dim: usize,
+    codes: Vec<i8>,
+    meta: Vec<RowMeta>,
+}
+
+impl Int8Rows {
+    /// An empty set of rows of dimension `dim`.
+    ///
+    /// Errors: [`KernelError::ZeroDimension`]; [`KernelError::DimensionMismatch`]
+    /// (with `expected` = [`INT8_MAX_DIM`]) if `dim` is larger than that.
+    pub fn new(dim: usize) -> Result<Self, KernelError> {
+        if dim == 0 {
+            return Err(KernelError::ZeroDimension);
+        }
+        if dim > INT8_MAX_DIM {
+            return Err(KernelError::DimensionMismatch {
+                expected: INT8_MAX_DIM,
+                got: dim,
+            });
+        }
+        Ok(Int8Rows {
+            dim,
+            codes: Vec::new(),
+            meta: Vec::new(),
+        })
+    }
+
+    /// The dimension of every row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.meta.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+
+    /// Quantizes `row` and appends it.
+    ///
+    /// Errors (nothing is appended): [`KernelError::DimensionMismatch`],
+    /// [`KernelError::NonFinite`].
+    pub fn push(&mut self, row: &[f32]) -> Result<(), KernelError> {
+        self.extend_from_f32(row).map_err(|e| match e {
+            KernelError::MatrixShape { len, dim } => KernelError::DimensionMismatch {
+                expected: dim,
+                got: len,
+            },
+            e => e,
+        })
+    }
+
+    /// Quantizes every row of `rows` (row-major, whole rows of `dim`) and
+    /// appends them in order.
+    ///
+    /// Errors (nothing is appended): [`KernelError::MatrixShape`],
+    /// [`KernelError::NonFinite`] (`index` counts from the start of `rows`).
+    pub fn extend_from_f32(&mut self, rows: &[f32]) -> Result<(), KernelError> {
+        if !rows.len().is_multiple_of(self.dim) {
+            return Err(KernelError::MatrixShape {
+                len: rows.len(),
+                dim: self.dim,
+            });
+        }
+        check_finite(rows)?;
+        let n = rows.len() / self.dim;
+        let start = self.codes.len();
+        self.codes.resize(start + rows.len(), 0);
+        self.meta.reserve(n);
+        for (x, c) in rows
+            .chunks_exact(self.dim)
+            .zip(self.codes[start..].chunks_exact_mut(self.dim))
+        {
+            self.meta.push(quantize_into(x, c));
+        }
+        Ok(())
+    }
+
+    /// Keeps the first `n` rows (no-op if there are fewer): rolls back rows
+    /// appended after a failed write.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.len() {
+            self.meta.truncate(n);
+            self.codes.truncate(n * self.dim);
+        }
+    }
+
+    /// Removes every row (keeps the allocation).
+    pub fn clear(&mut self) {
+        self.meta.clear();
+        self.codes.clear();
+    }
+
+    /// Reserves room for `additional` more rows.
+    pub fn reserve(&mut self, additional: usize) {
+        self.codes.reserve(additional.saturating_mul(self.dim));
+        self.meta.reserve(additional);
+    }
+
+    /// Bytes allocated on the heap (capacity, not length): what this
+    /// container keeps resident.
+    pub fn heap_bytes(&self) -> usize {
+        self.codes.capacity() + self.meta.capacity() * std::mem::size_of::<RowMeta>()
+    }
+
+    /// The codes of row `row`. Panics if `row >= len()`.
+    pub fn codes(&self, row: usize) -> &[i8] {
+        &self.codes[row * self.dim..(row + 1) * self.dim]
+    }
+
+    /// The scale and bounds of row `row`. Panics if `row >= len()`.
+    pub fn meta(&self, row: usize) -> RowMeta {
+        self.meta[row]
+    }
+
+    /// All codes, row-major.
+    pub(crate) fn all_codes(&self) -> &[i8] {
+        &self.codes
+    }
+
+    /// All metadata, in row order.
+    pub(crate) fn all_meta(&self) -> &[RowMeta] {
+        &self.meta
+    }
+}
