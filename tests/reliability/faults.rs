@@ -234,6 +234,11 @@ impl StoreFile for FaultyFile {
         check(self.plan.point(Class::Id))?;
         self.inner.id()
     }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        // A positioned read (Scan::Int8 rescoring) is a read like any other.
+        check(self.plan.point(Class::Read))?;
+        self.inner.read_exact_at(buf, offset)
+    }
 }
 
 impl FileSystem for FaultyFs {

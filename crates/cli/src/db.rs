@@ -326,7 +326,7 @@ impl Db {
     /// Calls `f` with every live record of `collection`, in store order.
     pub fn for_each_record(&self, collection: &str, f: RecordVisitor<'_>) -> Result<()> {
         for r in self.store.records(collection)? {
-            f(r.id(), r.vector(), &r.attrs())?;
+            f(r.id(), &r.vector()?, &r.attrs())?;
         }
         Ok(())
     }

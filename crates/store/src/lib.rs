@@ -43,6 +43,7 @@
 mod attrs;
 mod bitmap;
 mod error;
+mod file_rows;
 mod filter;
 mod frame_log;
 mod glob;
@@ -51,6 +52,7 @@ mod info;
 pub mod io;
 mod model;
 mod options;
+mod quantized;
 mod record;
 mod scan;
 mod stage;
@@ -61,7 +63,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use filter::{Filter, MAX_FILTER_DEPTH};
 pub use info::{CollectionInfo, FileEnd, Footprint, OpenReport, Stats};
 pub use nidus_format::{Attributes, Value};
-pub use options::{DEFAULT_AUTO_COMPACT_MIN_DEAD, DEFAULT_AUTO_COMPACT_RATIO, Durability, Options};
+pub use options::{
+    DEFAULT_AUTO_COMPACT_MIN_DEAD, DEFAULT_AUTO_COMPACT_RATIO, Durability, Options, Scan,
+};
 pub use record::Record;
 pub use store::{AttrSelection, Hit, RecordRef, Search, Store};
 pub use validate::{MAX_ATTRS_BYTES, MAX_ID_BYTES, MAX_NAME_BYTES};
