@@ -26,6 +26,13 @@
 //! k = 10, 100; 1 and 2 threads; every tier: tens of minutes, mostly the
 //! portable batches), and select with criterion's filter, e.g.
 //! `NIDUS_BENCH_FULL=1 cargo bench --bench kernel -- 'batch64/n1M/d768'`.
+//!
+//! `int8/...` measures the exact search from int8 codes (issue 12) against
+//! the f32 scan of the same tier in the same group (single query and the
+//! 64-query batch, 1M x 384, k = 10, 2 threads), and `paired/int8` times
+//! them back to back and prints the ratios and the rows rescored per query
+//! (mean, p99) on random and on clustered data:
+//! `cargo bench --bench kernel -- int8`.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
@@ -34,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group};
-use nidus::kernel::{Kernel, ScanOptions, Tier, normalize};
+use nidus::kernel::{Int8Rows, Kernel, ScanOptions, Tier, fetch_from_matrix, normalize};
 
 const BATCH: usize = 64;
 
@@ -334,7 +341,198 @@ fn paired_targets() {
     }
 }
 
-criterion_group!(benches, references, scans, batches);
+/// The int8 codes of [`matrix`]`(n, d)`, cached the same way.
+type CachedInt8 = ((usize, usize), Arc<Int8Rows>);
+static CODES: Mutex<Option<CachedInt8>> = Mutex::new(None);
+
+fn codes(n: usize, d: usize) -> Arc<Int8Rows> {
+    let mut slot = CODES.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((shape, c)) = slot.as_ref()
+        && *shape == (n, d)
+    {
+        return c.clone();
+    }
+    *slot = None;
+    let mut rows = Int8Rows::new(d).expect("valid dimension");
+    rows.extend_from_f32(&matrix(n, d)).expect("finite rows");
+    let rows = Arc::new(rows);
+    *slot = Some(((n, d), rows.clone()));
+    rows
+}
+
+/// Unit rows in clusters: `centres` random unit directions, each row one of
+/// them plus a random vector of length `spread`, normalized (spread 1.0
+/// puts rows about 45 degrees from their centre, 0.3 about 17).
+fn clustered_unit_rows(n: usize, d: usize, centres: usize, spread: f32, seed: u64) -> Vec<f32> {
+    let c = random_unit_rows(centres, d, seed);
+    let jitter = random_unit_rows(n, d, seed + 1);
+    let mut v = Vec::with_capacity(n * d);
+    for (i, j) in jitter.chunks_exact(d).enumerate() {
+        let centre = &c[(i * 7919 % centres) * d..][..d];
+        let start = v.len();
+        v.extend(centre.iter().zip(j).map(|(&a, &b)| a + spread * b));
+        normalize(&mut v[start..]).expect("non-zero rows");
+    }
+    v
+}
+
+/// int8 vs f32 of the best tier: single query and 64-query batch.
+fn int8(c: &mut Criterion) {
+    let (n, d, k, t) = (1_000_000usize, 384usize, 10usize, 2usize);
+    let kern = Kernel::active();
+    let tier = kern.tier();
+    let path = kern.int8_path();
+    let opts = ScanOptions::top(k).threads(t);
+    let mut g = c.benchmark_group(format!("int8/n{}/d{d}", label(n)));
+    configure(&mut g);
+    g.bench_function(format!("f32/{tier}/k{k}/t{t}"), |b| {
+        let m = matrix(n, d);
+        let query = random_unit_rows(1, d, 7);
+        b.iter(|| kern.top_k(&query, &m, d, &opts).expect("valid shapes"))
+    });
+    g.bench_function(format!("int8/{path}/k{k}/t{t}"), |b| {
+        let m = matrix(n, d);
+        let rows = codes(n, d);
+        let query = random_unit_rows(1, d, 7);
+        b.iter(|| {
+            kern.int8_top_k(&rows, &query, &opts, fetch_from_matrix(&m, d))
+                .expect("valid shapes")
+        })
+    });
+    g.finish();
+    let mut g = c.benchmark_group(format!("int8_batch{BATCH}/n{}/d{d}", label(n)));
+    configure(&mut g);
+    g.throughput(Throughput::Elements(BATCH as u64));
+    g.bench_function(format!("f32/{tier}/k{k}/t{t}"), |b| {
+        let m = matrix(n, d);
+        let queries = random_unit_rows(BATCH, d, 11);
+        b.iter(|| {
+            kern.top_k_batch(&queries, &m, d, &opts)
+                .expect("valid shapes")
+        })
+    });
+    g.bench_function(format!("int8/{path}/k{k}/t{t}"), |b| {
+        let m = matrix(n, d);
+        let rows = codes(n, d);
+        let queries = random_unit_rows(BATCH, d, 11);
+        b.iter(|| {
+            kern.int8_top_k_batch(&rows, &queries, &opts, fetch_from_matrix(&m, d))
+                .expect("valid shapes")
+        })
+    });
+    g.finish();
+}
+
+/// Mean and 99th percentile of the rows rescored per query, checking each
+/// result against the f32 scan.
+fn rescored_stats(
+    kern: &Kernel,
+    m: &[f32],
+    rows: &Int8Rows,
+    queries: &[f32],
+    k: usize,
+) -> (f64, usize) {
+    let d = rows.dim();
+    let opts = ScanOptions::top(k);
+    let mut counts: Vec<usize> = queries
+        .chunks_exact(d)
+        .map(|q| {
+            let got = kern
+                .int8_top_k(rows, q, &opts, fetch_from_matrix(m, d))
+                .expect("valid shapes");
+            assert_eq!(got.hits, kern.top_k(q, m, d, &opts).expect("valid shapes"));
+            got.rescored
+        })
+        .collect();
+    counts.sort_unstable();
+    let mean = counts.iter().sum::<usize>() as f64 / counts.len() as f64;
+    let p99 = counts[((counts.len() - 1) as f64 * 0.99).round() as usize];
+    (mean, p99)
+}
+
+/// int8 vs f32 back to back, and rescoring counts on random and clustered
+/// data.
+fn paired_int8() {
+    let (n, d, k, t) = (1_000_000usize, 384usize, 10usize, 2usize);
+    let kern = Kernel::active();
+    let m = matrix(n, d);
+    let rows = codes(n, d);
+    let query = random_unit_rows(1, d, 7);
+    let queries = random_unit_rows(BATCH, d, 11);
+    let opts = ScanOptions::top(k).threads(t);
+    println!(
+        "\npaired/int8: {n} x {d}, k = {k}, t{t}, tier {} (int8 path {}); median of back-to-back pairs [quartiles]",
+        kern.tier(),
+        kern.int8_path()
+    );
+    println!(
+        "  resident: f32 {} MB, int8 {} MB ({:.3}x)",
+        n * d * 4 / 1_000_000,
+        rows.heap_bytes() / 1_000_000,
+        rows.heap_bytes() as f64 / (n * d * 4) as f64
+    );
+    let (mut r, mut tf, mut ti) = paired(
+        15,
+        || {
+            black_box(kern.top_k(&query, &m, d, &opts).expect("valid shapes"));
+        },
+        || {
+            black_box(
+                kern.int8_top_k(&rows, &query, &opts, fetch_from_matrix(&m, d))
+                    .expect("valid shapes"),
+            );
+        },
+    );
+    let (r, rq1, rq3) = quartiles(&mut r);
+    println!(
+        "  single: f32 {:.2} ms, int8 {:.2} ms: int8 is {r:.2}x faster [{rq1:.2}-{rq3:.2}x]",
+        1e3 * quartiles(&mut tf).0,
+        1e3 * quartiles(&mut ti).0
+    );
+    let (mut r, mut tf, mut ti) = paired(
+        5,
+        || {
+            black_box(
+                kern.top_k_batch(&queries, &m, d, &opts)
+                    .expect("valid shapes"),
+            );
+        },
+        || {
+            black_box(
+                kern.int8_top_k_batch(&rows, &queries, &opts, fetch_from_matrix(&m, d))
+                    .expect("valid shapes"),
+            );
+        },
+    );
+    let (r, rq1, rq3) = quartiles(&mut r);
+    println!(
+        "  batch{BATCH}: f32 {:.0} queries/s, int8 {:.0} queries/s: int8 is {r:.2}x [{rq1:.2}-{rq3:.2}x]",
+        BATCH as f64 / quartiles(&mut tf).0,
+        BATCH as f64 / quartiles(&mut ti).0
+    );
+    let probe = random_unit_rows(100, d, 99);
+    for k in [1usize, 10, 100] {
+        let (mean, p99) = rescored_stats(&kern, &m, &rows, &probe, k);
+        println!("  rescored rows per query, random, k = {k}: mean {mean:.1}, p99 {p99}");
+    }
+    drop((m, rows));
+    *MATRIX.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    *CODES.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    for (centres, spread) in [(1000usize, 1.0f32), (1000, 0.3)] {
+        let cm = clustered_unit_rows(n + 100, d, centres, spread, 5);
+        let (cm, cq) = cm.split_at(n * d);
+        let mut crows = Int8Rows::new(d).expect("valid dimension");
+        crows.extend_from_f32(cm).expect("finite rows");
+        for k in [10usize, 100] {
+            let (mean, p99) = rescored_stats(&kern, cm, &crows, cq, k);
+            println!(
+                "  rescored rows per query, clustered ({centres} centres, spread {spread}), k = {k}: mean {mean:.1}, p99 {p99}"
+            );
+        }
+    }
+}
+
+criterion_group!(benches, references, scans, batches, int8);
 
 fn main() {
     benches();
@@ -353,5 +551,8 @@ fn main() {
             .any(|f| "paired/targets".contains(f.as_str()))
     {
         paired_targets();
+    }
+    if filters.is_empty() || filters.iter().any(|f| "paired/int8".contains(f.as_str())) {
+        paired_int8();
     }
 }

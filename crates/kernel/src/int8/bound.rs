@@ -19,14 +19,38 @@ pub(crate) struct QueryBound {
     pub(crate) codes: Vec<i8>,
     /// `s_q`.
     scale: f64,
-    /// `R_q >= ||q - s_q · a||`.
-    residual: f64,
-    /// `Q >= ||q||`.
+    /// `R_q + γ_n·Q` (rounded up): the factor of a row's `N`.
+    per_norm: f64,
+    /// `Q + γ_n·Q` (rounded up): the factor of a row's `R`.
+    per_residual: f64,
+    /// `Q >= ||q||`, for the overflow guard.
     norm: f64,
-    /// `γ_n · Q`: the `f32` scan's relative error times `Q`.
-    gamma_norm: f64,
     /// The absolute error underflow can add to the `f32` scan's score.
     underflow: f64,
+}
+
+/// The rows of one scan block, their metadata widened to `f64` and laid out
+/// one array per field, so that the bounds of a block vectorize (and, in the
+/// batch scan, are converted once for every query).
+#[derive(Default)]
+pub(crate) struct BlockMeta {
+    scale: Vec<f64>,
+    norm: Vec<f64>,
+    residual: Vec<f64>,
+}
+
+impl BlockMeta {
+    pub(crate) fn fill(&mut self, meta: &[RowMeta], rows: &[usize]) {
+        self.scale.clear();
+        self.norm.clear();
+        self.residual.clear();
+        for &r in rows {
+            let m = meta[r];
+            self.scale.push(f64::from(m.scale));
+            self.norm.push(f64::from(m.norm));
+            self.residual.push(f64::from(m.residual));
+        }
+    }
 }
 
 impl QueryBound {
@@ -44,45 +68,66 @@ impl QueryBound {
         let n = (dim + 32) as f64;
         let u = f64::from(f32::EPSILON) / 2.0;
         let gamma = n * u / (1.0 - n * u) * (1.0 + EPS_SLACK);
+        let gamma_norm = gamma * norm * (1.0 + EPS_SLACK);
         QueryBound {
             codes,
             scale: f64::from(meta.scale),
-            residual: f64::from(meta.residual),
+            per_norm: (f64::from(meta.residual) + gamma_norm) * (1.0 + EPS_SLACK),
+            per_residual: (norm + gamma_norm) * (1.0 + EPS_SLACK),
             norm,
-            gamma_norm: gamma * norm * (1.0 + EPS_SLACK),
             // Each product may lose up to half the smallest subnormal
             // (2⁻¹⁵⁰) to underflow; additions of subnormals are exact.
             underflow: (dim + 32) as f64 * 2f64.powi(-148),
         }
     }
 
+    /// `(approx, upper end)` for a row with scale `s`, norm bound `n`,
+    /// residual bound `r` and integer dot `dot`. The single formula behind
+    /// both [`Self::interval`] and [`Self::uppers`], so the fast test and the
+    /// interval agree to the bit.
+    #[inline(always)]
+    fn approx_eps(&self, s: f64, n: f64, r: f64, dot: i32) -> (f64, f64) {
+        // `self.scale * s` is exact (two 24-bit significands); one rounding.
+        let approx = self.scale * s * f64::from(dot);
+        let eps = (self.per_norm * n
+            + self.per_residual * r
+            + self.underflow
+            + approx.abs() * APPROX_SLACK)
+            * (1.0 + EPS_SLACK);
+        let trusted = eps < f64::INFINITY && self.norm * (n + r) < OVERFLOW_GUARD;
+        (approx, if trusted { eps } else { f64::INFINITY })
+    }
+
     /// The interval `[lo, hi]` that contains the `f32` scan's score of the
     /// row with metadata `m` whose codes have integer dot product `dot` with
     /// the query's codes. `(-inf, +inf)` when the bound cannot be trusted
     /// (rows or queries near `f32::MAX`).
-    #[inline(always)]
+    #[inline]
     pub(crate) fn interval(&self, m: RowMeta, dot: i32) -> (f64, f64) {
-        let (s, n, r) = (f64::from(m.scale), f64::from(m.norm), f64::from(m.residual));
-        // `self.scale * s` is exact (two 24-bit significands); one rounding.
-        let approx = self.scale * s * f64::from(dot);
-        let eps = (self.residual * n
-            + self.norm * r
-            + self.gamma_norm * (n + r)
-            + self.underflow
-            + approx.abs() * APPROX_SLACK)
-            * (1.0 + EPS_SLACK);
-        let reach = self.norm * (n + r);
-        if eps.is_finite() && reach < OVERFLOW_GUARD {
-            (approx - eps, approx + eps)
-        } else {
+        let (approx, eps) = self.approx_eps(
+            f64::from(m.scale),
+            f64::from(m.norm),
+            f64::from(m.residual),
+            dot,
+        );
+        if eps == f64::INFINITY {
             (f64::NEG_INFINITY, f64::INFINITY)
+        } else {
+            (approx - eps, approx + eps)
         }
     }
 
-    /// The upper end of [`Self::interval`] alone (the scan's fast test).
-    #[inline(always)]
-    pub(crate) fn upper(&self, m: RowMeta, dot: i32) -> f64 {
-        self.interval(m, dot).1
+    /// `out[i]` = the upper end of the interval of row `i` of the block
+    /// (branch-free, so it vectorizes; `+inf` for untrusted rows, as in
+    /// [`Self::interval`]).
+    #[inline]
+    pub(crate) fn uppers(&self, b: &BlockMeta, dots: &[i32], out: &mut [f64]) {
+        let m = dots.len();
+        let (s, n, r, out) = (&b.scale[..m], &b.norm[..m], &b.residual[..m], &mut out[..m]);
+        for i in 0..m {
+            let (approx, eps) = self.approx_eps(s[i], n[i], r[i], dots[i]);
+            out[i] = approx + eps;
+        }
     }
 }
 
