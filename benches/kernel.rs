@@ -400,6 +400,30 @@ fn int8(c: &mut Criterion) {
         })
     });
     g.finish();
+    // Quantizing while loading: bytes of f32 rows in per second, against
+    // copying them into an f32 matrix (what the f32 mode does).
+    let qn = 100_000;
+    let mut g = c.benchmark_group(format!("int8/load/n{}/d{d}", label(qn)));
+    configure(&mut g);
+    g.throughput(Throughput::BytesDecimal((qn * d * 4) as u64));
+    g.bench_function("f32_copy", |b| {
+        let m = matrix(n, d);
+        b.iter(|| {
+            let mut v: Vec<f32> = Vec::with_capacity(qn * d);
+            v.extend_from_slice(&m[..qn * d]);
+            v
+        })
+    });
+    g.bench_function("int8_quantize", |b| {
+        let m = matrix(n, d);
+        b.iter(|| {
+            let mut rows = Int8Rows::new(d).expect("valid dimension");
+            rows.reserve(qn);
+            rows.extend_from_f32(&m[..qn * d]).expect("finite rows");
+            rows
+        })
+    });
+    g.finish();
     let mut g = c.benchmark_group(format!("int8_batch{BATCH}/n{}/d{d}", label(n)));
     configure(&mut g);
     g.throughput(Throughput::Elements(BATCH as u64));
@@ -510,6 +534,30 @@ fn paired_int8() {
         BATCH as f64 / quartiles(&mut tf).0,
         BATCH as f64 / quartiles(&mut ti).0
     );
+    // The AVX2 int8 path on this machine, as an AVX2-only one would run it.
+    if kern.tier() == Tier::Avx512
+        && let Some(avx2) = Kernel::new(Tier::Avx2)
+    {
+        let (mut r, mut tf, mut ti) = paired(
+            15,
+            || {
+                black_box(avx2.top_k(&query, &m, d, &opts).expect("valid shapes"));
+            },
+            || {
+                black_box(
+                    avx2.int8_top_k(&rows, &query, &opts, fetch_from_matrix(&m, d))
+                        .expect("valid shapes"),
+                );
+            },
+        );
+        let (r, rq1, rq3) = quartiles(&mut r);
+        println!(
+            "  single, avx2 tier: f32 {:.2} ms, int8 ({}) {:.2} ms: int8 is {r:.2}x faster [{rq1:.2}-{rq3:.2}x]",
+            1e3 * quartiles(&mut tf).0,
+            avx2.int8_path(),
+            1e3 * quartiles(&mut ti).0
+        );
+    }
     let probe = random_unit_rows(100, d, 99);
     for k in [1usize, 10, 100] {
         let (mean, p99) = rescored_stats(&kern, &m, &rows, &probe, k);

@@ -47,16 +47,63 @@ pub(crate) fn sqrt_up(sum: f64, terms: usize) -> f64 {
     (sum * (1.0 + rel)).sqrt() * (1.0 + 2.0 * f64::EPSILON)
 }
 
-/// Adding then subtracting this rounds an `f32` in `[-2²², 2²²]` to the
-/// nearest integer (ties to even) in plain `f32` arithmetic, which
-/// vectorizes (`f32::round` is a libm call on the SSE2 baseline).
+/// Adding this to an `f32` in `[-2²², 2²²]` rounds it to the nearest
+/// integer (ties to even) in plain `f32` arithmetic, which vectorizes
+/// (`f32::round` is a libm call on the SSE2 baseline).
 const ROUND_MAGIC: f32 = 12_582_912.0; // 1.5 · 2²³
+/// The bits of [`ROUND_MAGIC`]: `bits(ROUND_MAGIC + n) - ROUND_MAGIC_BITS = n`.
+const ROUND_MAGIC_BITS: i32 = 0x4B40_0000;
+
+/// Lanes of the quantizer's reductions: independent accumulators, so the
+/// loops vectorize (a single float accumulator cannot be reordered).
+const Q_LANES: usize = 16;
+
+/// The largest `|x_i|` (`x` finite).
+fn max_abs(x: &[f32]) -> f32 {
+    let (full, rest) = x.as_chunks::<Q_LANES>();
+    let mut m = [0.0f32; Q_LANES];
+    for c in full {
+        for j in 0..Q_LANES {
+            let a = c[j].abs();
+            m[j] = if a > m[j] { a } else { m[j] };
+        }
+    }
+    let tail = rest.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    m.iter().fold(tail, |a, &b| a.max(b))
+}
+
+/// `(Σ (x_i - s·c_i)², Σ c_i²)`, the first in `f64` (each term is exact up
+/// to one rounding of the subtraction and one of the square), the second
+/// exact in `i32` (at most `127² · dim`).
+fn residual_sums(x: &[f32], codes: &[i8], s: f64) -> (f64, i32) {
+    let (xf, xt) = x.as_chunks::<Q_LANES>();
+    let (cf, ct) = codes.as_chunks::<Q_LANES>();
+    let mut res = [0.0f64; Q_LANES];
+    let mut cc = [0i32; Q_LANES];
+    for (xc, cc_) in xf.iter().zip(cf) {
+        for j in 0..Q_LANES {
+            let c = f64::from(cc_[j]);
+            let r = f64::from(xc[j]) - s * c;
+            res[j] += r * r;
+            cc[j] += i32::from(cc_[j]) * i32::from(cc_[j]);
+        }
+    }
+    let mut total: f64 = res.iter().sum();
+    let mut ctotal: i32 = cc.iter().sum();
+    for (&v, &c) in xt.iter().zip(ct) {
+        let r = f64::from(v) - s * f64::from(c);
+        total += r * r;
+        ctotal += i32::from(c) * i32::from(c);
+    }
+    (total, ctotal)
+}
 
 /// Quantizes `x` into `codes` (same length) and returns its [`RowMeta`].
-/// `x` must be finite (checked by the callers).
+/// `x` must be finite (checked by the callers) and at most
+/// [`INT8_MAX_DIM`] long.
 pub(crate) fn quantize_into(x: &[f32], codes: &mut [i8]) -> RowMeta {
     debug_assert_eq!(x.len(), codes.len());
-    let maxabs = x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let maxabs = max_abs(x);
     // In f64 so that it neither overflows nor loses the subnormal range.
     let scale = (f64::from(maxabs) / 127.0) as f32;
     let inv = 1.0 / f64::from(scale);
@@ -72,10 +119,13 @@ pub(crate) fn quantize_into(x: &[f32], codes: &mut [i8]) -> RowMeta {
         };
     }
     let inv32 = inv as f32;
-    if inv32.is_finite() && inv32 > 0.0 && inv32.is_normal() {
+    if inv32.is_normal() {
         for (c, &v) in codes.iter_mut().zip(x) {
             let t = (v * inv32).clamp(-127.0, 127.0);
-            *c = ((t + ROUND_MAGIC) - ROUND_MAGIC) as i32 as i8;
+            // `t + 1.5·2²³` has ulp 1: its low significand bits are the
+            // rounded integer, read without a (saturating, scalar) float
+            // to int conversion.
+            *c = ((t + ROUND_MAGIC).to_bits() as i32 - ROUND_MAGIC_BITS) as i8;
         }
     } else {
         // The reciprocal of a subnormal scale overflows f32: use f64.
@@ -85,18 +135,13 @@ pub(crate) fn quantize_into(x: &[f32], codes: &mut [i8]) -> RowMeta {
     }
     // The bounds, against exactly the stored scale and codes. `s · c` is
     // exact in f64 (24 + 8 bits), so the only roundings are those of the
-    // subtraction, the squares and the sum, which `sqrt_up` covers.
+    // subtraction, the squares and the sum, which `sqrt_up` covers (with
+    // one more unit for the subtraction).
     let s = f64::from(scale);
-    let mut res = 0.0f64;
-    let mut cc: i64 = 0;
-    for (&c, &v) in codes.iter().zip(x) {
-        let r = f64::from(v) - s * f64::from(c);
-        res += r * r;
-        cc += i64::from(c) * i64::from(c);
-    }
+    let (res, cc) = residual_sums(x, codes, s);
     let res = sqrt_up(res * (1.0 + 2.0 * f64::EPSILON), x.len());
-    // ||c||² is an exact integer (< 2⁵³); only the sqrt and product round.
-    let norm = s * (cc as f64).sqrt() * (1.0 + 4.0 * f64::EPSILON);
+    // ||c||² is an exact integer; only the sqrt and product round.
+    let norm = s * f64::from(cc).sqrt() * (1.0 + 4.0 * f64::EPSILON);
     RowMeta {
         scale,
         norm: f32_up(norm),

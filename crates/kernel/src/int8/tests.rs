@@ -169,13 +169,12 @@ fn row_and_batch_forms_equal_the_pair_dot() {
     let mut r = Rng::new(11);
     for d in [1usize, 17, 64, 100, 385] {
         let n = 37;
-        let codes: Vec<i8> = (0..n * d)
-            .map(|_| (r.below(255) as i32 - 127) as i8)
-            .collect();
+        // Random, all +127, all -127 and alternating rows and queries.
+        let codes: Vec<i8> = (0..n).flat_map(|i| code_vec(&mut r, d, i % 4)).collect();
         let rows: Vec<usize> = (0..n).filter(|i| i % 3 != 1).collect();
         for nq in [1usize, 3, 4, 5, 8, 9, 17] {
-            let qs: Vec<i8> = (0..nq * d)
-                .map(|_| (r.below(255) as i32 - 127) as i8)
+            let qs: Vec<i8> = (0..nq)
+                .flat_map(|q| code_vec(&mut r, d, (q + 1) % 4))
                 .collect();
             for imp in all_available() {
                 let mut out = vec![0i32; nq * rows.len()];

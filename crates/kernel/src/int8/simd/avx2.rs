@@ -22,8 +22,11 @@ pub(crate) fn get() -> Option<&'static Int8Impl> {
 }
 
 const L: usize = 32;
-/// Queries scored per pass over one row in the batch path.
-const TILE_Q: usize = 4;
+/// Rows per register tile in the single-query scan (independent chains).
+const SINGLE_ROWS: usize = 4;
+/// Rows x queries per register tile in the batch path (8 accumulators).
+const BATCH_R: usize = 2;
+const BATCH_Q: usize = 4;
 
 /// Sum of the eight `i32` lanes (wrapping, so exact modulo 2³²).
 #[inline]
@@ -35,75 +38,168 @@ fn hsum(v: __m256i) -> i32 {
     _mm_cvtsi128_si32(s)
 }
 
-/// Dot products of `Q` queries with one row.
-///
-/// # Safety
-/// The CPU has AVX2; every `q[j]` and `r` point to `dim` readable bytes.
+/// The lane sums of `a`, `b`, `c`, `d`, in that order (wrapping).
 #[inline]
 #[target_feature(enable = "avx2")]
-unsafe fn tile<const Q: usize>(q: [*const i8; Q], r: *const i8, dim: usize) -> [i32; Q] {
+fn reduce4(a: __m256i, b: __m256i, c: __m256i, d: __m256i) -> [i32; 4] {
+    let abcd = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    let v = _mm_add_epi32(
+        _mm256_castsi256_si128(abcd),
+        _mm256_extracti128_si256::<1>(abcd),
+    );
+    let mut out = [0i32; 4];
+    // SAFETY: out is 16 writable bytes.
+    unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), v) };
+    out
+}
+
+/// Dot products of `Q` queries with `R` rows into `out[row][query]`.
+///
+/// # Safety
+/// The CPU has AVX2; every `q[j]` and `r[k]` point to `dim` readable bytes.
+#[inline]
+#[target_feature(enable = "avx2")]
+unsafe fn tile<const R: usize, const Q: usize>(
+    q: &[*const i8; Q],
+    r: &[*const i8; R],
+    dim: usize,
+    out: &mut [[i32; Q]; R],
+) {
     let ones = _mm256_set1_epi16(1);
-    let mut acc = [_mm256_setzero_si256(); Q];
+    let mut acc = [[_mm256_setzero_si256(); Q]; R];
     let full = dim / L * L;
     let mut i = 0;
     while i < full {
-        // SAFETY: i + 32 <= dim, so the loads stay inside the row and queries.
-        let vr = unsafe { _mm256_loadu_si256(r.add(i).cast()) };
+        // SAFETY: i + 32 <= dim, so the loads stay inside every row and query.
+        let vr: [__m256i; R] =
+            std::array::from_fn(|k| unsafe { _mm256_loadu_si256(r[k].add(i).cast()) });
         for j in 0..Q {
             // SAFETY: as above.
             let vq = unsafe { _mm256_loadu_si256(q[j].add(i).cast()) };
-            let p = _mm256_maddubs_epi16(_mm256_abs_epi8(vq), _mm256_sign_epi8(vr, vq));
-            acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(p, ones));
+            let aq = _mm256_abs_epi8(vq);
+            for k in 0..R {
+                let p = _mm256_maddubs_epi16(aq, _mm256_sign_epi8(vr[k], vq));
+                acc[k][j] = _mm256_add_epi32(acc[k][j], _mm256_madd_epi16(p, ones));
+            }
         }
         i += L;
     }
-    let mut out = [0i32; Q];
-    for j in 0..Q {
-        let mut s = hsum(acc[j]);
-        for t in full..dim {
-            // SAFETY: t < dim.
-            let (a, b) = unsafe { (*q[j].add(t), *r.add(t)) };
-            s = s.wrapping_add(i32::from(a) * i32::from(b));
+    for k in 0..R {
+        let mut j = 0;
+        while j + 4 <= Q {
+            let s = reduce4(acc[k][j], acc[k][j + 1], acc[k][j + 2], acc[k][j + 3]);
+            out[k][j..j + 4].copy_from_slice(&s);
+            j += 4;
         }
-        out[j] = s;
+        for t in j..Q {
+            out[k][t] = hsum(acc[k][t]);
+        }
+        for (j, o) in out[k].iter_mut().enumerate() {
+            for t in full..dim {
+                // SAFETY: t < dim.
+                let (a, b) = unsafe { (*q[j].add(t), *r[k].add(t)) };
+                *o = o.wrapping_add(i32::from(a) * i32::from(b));
+            }
+        }
     }
-    out
 }
 
 fn dot(a: &[i8], b: &[i8]) -> i32 {
     assert_eq!(a.len(), b.len());
+    let mut out = [[0i32; 1]; 1];
     // SAFETY: get() checked AVX2; both slices hold a.len() bytes.
-    unsafe { tile::<1>([a.as_ptr()], b.as_ptr(), a.len())[0] }
+    unsafe { tile::<1, 1>(&[a.as_ptr()], &[b.as_ptr()], a.len(), &mut out) };
+    out[0][0]
 }
 
 fn dot_rows(q: &[i8], codes: &[i8], dim: usize, rows: &[usize], out: &mut [i32]) {
     assert!(q.len() == dim && shape_ok(q, codes, dim, rows, out));
-    for (o, &r) in out.iter_mut().zip(rows) {
-        // SAFETY: get() checked AVX2; shape_ok checked r is a whole row.
-        *o = unsafe { tile::<1>([q.as_ptr()], codes.as_ptr().add(r * dim), dim)[0] };
+    // SAFETY: get() checked AVX2; shape_ok checked every row index.
+    unsafe { dot_rows_unchecked(q, codes, dim, rows, out) }
+}
+
+/// # Safety
+/// The CPU has AVX2; `q` is `dim` long, every row index names a whole row
+/// of `codes`, `out` is as long as `rows`.
+#[target_feature(enable = "avx2")]
+unsafe fn dot_rows_unchecked(q: &[i8], codes: &[i8], dim: usize, rows: &[usize], out: &mut [i32]) {
+    let base = codes.as_ptr();
+    let qp = [q.as_ptr()];
+    let mut rc = rows.chunks_exact(SINGLE_ROWS);
+    let mut oc = out.chunks_exact_mut(SINGLE_ROWS);
+    for (r, o) in (&mut rc).zip(&mut oc) {
+        // SAFETY: the caller checked every row index.
+        let rp: [*const i8; SINGLE_ROWS] = std::array::from_fn(|k| unsafe { base.add(r[k] * dim) });
+        let mut d = [[0i32; 1]; SINGLE_ROWS];
+        // SAFETY: as above.
+        unsafe { tile::<SINGLE_ROWS, 1>(&qp, &rp, dim, &mut d) };
+        for (o, d) in o.iter_mut().zip(d) {
+            *o = d[0];
+        }
+    }
+    for (&r, o) in rc.remainder().iter().zip(oc.into_remainder()) {
+        let mut d = [[0i32; 1]; 1];
+        // SAFETY: as above.
+        unsafe { tile::<1, 1>(&qp, &[base.add(r * dim)], dim, &mut d) };
+        *o = d[0][0];
     }
 }
 
 fn dot_rows_batch(qs: &[i8], codes: &[i8], dim: usize, rows: &[usize], out: &mut [i32]) {
     assert!(shape_ok(qs, codes, dim, rows, out));
+    // SAFETY: get() checked AVX2; shape_ok checked every row index and
+    // that out holds one slot per (query, row).
+    unsafe { dot_rows_batch_unchecked(qs, codes, dim, rows, out) }
+}
+
+/// # Safety
+/// The CPU has AVX2; `shape_ok(qs, codes, dim, rows, out)`.
+#[target_feature(enable = "avx2")]
+unsafe fn dot_rows_batch_unchecked(
+    qs: &[i8],
+    codes: &[i8],
+    dim: usize,
+    rows: &[usize],
+    out: &mut [i32],
+) {
     let nq = qs.len() / dim;
     let m = rows.len();
-    for (i, &r) in rows.iter().enumerate() {
-        // SAFETY: shape_ok checked r is a whole row.
-        let row = unsafe { codes.as_ptr().add(r * dim) };
+    let base = codes.as_ptr();
+    let qp = |j: usize| qs[j * dim..].as_ptr();
+    let full_q = nq / BATCH_Q * BATCH_Q;
+    let mut i = 0;
+    while i < m {
+        let rr = (m - i).min(BATCH_R);
+        // SAFETY: the caller checked every row index.
+        let rp = |k: usize| unsafe { base.add(rows[i + k.min(rr - 1)] * dim) };
         let mut q0 = 0;
-        while q0 + TILE_Q <= nq {
-            let ptrs: [*const i8; TILE_Q] = std::array::from_fn(|j| qs[(q0 + j) * dim..].as_ptr());
-            // SAFETY: get() checked AVX2; each query holds dim bytes.
-            let d = unsafe { tile::<TILE_Q>(ptrs, row, dim) };
-            for j in 0..TILE_Q {
-                out[(q0 + j) * m + i] = d[j];
+        while q0 < full_q {
+            let ptrs: [*const i8; BATCH_Q] = std::array::from_fn(|j| qp(q0 + j));
+            let mut d = [[0i32; BATCH_Q]; BATCH_R];
+            if rr == BATCH_R {
+                // SAFETY: as above; each query holds dim bytes.
+                unsafe { tile::<BATCH_R, BATCH_Q>(&ptrs, &std::array::from_fn(rp), dim, &mut d) };
+            } else {
+                let mut one = [[0i32; BATCH_Q]; 1];
+                // SAFETY: as above.
+                unsafe { tile::<1, BATCH_Q>(&ptrs, &[rp(0)], dim, &mut one) };
+                d[0] = one[0];
             }
-            q0 += TILE_Q;
+            for (k, dk) in d.iter().enumerate().take(rr) {
+                for j in 0..BATCH_Q {
+                    out[(q0 + j) * m + i + k] = dk[j];
+                }
+            }
+            q0 += BATCH_Q;
         }
-        for q in q0..nq {
-            // SAFETY: as above.
-            out[q * m + i] = unsafe { tile::<1>([qs[q * dim..].as_ptr()], row, dim)[0] };
+        for q in full_q..nq {
+            for k in 0..rr {
+                let mut one = [[0i32; 1]; 1];
+                // SAFETY: as above.
+                unsafe { tile::<1, 1>(&[qp(q)], &[rp(k)], dim, &mut one) };
+                out[q * m + i + k] = one[0][0];
+            }
         }
+        i += rr;
     }
 }
