@@ -5,11 +5,12 @@
 //! Reads are positioned (`pread`, [`StoreFile::read_exact_at`]) through the
 //! store's I/O seam, so searches sharing the store read in parallel and
 //! fault injection sees them. Rows asked for together are read in offset
-//! order, neighbours coalesced into one read. Once a call has asked for
-//! many rows (a search whose bound cannot prune, such as near-duplicates,
-//! or a compaction), reads switch to aligned chunks kept for the rest of
-//! the call, so each byte of those rows is read about once, as one
-//! sequential read of them would.
+//! order, neighbours coalesced into one read. Where a call keeps asking for
+//! rows of the same stretch of the file (a search whose bound cannot prune,
+//! such as near-duplicates), the stretch is read whole, in aligned chunks
+//! kept for the rest of the call: each byte of those rows is then read
+//! about once, as one sequential read of them would, while scattered rows
+//! (the usual case) are read alone and nothing else is.
 
 use std::collections::HashMap;
 use std::io;
@@ -22,12 +23,21 @@ use crate::io::StoreFile;
 const MAX_GAP: u64 = 4 << 10;
 /// One coalesced read spans at most this many bytes.
 const MAX_SPAN: u64 = 4 << 20;
-/// After this many rows fetched in one call, reads go by whole chunks.
-const READ_AHEAD_AFTER: usize = 128;
-/// The chunk size of read-ahead mode.
-const CHUNK: u64 = 256 << 10;
+/// The chunk size: a chunk is read whole once this call has asked for
+/// [`DENSE_ROWS`] rows in it.
+const CHUNK: u64 = 64 << 10;
+/// Rows asked for in one chunk before the chunk is read whole.
+const DENSE_ROWS: u32 = 2;
 /// Chunks kept at most (64 MiB); past it the cache starts over.
-const MAX_CHUNKS: usize = 256;
+const MAX_CHUNKS: usize = 1024;
+
+/// What one call knows of a chunk.
+enum Chunk {
+    /// Rows asked for in it so far (read alone).
+    Asked(u32),
+    /// Its bytes (up to the end of the frames read).
+    Read(Vec<u8>),
+}
 
 /// Reads rows of one data file, for the length of one call.
 pub(crate) struct FileRows<'a> {
@@ -38,10 +48,13 @@ pub(crate) struct FileRows<'a> {
     /// The end of the frames the store has read or written: chunk reads
     /// stop there.
     end: u64,
-    fetched: usize,
-    chunks: HashMap<u64, Vec<u8>>,
+    /// Read every chunk whole on first use (a pass over many rows).
+    eager: bool,
+    chunks: HashMap<u64, Chunk>,
+    loaded: usize,
     span: Vec<u8>,
     order: Vec<usize>,
+    direct: Vec<usize>,
 }
 
 impl<'a> FileRows<'a> {
@@ -58,17 +71,19 @@ impl<'a> FileRows<'a> {
             dim,
             offsets,
             end,
-            fetched: 0,
+            eager: false,
             chunks: HashMap::new(),
+            loaded: 0,
             span: Vec::new(),
             order: Vec::new(),
+            direct: Vec::new(),
         }
     }
 
     /// A reader for a pass over many rows in file order (compaction):
-    /// chunked from the start.
+    /// whole chunks from the start.
     pub(crate) fn sequential(mut self) -> FileRows<'a> {
-        self.fetched = READ_AHEAD_AFTER;
+        self.eager = true;
         self
     }
 
@@ -80,42 +95,126 @@ impl<'a> FileRows<'a> {
     /// in the order of `rows`).
     pub(crate) fn fetch(&mut self, rows: &[usize], out: &mut [f32]) -> Result<()> {
         debug_assert_eq!(out.len(), rows.len() * self.dim);
-        let chunked = self.fetched >= READ_AHEAD_AFTER;
-        self.fetched += rows.len();
         let mut order = std::mem::take(&mut self.order);
+        let mut direct = std::mem::take(&mut self.direct);
         order.clear();
         order.extend(0..rows.len());
         order.sort_unstable_by_key(|&i| self.offsets[rows[i]]);
-        let result = if chunked {
-            self.fetch_chunked(rows, &order, out)
-        } else {
-            self.fetch_direct(rows, &order, out)
-        };
+        direct.clear();
+        let mut result = Ok(());
+        for &o in &order {
+            match self.serve_from_chunks(rows[o], &mut out[o * self.dim..(o + 1) * self.dim]) {
+                Ok(true) => {}
+                Ok(false) => direct.push(o),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if result.is_ok() {
+            result = self.fetch_direct(rows, &direct, out);
+        }
         self.order = order;
+        self.direct = direct;
         result
     }
 
-    /// One read per run of neighbouring rows.
-    fn fetch_direct(&mut self, rows: &[usize], order: &[usize], out: &mut [f32]) -> Result<()> {
+    /// Serves `row` from whole chunks if its chunks are read, or dense
+    /// enough now to be worth reading; `Ok(false)` leaves it to a direct
+    /// read (and counts it).
+    fn serve_from_chunks(&mut self, row: usize, out: &mut [f32]) -> Result<bool> {
+        let rb = self.row_bytes();
+        let off = self.offsets[row];
+        let (first, last) = (off / CHUNK, (off + rb - 1) / CHUNK);
+        let dense = (first..=last).all(|c| match self.chunks.get(&c) {
+            Some(Chunk::Read(_)) => true,
+            Some(Chunk::Asked(n)) => *n >= DENSE_ROWS,
+            None => self.eager,
+        });
+        if !dense {
+            for c in first..=last {
+                if let Chunk::Asked(n) = self.chunks.entry(c).or_insert(Chunk::Asked(0)) {
+                    *n += 1;
+                }
+            }
+            return Ok(false);
+        }
+        let mut bytes = vec![0u8; rb as usize];
+        let mut done = 0u64;
+        for c in first..=last {
+            let chunk = self.chunk(c, off + done)?;
+            let inner = (off + done - c * CHUNK) as usize;
+            let take = ((rb - done) as usize).min(chunk.len().saturating_sub(inner));
+            if take == 0 {
+                return Err(read_error(
+                    io::Error::new(io::ErrorKind::UnexpectedEof, "past the frames read"),
+                    self.path,
+                    off + done,
+                ));
+            }
+            bytes[done as usize..done as usize + take].copy_from_slice(&chunk[inner..inner + take]);
+            done += take as u64;
+        }
+        if done < rb {
+            return Err(read_error(
+                io::Error::new(io::ErrorKind::UnexpectedEof, "past the frames read"),
+                self.path,
+                off + done,
+            ));
+        }
+        decode(&bytes, out);
+        Ok(true)
+    }
+
+    /// Chunk `c`, read now if it is not yet; `at` names the byte wanted,
+    /// for errors.
+    fn chunk(&mut self, c: u64, at: u64) -> Result<&[u8]> {
+        if !matches!(self.chunks.get(&c), Some(Chunk::Read(_))) {
+            if self.loaded >= MAX_CHUNKS {
+                self.chunks.clear();
+                self.loaded = 0;
+            }
+            let start = c * CHUNK;
+            let end = (start + CHUNK).min(self.end.max(at + self.row_bytes()));
+            let mut buf = vec![0u8; end.saturating_sub(start) as usize];
+            self.file
+                .read_exact_at(&mut buf, start)
+                .map_err(|e| read_error(e, self.path, at))?;
+            self.chunks.insert(c, Chunk::Read(buf));
+            self.loaded += 1;
+        }
+        match self.chunks.get(&c) {
+            Some(Chunk::Read(bytes)) => Ok(bytes),
+            _ => unreachable!("just read"),
+        }
+    }
+
+    /// One read per run of neighbouring rows (`picked` indexes `rows`, in
+    /// offset order).
+    fn fetch_direct(&mut self, rows: &[usize], picked: &[usize], out: &mut [f32]) -> Result<()> {
         let rb = self.row_bytes();
         let dim = self.dim;
         let mut i = 0;
-        while i < order.len() {
-            let start = self.offsets[rows[order[i]]];
+        while i < picked.len() {
+            let start = self.offsets[rows[picked[i]]];
             let mut end = start + rb;
             let mut j = i + 1;
-            while j < order.len() {
-                let next = self.offsets[rows[order[j]]];
+            while j < picked.len() {
+                let next = self.offsets[rows[picked[j]]];
                 if next > end + MAX_GAP || next + rb - start > MAX_SPAN {
                     break;
                 }
                 end = end.max(next + rb);
                 j += 1;
             }
+            let len = (end - start) as usize;
             self.span.clear();
-            self.span.resize((end - start) as usize, 0);
-            self.read_at(start, end - start)?;
-            for &o in &order[i..j] {
+            self.span.resize(len, 0);
+            self.file
+                .read_exact_at(&mut self.span, start)
+                .map_err(|e| read_error(e, self.path, start))?;
+            for &o in &picked[i..j] {
                 let at = (self.offsets[rows[o]] - start) as usize;
                 decode(
                     &self.span[at..at + rb as usize],
@@ -125,61 +224,6 @@ impl<'a> FileRows<'a> {
             i = j;
         }
         Ok(())
-    }
-
-    /// Reads `len` bytes at `at` into `self.span` (already sized).
-    fn read_at(&mut self, at: u64, len: u64) -> Result<()> {
-        self.file
-            .read_exact_at(&mut self.span[..len as usize], at)
-            .map_err(|e| read_error(e, self.path, at))
-    }
-
-    /// Rows served from aligned chunks, each read once per call.
-    fn fetch_chunked(&mut self, rows: &[usize], order: &[usize], out: &mut [f32]) -> Result<()> {
-        let rb = self.row_bytes();
-        let dim = self.dim;
-        let mut row = vec![0u8; rb as usize];
-        for &o in order {
-            let off = self.offsets[rows[o]];
-            let mut done = 0u64;
-            while done < rb {
-                let at = off + done;
-                let c = at / CHUNK;
-                let chunk = self.chunk(c, at)?;
-                let inner = (at - c * CHUNK) as usize;
-                let take = ((rb - done) as usize).min(chunk.len().saturating_sub(inner));
-                if take == 0 {
-                    return Err(read_error(
-                        io::Error::new(io::ErrorKind::UnexpectedEof, "past the frames read"),
-                        self.path,
-                        at,
-                    ));
-                }
-                row[done as usize..done as usize + take]
-                    .copy_from_slice(&chunk[inner..inner + take]);
-                done += take as u64;
-            }
-            decode(&row, &mut out[o * dim..(o + 1) * dim]);
-        }
-        Ok(())
-    }
-
-    /// Chunk `c` (read now if it is not kept yet); `at` names the byte
-    /// wanted, for errors.
-    fn chunk(&mut self, c: u64, at: u64) -> Result<&[u8]> {
-        if !self.chunks.contains_key(&c) {
-            if self.chunks.len() >= MAX_CHUNKS {
-                self.chunks.clear();
-            }
-            let start = c * CHUNK;
-            let end = (start + CHUNK).min(self.end.max(at + self.row_bytes()));
-            let mut buf = vec![0u8; end.saturating_sub(start) as usize];
-            self.file
-                .read_exact_at(&mut buf, start)
-                .map_err(|e| read_error(e, self.path, at))?;
-            self.chunks.insert(c, buf);
-        }
-        Ok(&self.chunks[&c])
     }
 }
 
