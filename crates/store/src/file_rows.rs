@@ -6,11 +6,11 @@
 //! store's I/O seam, so searches sharing the store read in parallel and
 //! fault injection sees them. Rows asked for together are read in offset
 //! order, neighbours coalesced into one read. Where a call keeps asking for
-//! rows of the same stretch of the file (a search whose bound cannot prune,
-//! such as near-duplicates), the stretch is read whole, in aligned chunks
-//! kept for the rest of the call: each byte of those rows is then read
-//! about once, as one sequential read of them would, while scattered rows
-//! (the usual case) are read alone and nothing else is.
+//! rows of the same 16 KiB of the file (a search whose bound cannot prune,
+//! such as near-duplicates), that chunk is read whole, once, and kept for
+//! the rest of the call: each byte of those rows is then read about once,
+//! in a few reads per chunk, as a sequential read of them would, while
+//! scattered rows (the usual case) are read alone and nothing else is.
 
 use std::collections::HashMap;
 use std::io;
@@ -23,13 +23,16 @@ use crate::io::StoreFile;
 const MAX_GAP: u64 = 4 << 10;
 /// One coalesced read spans at most this many bytes.
 const MAX_SPAN: u64 = 4 << 20;
-/// The chunk size: a chunk is read whole once this call has asked for
-/// [`DENSE_ROWS`] rows in it.
-const CHUNK: u64 = 64 << 10;
-/// Rows asked for in one chunk before the chunk is read whole.
-const DENSE_ROWS: u32 = 2;
+/// The chunk size. A chunk costs about what two or three single-row reads
+/// cost (one system call, 16 KiB copied from the page cache).
+const CHUNK: u64 = 16 << 10;
+/// Rows read alone in one chunk before the chunk is read whole: the
+/// ski-rental rule, so that neither scattered rows (which never reach it)
+/// nor a dense stretch (read whole after three rows) costs much more than
+/// the better of the two ways would have.
+const DENSE_ROWS: u32 = 3;
 /// Chunks kept at most (64 MiB); past it the cache starts over.
-const MAX_CHUNKS: usize = 1024;
+const MAX_CHUNKS: usize = 4096;
 
 /// What one call knows of a chunk.
 enum Chunk {
