@@ -56,6 +56,7 @@ pub(crate) struct FileRows<'a> {
     chunks: HashMap<u64, Chunk>,
     loaded: usize,
     span: Vec<u8>,
+    row: Vec<u8>,
     order: Vec<usize>,
     direct: Vec<usize>,
 }
@@ -78,6 +79,7 @@ impl<'a> FileRows<'a> {
             chunks: HashMap::new(),
             loaded: 0,
             span: Vec::new(),
+            row: Vec::new(),
             order: Vec::new(),
             direct: Vec::new(),
         }
@@ -143,7 +145,8 @@ impl<'a> FileRows<'a> {
             }
             return Ok(false);
         }
-        let mut bytes = vec![0u8; rb as usize];
+        let mut bytes = std::mem::take(&mut self.row);
+        bytes.resize(rb as usize, 0);
         let mut done = 0u64;
         for c in first..=last {
             let chunk = self.chunk(c, off + done)?;
@@ -167,6 +170,7 @@ impl<'a> FileRows<'a> {
             ));
         }
         decode(&bytes, out);
+        self.row = bytes;
         Ok(true)
     }
 
