@@ -423,6 +423,16 @@ fn int8(c: &mut Criterion) {
             rows
         })
     });
+    g.bench_function("int8_from_le_bytes/t2", |b| {
+        let m = matrix(n, d);
+        let bytes: Vec<u8> = m[..qn * d].iter().flat_map(|v| v.to_le_bytes()).collect();
+        b.iter(|| {
+            let mut rows = Int8Rows::new(d).expect("valid dimension");
+            rows.reserve(qn);
+            rows.extend_from_le_bytes(&bytes, 2).expect("finite rows");
+            rows
+        })
+    });
     g.finish();
     let mut g = c.benchmark_group(format!("int8_batch{BATCH}/n{}/d{d}", label(n)));
     configure(&mut g);

@@ -60,17 +60,19 @@
 //!
 //! The approximation is computed in `f64`: `approx = (s_q·s)·(a·c)`, where
 //! `s_q·s` is exact (two 24-bit significands) and the product rounds once
-//! (relative error `2⁻⁵³`). The half-width is
+//! (relative error `2⁻⁵³`). With `γQ = γ_{d+32}·Q`, the half-width is
 //!
 //! ```text
-//! eps = (R_q·N + Q·R + γ·Q·(N + R) + (d+32)·2⁻¹⁴⁸ + |approx|·2⁻⁵⁰)·(1 + 2⁻⁴⁰)
+//! eps = ((R_q + γQ)·N + (Q + γQ)·R + (d+32)·2⁻¹⁴⁸ + |approx|·2⁻⁵⁰)·(1 + 2⁻⁴⁰)
 //! ```
 //!
-//! where the `2⁻⁵⁰` term covers the rounding of `approx` and of the final
-//! `approx ± eps`, and the factor `1 + 2⁻⁴⁰` the few roundings (each at most
-//! `2⁻⁵³` relative, all terms non-negative) made while computing `eps`
-//! itself. By (1) and (2), `lo = approx - eps <= S <= approx + eps = hi` in
-//! floating point, for every row.
+//! (the sum of the bounds of (1) and (2), regrouped so that the two
+//! per-query factors, rounded up, are computed once), where the `2⁻⁵⁰`
+//! term covers the rounding of `approx` and of the final `approx ± eps`,
+//! and the factor `1 + 2⁻⁴⁰` the few roundings (each at most `2⁻⁵³`
+//! relative, all terms non-negative) made while computing `eps` itself. By
+//! (1) and (2), `lo = approx - eps <= S <= approx + eps = hi` in floating
+//! point, for every row. SPEC.md §7.8 states the same bound and proof.
 //!
 //! # Why the result is identical to the `f32` scan
 //!

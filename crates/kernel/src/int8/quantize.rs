@@ -149,6 +149,42 @@ pub(crate) fn quantize_into(x: &[f32], codes: &mut [i8]) -> RowMeta {
     }
 }
 
+/// One thread's share of [`Int8Rows::extend_from_le_bytes`]: the
+/// `index`-th run of rows, its bytes and where its codes and metadata go.
+struct LoadJob<'a> {
+    index: usize,
+    bytes: &'a [u8],
+    codes: &'a mut [i8],
+    meta: &'a mut [RowMeta],
+}
+
+/// Quantizes the little-endian rows of `bytes` into `codes` and `meta`
+/// (as many rows as `meta` holds); on a non-finite float, its index in
+/// `bytes` (in floats).
+fn quantize_le_rows(
+    bytes: &[u8],
+    dim: usize,
+    codes: &mut [i8],
+    meta: &mut [RowMeta],
+) -> Result<(), usize> {
+    let mut row = vec![0.0f32; dim];
+    for (r, ((b, c), m)) in bytes
+        .chunks_exact(4 * dim)
+        .zip(codes.chunks_exact_mut(dim))
+        .zip(meta.iter_mut())
+        .enumerate()
+    {
+        for (x, f) in row.iter_mut().zip(b.as_chunks::<4>().0) {
+            *x = f32::from_le_bytes(*f);
+        }
+        if let Some(i) = row.iter().position(|v| !v.is_finite()) {
+            return Err(r * dim + i);
+        }
+        *m = quantize_into(&row, c);
+    }
+    Ok(())
+}
+
 /// The first non-finite component of `x`, as the kernel's error.
 pub(crate) fn check_finite(x: &[f32]) -> Result<(), KernelError> {
     match x.iter().position(|v| !v.is_finite()) {
@@ -245,6 +281,89 @@ impl Int8Rows {
             .zip(self.codes[start..].chunks_exact_mut(self.dim))
         {
             self.meta.push(quantize_into(x, c));
+        }
+        Ok(())
+    }
+
+    /// Quantizes the rows stored in `bytes` (little-endian `f32`s, whole
+    /// rows of `dim`, as in a data file's vector block) and appends them in
+    /// order, without building an `f32` copy: what a store in int8 mode
+    /// does while it loads. `threads` as [`crate::ScanOptions::threads`]
+    /// (0 = the cores available); blocks under
+    /// [`crate::PARALLEL_MIN_FLOATS`] floats use the calling thread alone.
+    /// The result does not depend on the thread count.
+    ///
+    /// Errors (nothing is appended): [`KernelError::MatrixShape`] (`len` in
+    /// bytes) when `bytes` is not whole rows; [`KernelError::NonFinite`]
+    /// (`index` counts floats from the start of `bytes`).
+    pub fn extend_from_le_bytes(
+        &mut self,
+        bytes: &[u8],
+        threads: usize,
+    ) -> Result<(), KernelError> {
+        let dim = self.dim;
+        if !bytes.len().is_multiple_of(4 * dim) {
+            return Err(KernelError::MatrixShape {
+                len: bytes.len(),
+                dim,
+            });
+        }
+        let n = bytes.len() / (4 * dim);
+        let start = self.len();
+        self.codes.resize((start + n) * dim, 0);
+        self.meta.resize(start + n, RowMeta::default());
+        let threads = match threads {
+            0 => crate::scan::default_threads(),
+            t => t,
+        };
+        let parts = if n * dim < crate::PARALLEL_MIN_FLOATS {
+            1
+        } else {
+            threads.clamp(1, crate::scan::MAX_THREADS).min(n)
+        };
+        let per = n.div_ceil(parts.max(1)).max(1);
+        let codes = self.codes[start * dim..].chunks_mut(per * dim);
+        let meta = self.meta[start..].chunks_mut(per);
+        let src = bytes.chunks(per * dim * 4);
+        let work = |job: LoadJob<'_>| {
+            quantize_le_rows(job.bytes, dim, job.codes, job.meta)
+                .map_err(|i| i + job.index * per * dim)
+        };
+        let jobs: Vec<LoadJob<'_>> = codes
+            .zip(meta)
+            .zip(src)
+            .enumerate()
+            .map(|(index, ((codes, meta), bytes))| LoadJob {
+                index,
+                bytes,
+                codes,
+                meta,
+            })
+            .collect();
+        let result: Result<(), usize> = if jobs.len() <= 1 {
+            jobs.into_iter().try_for_each(work)
+        } else {
+            std::thread::scope(|scope| {
+                let mut jobs = jobs.into_iter();
+                let first = jobs.next();
+                let handles: Vec<_> = jobs.map(|j| scope.spawn(move || work(j))).collect();
+                let mut r = first.map_or(Ok(()), work);
+                for h in handles {
+                    let other = h.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                    // Report the first bad float of the block, whichever
+                    // thread saw it.
+                    r = match (r, other) {
+                        (Err(a), Err(b)) => Err(a.min(b)),
+                        (Err(a), _) | (_, Err(a)) => Err(a),
+                        _ => Ok(()),
+                    };
+                }
+                r
+            })
+        };
+        if let Err(index) = result {
+            self.truncate(start);
+            return Err(KernelError::NonFinite { index });
         }
         Ok(())
     }

@@ -303,6 +303,43 @@ fn container_truncates_clears_and_counts_bytes() {
     assert_eq!(std::mem::size_of::<RowMeta>(), 12);
 }
 
+#[test]
+fn loading_from_le_bytes_equals_quantizing_floats_on_any_thread_count() {
+    for (n, d) in [(3usize, 5usize), (700, 384)] {
+        let m = random(n, d, 8);
+        let bytes: Vec<u8> = m.iter().flat_map(|v| v.to_le_bytes()).collect();
+        let want = quantized(&m, d);
+        for threads in [1, 2, 3] {
+            let mut rows = Int8Rows::new(d).unwrap();
+            rows.push(&m[..d]).unwrap();
+            rows.extend_from_le_bytes(&bytes, threads).unwrap();
+            rows.truncate(0);
+            let mut fresh = Int8Rows::new(d).unwrap();
+            fresh.extend_from_le_bytes(&bytes, threads).unwrap();
+            assert_eq!(fresh, want, "n={n} d={d} threads={threads}");
+        }
+        // A NaN late in the block: the first bad float is named, nothing
+        // is appended.
+        let mut bad = bytes.clone();
+        let at = (n - 1) * d + 2;
+        bad[at * 4..at * 4 + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        for threads in [1, 2] {
+            let mut rows = quantized(&m[..d], d);
+            assert_eq!(
+                rows.extend_from_le_bytes(&bad, threads),
+                Err(KernelError::NonFinite { index: at })
+            );
+            assert_eq!(rows.len(), 1);
+        }
+        let mut rows = Int8Rows::new(d).unwrap();
+        assert!(matches!(
+            rows.extend_from_le_bytes(&bytes[..bytes.len() - 1], 1),
+            Err(KernelError::MatrixShape { .. })
+        ));
+        assert!(rows.is_empty());
+    }
+}
+
 // ------------------------------------------------------------------- bounds
 
 #[test]
