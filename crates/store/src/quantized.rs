@@ -66,6 +66,15 @@ impl Quantized {
     /// row, if any.
     pub(crate) fn push_le_bytes(&mut self, bytes: &[u8], first_offset: u64) -> Option<usize> {
         let dim = self.rows.dim();
+        let row_bytes = (dim * 4) as u64;
+        let n = (bytes.len() / (dim * 4)) as u64;
+        // One thread: the caller applies the batch's ops on another.
+        if self.rows.extend_from_le_bytes(bytes, 1).is_ok() {
+            self.offsets
+                .extend((0..n).map(|i| first_offset + i * row_bytes));
+            return None;
+        }
+        // A non-finite row (nothing was appended): row by row.
         let (cells, _) = bytes.as_chunks::<4>();
         let rows_per_chunk = (DECODE_FLOATS / dim).max(1);
         let mut buf = Vec::with_capacity(rows_per_chunk * dim);
@@ -83,8 +92,6 @@ impl Quantized {
                 .extend_from_f32(&buf)
                 .expect("finite whole rows quantize");
         }
-        let row_bytes = (dim * 4) as u64;
-        let n = (cells.len() / dim) as u64;
         self.offsets
             .extend((0..n).map(|i| first_offset + i * row_bytes));
         bad
@@ -109,5 +116,32 @@ impl Quantized {
     /// Bytes held (capacities).
     pub(crate) fn heap_bytes(&self) -> usize {
         self.rows.heap_bytes() + self.offsets.capacity() * 8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn le(rows: &[f32]) -> Vec<u8> {
+        rows.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+
+    #[test]
+    fn a_block_quantizes_with_its_offsets_and_a_non_finite_row_is_named() {
+        let mut q = Quantized::new(2).unwrap();
+        assert_eq!(q.push_le_bytes(&le(&[0.6, 0.8, 1.0, 0.0]), 100), None);
+        assert_eq!(q.offsets, [100, 108]);
+        let mut scratch = Int8Rows::new(2).unwrap();
+        assert!(q.matches(0, &[0.6, 0.8], &mut scratch));
+        assert!(!q.matches(0, &[0.8, 0.6], &mut scratch));
+        // The whole block is kept (the model stays whole); the bad row is
+        // named and holds zero codes.
+        let bad = le(&[1.0, 0.0, f32::NAN, 1.0, 0.0, 1.0]);
+        assert_eq!(q.push_le_bytes(&bad, 200), Some(1));
+        assert_eq!(q.offsets, [100, 108, 200, 208, 216]);
+        assert_eq!(q.rows.len(), 5);
+        assert_eq!(q.rows.codes(3), [0, 0]);
+        assert!(q.matches(4, &[0.0, 1.0], &mut scratch));
     }
 }
