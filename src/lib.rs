@@ -34,5 +34,6 @@ pub use nidus_store as store;
 
 pub use nidus_store::{
     AttrSelection, Attributes, CollectionInfo, Durability, Error, ErrorKind, FileEnd, Filter,
-    Footprint, Hit, OpenReport, Options, Record, RecordRef, Result, Search, Stats, Store, Value,
+    Footprint, Hit, OpenReport, Options, Record, RecordRef, Result, Scan, Search, Stats, Store,
+    Value,
 };

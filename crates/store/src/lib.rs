@@ -34,9 +34,11 @@
 //!   memory it will need, writes (and syncs) one frame, and only then changes
 //!   memory, so a failed call leaves file and memory as they were.
 //! - **One contiguous vector buffer.** All rows, live and dead, sit in one
-//!   row-major buffer the kernel scans directly; each collection keeps a
-//!   live-row bitmap updated on every write, so an unfiltered search builds
-//!   nothing per call.
+//!   row-major buffer the kernel scans directly ([`Scan::F32`]), or as int8
+//!   codes with each row's file offset ([`Scan::Int8`]: a quarter of the
+//!   memory, the candidates rescored exactly from the file, the same hits);
+//!   each collection keeps a live-row bitmap updated on every write, so an
+//!   unfiltered search builds nothing per call.
 //! - **All file I/O behind [`io::FileSystem`]**, so tests inject ENOSPC/EIO.
 #![forbid(unsafe_code)]
 
