@@ -11,6 +11,12 @@
 //! copy, and faults go twice as fast on two. It works on
 //! slices and knows nothing of files.
 //!
+//! [`Int8Rows`] keeps rows as int8 codes with rigorous error bounds (a
+//! quarter of the bytes); [`Kernel::int8_top_k`] and
+//! [`Kernel::int8_top_k_batch`] search them and return exactly what the
+//! `f32` scan returns, fetching the few `f32` rows they must rescore
+//! through a callback (see [`int8`] for the bound and its proof).
+//!
 //! ```
 //! use nidus_kernel::{normalize, top_k, top_k_batch, RowFilter, ScanOptions};
 //!

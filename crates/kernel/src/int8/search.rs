@@ -125,7 +125,7 @@ impl Phase1 {
                 thr = self.cut.max(self.min);
             }
         }
-        if self.cands.len() > 2 * self.k + 4096 {
+        if self.cands.len() > self.k.saturating_mul(2).saturating_add(4096) {
             self.compact();
         }
     }

@@ -513,6 +513,18 @@ fn edge_cases_match_the_f32_scan() {
                 "{opts:?}"
             );
         }
+        // No queries at all; k = usize::MAX.
+        let none_q = kernel
+            .int8_top_k_batch(&rows, &[], &ScanOptions::top(3), fetch_from_matrix(&m, d))
+            .unwrap();
+        assert!(none_q.is_empty());
+        let all = int8_hits(&kernel, &rows, &m, &q, &ScanOptions::top(usize::MAX));
+        assert_eq!(
+            all.hits,
+            kernel
+                .top_k(&q, &m, d, &ScanOptions::top(usize::MAX))
+                .unwrap()
+        );
         let empty = Int8Rows::new(d).unwrap();
         let got = kernel
             .int8_top_k(&empty, &q, &ScanOptions::top(3), fetch_from_matrix(&[], d))

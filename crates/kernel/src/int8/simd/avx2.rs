@@ -24,6 +24,8 @@ pub(crate) fn get() -> Option<&'static Int8Impl> {
 const L: usize = 32;
 /// Rows per register tile in the single-query scan (independent chains).
 const SINGLE_ROWS: usize = 4;
+/// Tiles ahead the single-query scan prefetches.
+const PREFETCH_TILES: usize = 4;
 /// Rows x queries per register tile in the batch path (8 accumulators).
 const BATCH_R: usize = 2;
 const BATCH_Q: usize = 4;
@@ -127,7 +129,20 @@ unsafe fn dot_rows_unchecked(q: &[i8], codes: &[i8], dim: usize, rows: &[usize],
     let qp = [q.as_ptr()];
     let mut rc = rows.chunks_exact(SINGLE_ROWS);
     let mut oc = out.chunks_exact_mut(SINGLE_ROWS);
-    for (r, o) in (&mut rc).zip(&mut oc) {
+    for (t, (r, o)) in (&mut rc).zip(&mut oc).enumerate() {
+        // Prefetch the rows PREFETCH_TILES tiles ahead, every cache line
+        // (as the VNNI path: whole rows in flight, not only four).
+        let ahead = (t + PREFETCH_TILES) * SINGLE_ROWS;
+        for &pr in rows.get(ahead..ahead + SINGLE_ROWS).unwrap_or(&[]) {
+            let p = base.wrapping_add(pr * dim);
+            let mut at = 0;
+            while at < dim {
+                // A prefetch never faults (and pr is a valid row, so p + at
+                // stays inside `codes` anyway).
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at));
+                at += 64;
+            }
+        }
         // SAFETY: the caller checked every row index.
         let rp: [*const i8; SINGLE_ROWS] = std::array::from_fn(|k| unsafe { base.add(r[k] * dim) });
         let mut d = [[0i32; 1]; SINGLE_ROWS];

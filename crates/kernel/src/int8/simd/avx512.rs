@@ -155,6 +155,8 @@ unsafe fn rows_tile<const R: usize>(
 
 /// Rows per [`rows_tile`] in the single-query scan.
 const SINGLE_ROWS: usize = 4;
+/// Tiles ahead the single-query scan prefetches.
+const PREFETCH_TILES: usize = 4;
 
 /// # Safety
 /// The CPU has AVX-512F/BW/VNNI and AVX2; `q` is `dim` long and every row
@@ -171,7 +173,21 @@ unsafe fn dot_rows_unchecked(
     let base = codes.as_ptr();
     let mut rc = rows.chunks_exact(SINGLE_ROWS);
     let mut oc = out.chunks_exact_mut(SINGLE_ROWS);
-    for (r, o) in (&mut rc).zip(&mut oc) {
+    for (t, (r, o)) in (&mut rc).zip(&mut oc).enumerate() {
+        // Prefetch the rows PREFETCH_TILES tiles ahead, every cache line:
+        // the memory system then has whole rows in flight, not only the
+        // four being scored.
+        let ahead = (t + PREFETCH_TILES) * SINGLE_ROWS;
+        for &pr in rows.get(ahead..ahead + SINGLE_ROWS).unwrap_or(&[]) {
+            let p = base.wrapping_add(pr * dim);
+            let mut at = 0;
+            while at < dim {
+                // A prefetch never faults (and pr is a valid row, so p + at
+                // stays inside `codes` anyway).
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at));
+                at += 64;
+            }
+        }
         // SAFETY: the caller checked every row index.
         let ptrs: [*const i8; SINGLE_ROWS] =
             std::array::from_fn(|j| unsafe { base.add(r[j] * dim) });
