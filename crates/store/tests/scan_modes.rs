@@ -396,11 +396,13 @@ fn int8_keeps_a_quarter_of_the_vector_bytes() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Counts positioned reads (rescoring's only I/O).
+/// Counts positioned reads (rescoring's only I/O), and fails them on
+/// demand.
 #[derive(Debug, Default)]
 struct Reads {
     calls: AtomicU64,
     bytes: AtomicU64,
+    fail: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug)]
@@ -444,6 +446,9 @@ impl StoreFile for CountingFile {
         self.inner.id()
     }
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        if self.reads.fail.load(Ordering::SeqCst) {
+            return Err(io::Error::other("injected: EIO on pread"));
+        }
         self.reads.calls.fetch_add(1, Ordering::SeqCst);
         self.reads
             .bytes
@@ -612,5 +617,33 @@ fn a_file_cut_after_open_is_reported_as_corrupt() -> anyhow::Result<()> {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
     assert!(e.offset().is_some(), "{e}");
+    Ok(())
+}
+
+#[test]
+fn a_failed_read_while_rescoring_is_an_io_error_and_the_next_search_works() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let dim = 12;
+    let reads = Arc::new(Reads::default());
+    let opts = Options::new(dim)
+        .scan(Scan::Int8)
+        .durability(Durability::Deferred)
+        .file_system(Arc::new(CountingFs(Arc::clone(&reads))));
+    let mut store = Store::open(dir.path(), opts)?;
+    let recs: Vec<Record> = (0..200)
+        .map(|i| Record::new(format!("r{i}"), common::vector(i, dim)))
+        .collect();
+    store.upsert("c", &recs)?;
+    let q = common::vector(500, dim);
+    let want = show(&store.search(&q, Search::top(5))?);
+    let r3 = store.get("c", "r3")?.unwrap();
+    reads.fail.store(true, Ordering::SeqCst);
+    let e = store.search(&q, Search::top(5)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    let e = store.get("c", "r3").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    reads.fail.store(false, Ordering::SeqCst);
+    assert_eq!(show(&store.search(&q, Search::top(5))?), want);
+    assert_eq!(store.get("c", "r3")?.unwrap(), r3);
     Ok(())
 }
