@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use nidus::kernel::{ScanOptions, top_k, top_k_batch};
-use nidus::{Durability, Filter, Options, Record, Search, Store};
+use nidus::{Durability, Filter, Options, Record, Scan, Search, Store};
 use nidus_testkit::Rng;
 
 const DIM: usize = 384;
@@ -178,6 +178,11 @@ fn bench_open_search(c: &mut Criterion) {
         // The store is dropped (1.5 GB unmapped) outside the timing.
         b.iter_with_large_drop(|| Store::open(dir.path(), Options::new(DIM).read_only()).unwrap())
     });
+    g.bench_function(BenchmarkId::new("read-only-int8", rows), |b| {
+        b.iter_with_large_drop(|| {
+            Store::open(dir.path(), Options::new(DIM).read_only().scan(Scan::Int8)).unwrap()
+        })
+    });
     g.finish();
 
     let rss_before = rss_bytes();
@@ -201,7 +206,11 @@ fn bench_open_search(c: &mut Criterion) {
     let matrix: Vec<f32> = store
         .records("docs")
         .unwrap()
-        .flat_map(|r| r.vector().to_vec())
+        .flat_map(|r| {
+            r.vector()
+                .expect("an f32 store lends its vectors")
+                .into_owned()
+        })
         .collect();
     let queries = vectors(99, 16);
     let q = &queries[..DIM];
@@ -213,6 +222,10 @@ fn bench_open_search(c: &mut Criterion) {
     });
     g.bench_function("store", |b| {
         b.iter(|| store.search(q, Search::top(10)).unwrap())
+    });
+    let int8 = Store::open(dir.path(), Options::new(DIM).read_only().scan(Scan::Int8)).unwrap();
+    g.bench_function("store-int8", |b| {
+        b.iter(|| int8.search(q, Search::top(10)).unwrap())
     });
     g.bench_function("store-collection", |b| {
         b.iter(|| store.search(q, Search::top(10).collection("docs")).unwrap())
@@ -236,6 +249,9 @@ fn bench_open_search(c: &mut Criterion) {
     let qs: Vec<&[f32]> = queries.chunks_exact(DIM).collect();
     g.bench_function("store-16", |b| {
         b.iter(|| store.search_batch(&qs, Search::top(10)).unwrap())
+    });
+    g.bench_function("store-int8-16", |b| {
+        b.iter(|| int8.search_batch(&qs, Search::top(10)).unwrap())
     });
     g.finish();
 }

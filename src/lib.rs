@@ -53,8 +53,8 @@ pub use nidus_store as store;
 
 pub use nidus_store::{
     AttrSelection, Attributes, CollectionInfo, Durability, Error, ErrorKind, FileEnd, Filter,
-    Footprint, Hit, IntOutOfRange, OpenReport, Options, Record, RecordRef, Result, Search, Stats,
-    Store, Value,
+    Footprint, Hit, IntOutOfRange, OpenReport, Options, Record, RecordRef, Result, Scan, Search,
+    Stats, Store, Value,
 };
 
 // The limits, beside the types they limit (see the crate docs).

@@ -450,7 +450,7 @@ fn dump(store: &Store) -> String {
     for c in store.collections() {
         let _ = writeln!(out, "{} {:?}", c.name, c.metadata);
         for r in store.records(&c.name).unwrap() {
-            let bits: Vec<u32> = r.vector().iter().map(|x| x.to_bits()).collect();
+            let bits: Vec<u32> = r.vector().unwrap().iter().map(|x| x.to_bits()).collect();
             let _ = writeln!(out, "  {} {bits:?} {:?}", r.id(), r.attrs());
         }
     }

@@ -231,10 +231,12 @@ impl Reference {
                         r.id()
                     ));
                 }
-                if !same_bits(r.vector(), &want.vector) {
+                let vector = r
+                    .vector()
+                    .map_err(|e| format!("{name}/{id}: reading the vector: {e}"))?;
+                if !same_bits(&vector, &want.vector) {
                     return Err(format!(
-                        "{name}/{id}: vector {:?}, model {:?}",
-                        r.vector(),
+                        "{name}/{id}: vector {vector:?}, model {:?}",
                         want.vector
                     ));
                 }

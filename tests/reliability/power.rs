@@ -162,6 +162,9 @@ impl StoreFile for PowerFile {
     fn id(&self) -> io::Result<FileId> {
         self.inner.id()
     }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.inner.read_exact_at(buf, offset)
+    }
 }
 
 impl FileSystem for Seam {

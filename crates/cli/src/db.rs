@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use nidus_format::Attributes;
 
-use nidus_store::{Filter, Options, Search, Store};
+use nidus_store::{Filter, Options, Scan, Search, Store};
 
 use crate::filter::{Cond, Where};
 
@@ -67,6 +67,8 @@ pub struct Stats {
     pub dead: u64,
     /// The data file's size.
     pub file_bytes: u64,
+    /// Heap bytes the store keeps resident, opened in the default scan mode.
+    pub resident_bytes: u64,
 }
 
 /// The outcome of reading every byte of a store.
@@ -168,14 +170,29 @@ impl Db {
         )
     }
 
-    /// Opens an existing store read-only, taking no lock.
+    /// Opens an existing store read-only, taking no lock, in the default
+    /// scan mode.
     pub fn open_read_only(path: &Path) -> Result<Db> {
+        Db::open_read_only_scan(path, Scan::default())
+    }
+
+    /// Opens an existing store read-only, taking no lock, keeping what
+    /// `scan` says in memory.
+    pub fn open_read_only_scan(path: &Path, scan: Scan) -> Result<Db> {
         Db::require(path)?;
         open(
             path,
-            Options::existing().read_only().create_if_missing(false),
+            Options::existing()
+                .read_only()
+                .create_if_missing(false)
+                .scan(scan),
             "read-only",
         )
+    }
+
+    /// Rows rescored from the data file by int8 searches so far.
+    pub fn rescored_rows(&self) -> u64 {
+        self.store.rescored_rows()
     }
 
     fn require(path: &Path) -> Result<()> {
@@ -313,6 +330,7 @@ impl Db {
             },
             dead: s.dead_rows as u64,
             file_bytes: s.file_bytes,
+            resident_bytes: s.resident_bytes as u64,
         })
     }
 
@@ -331,7 +349,7 @@ impl Db {
     /// Calls `f` with every live record of `collection`, in store order.
     pub fn for_each_record(&self, collection: &str, f: RecordVisitor<'_>) -> Result<()> {
         for r in self.store.records(collection)? {
-            f(r.id(), r.vector(), &r.attrs())?;
+            f(r.id(), &r.vector()?, &r.attrs())?;
         }
         Ok(())
     }
@@ -359,7 +377,7 @@ impl Db {
         let mut n = 0;
         for name in &names {
             for r in self.store.records_where(name, &filter)? {
-                f(name, r.id(), r.vector(), &r.attrs())?;
+                f(name, r.id(), &r.vector()?, &r.attrs())?;
                 n += 1;
             }
         }

@@ -18,6 +18,11 @@ const READ_BUFFER: usize = 1 << 20;
 /// the overlap saves.
 const PIPELINE_MIN_BYTES: usize = 1 << 20;
 
+/// Where a frame's vector block starts, from the frame's first byte: after
+/// the frame header (checksum and length, SPEC.md §4.1) and the payload's
+/// op and row counts (§5.1). Row `i` of the block follows at `i·dim·4`.
+pub(crate) const VECTORS_IN_FRAME: u64 = FRAME_HEADER_LEN as u64 + 8;
+
 /// Converts a format error about `path` into a store error.
 pub(crate) fn format_error(e: nidus_format::Error, path: &Path) -> Error {
     use nidus_format::ErrorKind as F;
@@ -59,7 +64,8 @@ pub(crate) fn read_header(file: &mut dyn StoreFile, path: &Path, len: u64) -> Re
 }
 
 /// Streams the frames of `file` from byte `from` (just past the header or a
-/// frame) to byte `len`, calling `apply` on every batch in order; with
+/// frame) to byte `len`, calling `apply` on every batch in order, with the
+/// file offset where its frame starts; with
 /// `threads` (as [`crate::Options::threads`]) of two or more, big batches
 /// are applied while a second thread reads the next frame.
 ///
@@ -79,7 +85,7 @@ pub(crate) fn read_frames(
     from: u64,
     len: u64,
     threads: usize,
-    apply: &mut dyn FnMut(&BatchRef<'_>) -> Result<()>,
+    apply: &mut dyn FnMut(&BatchRef<'_>, u64) -> Result<()>,
 ) -> Result<ReadOutcome> {
     let pipeline = crate::options::resolve_threads(threads) >= 2;
     file.seek(SeekFrom::Start(from))
@@ -118,13 +124,14 @@ pub(crate) fn read_frames(
         }
         let Some(batch) = current.batch() else { break };
         let next_start = reader.valid_end();
+        let frame_at = shift(start);
         if pipeline && current.payload_len() >= PIPELINE_MIN_BYTES {
             // Read (and checksum, and validate) the next frame on a second
             // thread while this batch is applied.
             let applied;
             (applied, read) = std::thread::scope(|scope| {
                 let reading = scope.spawn(|| reader.next_frame_into(&mut next));
-                let applied = apply(&batch);
+                let applied = apply(&batch, frame_at);
                 let read = reading
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -133,11 +140,11 @@ pub(crate) fn read_frames(
             applied?;
         } else {
             // Nothing more is read once a batch is refused.
-            apply(&batch)?;
+            apply(&batch, frame_at)?;
             read = reader.next_frame_into(&mut next);
         }
         batches += 1;
-        last_frame = Some(shift(start));
+        last_frame = Some(frame_at);
         start = next_start;
         std::mem::swap(&mut current, &mut next);
     }

@@ -18,6 +18,12 @@ pub struct Stats {
     pub file_bytes: u64,
     /// Whether the store was opened read-only.
     pub read_only: bool,
+    /// What the store keeps in memory to search with.
+    pub scan: crate::Scan,
+    /// Heap bytes the store keeps resident ([`Footprint::total_bytes`]):
+    /// with [`Scan::Int8`](crate::Scan::Int8) the vectors count as their
+    /// codes, bounds and file offsets, not as `f32`s.
+    pub resident_bytes: usize,
 }
 
 /// Memory held by a store, by part (heap bytes, from capacities).
@@ -27,7 +33,9 @@ pub struct Footprint {
     pub live_rows: usize,
     /// Dead rows still in memory (until compaction).
     pub dead_rows: usize,
-    /// The vector buffer.
+    /// The vectors as the scan mode keeps them: the `f32` buffer
+    /// ([`Scan::F32`](crate::Scan::F32)), or the int8 codes, scales, bounds
+    /// and file offsets ([`Scan::Int8`](crate::Scan::Int8)).
     pub vector_bytes: usize,
     /// The id arena and its offsets.
     pub id_bytes: usize,
@@ -35,7 +43,7 @@ pub struct Footprint {
     pub attr_bytes: usize,
     /// Id indexes, live-row bitmaps and row owners.
     pub index_bytes: usize,
-    /// The sum of the above.
+    /// The sum of the above: the bytes the store keeps resident.
     pub total_bytes: usize,
 }
 

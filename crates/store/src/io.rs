@@ -46,6 +46,12 @@ pub trait StoreFile: Read + Write + Seek + Send + Sync + Debug {
     }
     /// The file's identity (see [`FileId`]).
     fn id(&self) -> io::Result<FileId>;
+    /// Fills `buf` with the bytes at `offset` without moving the cursor
+    /// (`pread`), so that searches sharing the store (`&self`) can read
+    /// from one handle in parallel: how [`Scan::Int8`](crate::Scan::Int8)
+    /// rescoring reads rows. Fails with `UnexpectedEof` if the file ends
+    /// first.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
 }
 
 /// The directory and file operations the store uses.
@@ -104,6 +110,34 @@ impl StoreFile for File {
     }
     fn id(&self) -> io::Result<FileId> {
         Ok(file_id(&self.metadata()?))
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
+        }
+        #[cfg(windows)]
+        {
+            let mut done = 0;
+            while done < buf.len() {
+                match std::os::windows::fs::FileExt::seek_read(
+                    self,
+                    &mut buf[done..],
+                    offset + done as u64,
+                ) {
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the data file ended before the row",
+                        ));
+                    }
+                    Ok(n) => done += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        }
     }
 }
 

@@ -34,15 +34,18 @@
 //!   memory it will need, writes (and syncs) one frame, and only then changes
 //!   memory, so a failed call leaves file and memory as they were.
 //! - **One contiguous vector buffer.** All rows, live and dead, sit in one
-//!   row-major buffer the kernel scans directly; each collection keeps a
-//!   live-row bitmap updated on every write, so an unfiltered search builds
-//!   nothing per call.
+//!   row-major buffer the kernel scans directly ([`Scan::F32`]), or as int8
+//!   codes with each row's file offset ([`Scan::Int8`]: a quarter of the
+//!   memory, the candidates rescored exactly from the file, the same hits);
+//!   each collection keeps a live-row bitmap updated on every write, so an
+//!   unfiltered search builds nothing per call.
 //! - **All file I/O behind [`io::FileSystem`]**, so tests inject ENOSPC/EIO.
 #![forbid(unsafe_code)]
 
 mod attrs;
 mod bitmap;
 mod error;
+mod file_rows;
 mod filter;
 mod frame_log;
 mod glob;
@@ -51,6 +54,7 @@ mod info;
 pub mod io;
 mod model;
 mod options;
+mod quantized;
 mod record;
 mod scan;
 mod stage;
@@ -62,7 +66,9 @@ pub use error::{Error, ErrorKind, Result};
 pub use filter::{Filter, MAX_FILTER_DEPTH};
 pub use info::{CollectionInfo, FileEnd, Footprint, OpenReport, Stats};
 pub use nidus_format::{Attributes, IntOutOfRange, MAX_DIMENSION, Value};
-pub use options::{DEFAULT_AUTO_COMPACT_MIN_DEAD, DEFAULT_AUTO_COMPACT_RATIO, Durability, Options};
+pub use options::{
+    DEFAULT_AUTO_COMPACT_MIN_DEAD, DEFAULT_AUTO_COMPACT_RATIO, Durability, Options, Scan,
+};
 pub use record::Record;
 pub use store::{AttrSelection, Hit, RecordRef, Search, Store};
 pub use validate::{MAX_ATTRS_BYTES, MAX_ID_BYTES, MAX_NAME_BYTES};

@@ -2,9 +2,10 @@
 //! compaction), the collections that own them, and the incremental live-row
 //! bitmaps searches scan with.
 //!
-//! Rows are a struct of arrays: one contiguous vector buffer (what the kernel
-//! scans), the owning collection, the id (in one arena string), and compact
-//! attributes. Rows are added only after all the memory they need is
+//! Rows are a struct of arrays: the vectors as the [`Scan`] mode keeps them
+//! (one contiguous `f32` buffer, or int8 codes and file offsets; what the
+//! kernel scans), the owning collection, the id (in one arena string), and
+//! compact attributes. Rows are added only after all the memory they need is
 //! reserved ([`Model::reserve_for`] for a batch read from the file,
 //! [`Model::reserve_upserts`] for the store's upserts), so that applying
 //! them (for a write, after the disk write succeeded) cannot fail halfway.
@@ -20,6 +21,8 @@ use crate::bitmap::{self, Scope, SpanBitmap};
 use crate::error::{Error, Result};
 use crate::filter::Compiled;
 use crate::idmap::{IdHasher, IdMap};
+use crate::options::Scan;
+use crate::quantized::Quantized;
 
 /// Rows are numbered with u32 in the id maps.
 pub(crate) const MAX_ROWS: usize = u32::MAX as usize;
@@ -35,7 +38,12 @@ pub(crate) struct Collection {
 #[derive(Debug)]
 pub(crate) struct Model {
     pub(crate) dim: usize,
+    /// [`Scan::F32`]: every row's vector, then rows staged by an upsert not
+    /// yet applied. [`Scan::Int8`]: only the staged rows (quantized, then
+    /// dropped, when the upsert is applied).
     pub(crate) vectors: Vec<f32>,
+    /// [`Scan::Int8`]: the codes and file offsets of every row.
+    quantized: Option<Quantized>,
     owner: Vec<u32>,
     id_arena: String,
     id_ends: Vec<u64>,
@@ -54,7 +62,8 @@ pub(crate) struct Model {
 /// [`Model::heap_bytes_used`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct HeapBytes {
-    /// The vector buffer.
+    /// The vectors as the scan mode keeps them (the `f32` buffer, or the
+    /// int8 codes, bounds and file offsets and the staging buffer).
     pub(crate) vectors: usize,
     /// The id arena and its offsets.
     pub(crate) ids: usize,
@@ -97,10 +106,15 @@ impl SearchScope<'_> {
 }
 
 impl Model {
-    pub(crate) fn new(dim: usize) -> Model {
-        Model {
+    pub(crate) fn new(dim: usize, scan: Scan) -> Result<Model> {
+        let quantized = match scan {
+            Scan::F32 => None,
+            Scan::Int8 => Some(Quantized::new(dim)?),
+        };
+        Ok(Model {
             dim,
             vectors: Vec::new(),
+            quantized,
             owner: Vec::new(),
             id_arena: String::new(),
             id_ends: Vec::new(),
@@ -111,6 +125,36 @@ impl Model {
             keys: Keys::default(),
             hasher: IdHasher::new(),
             attr_heap: 0,
+        })
+    }
+
+    /// The int8 rows and offsets ([`Scan::Int8`]), or `None` ([`Scan::F32`]).
+    pub(crate) fn quantized(&self) -> Option<&Quantized> {
+        self.quantized.as_ref()
+    }
+
+    /// Where rows staged by an upsert start in [`Model::vectors`].
+    pub(crate) fn staged_from(&self) -> usize {
+        match self.quantized {
+            None => self.rows() * self.dim,
+            Some(_) => 0,
+        }
+    }
+
+    /// Reserves the vectors of `rows` rows about to be loaded, exactly.
+    pub(crate) fn reserve_loaded(&mut self, rows: usize) -> Result<()> {
+        match &mut self.quantized {
+            None => self.vectors.try_reserve_exact(rows * self.dim)?,
+            Some(q) => q.reserve(rows)?,
+        }
+        Ok(())
+    }
+
+    /// Bytes the scan mode keeps for `rows` more rows' vectors.
+    pub(crate) fn vector_cost(&self, rows: usize) -> usize {
+        match self.quantized {
+            None => rows * self.dim * 4,
+            Some(_) => rows * (self.dim + crate::quantized::ROW_OVERHEAD_BYTES),
         }
     }
 
@@ -132,8 +176,13 @@ impl Model {
         &self.id_arena[start as usize..self.id_ends[row] as usize]
     }
 
-    pub(crate) fn row_vector(&self, row: usize) -> &[f32] {
-        &self.vectors[row * self.dim..(row + 1) * self.dim]
+    /// The row's vector when it is in memory ([`Scan::F32`]); `None` when
+    /// it lives only in the file ([`Scan::Int8`]).
+    pub(crate) fn row_vector(&self, row: usize) -> Option<&[f32]> {
+        match self.quantized {
+            None => Some(&self.vectors[row * self.dim..(row + 1) * self.dim]),
+            Some(_) => None,
+        }
     }
 
     pub(crate) fn row_attrs(&self, row: usize) -> &[(u32, nidus_format::Value)] {
@@ -203,16 +252,32 @@ impl Model {
     /// (one row each, in order, after [`Model::reserve_upserts`]): the
     /// store's upsert path, which builds the compact attributes while the
     /// frame is being written. Same result as [`Model::apply`] of the
-    /// equivalent batch.
+    /// equivalent batch. `first_offset` is where the first staged row's
+    /// vector lies in the data file (the frame was written first).
     pub(crate) fn apply_upserts<'b>(
         &mut self,
         collection: &str,
         rows: impl Iterator<Item = (&'b str, RowAttrs)>,
+        first_offset: u64,
     ) {
+        if let Some(q) = &mut self.quantized {
+            // The frame is in the file (written to the OS, synced or not):
+            // rescoring reads these rows back from there like any other.
+            q.push_rows(&self.vectors, first_offset);
+            self.vectors.clear();
+            if self.vectors.capacity() > STAGING_KEEP_FLOATS {
+                self.vectors = Vec::new();
+            }
+        }
         for (id, attrs) in rows {
             self.upsert(collection, id, attrs);
         }
-        debug_assert_eq!(self.vectors.len(), self.rows() * self.dim);
+        debug_assert_eq!(self.vectors.len(), self.staged_from());
+        debug_assert!(
+            self.quantized
+                .as_ref()
+                .is_none_or(|q| q.len() == self.rows())
+        );
     }
 
     /// Reserves the per-row arrays for `count` more rows; returns the row
@@ -225,7 +290,10 @@ impl Model {
                  this batch would make {end}"
             )));
         }
-        self.vectors.try_reserve(count * self.dim)?;
+        match &mut self.quantized {
+            None => self.vectors.try_reserve(count * self.dim)?,
+            Some(q) => q.reserve(count)?,
+        }
         self.owner.try_reserve(count)?;
         self.id_ends.try_reserve(count)?;
         self.attrs.try_reserve(count)?;
@@ -257,19 +325,28 @@ impl Model {
     /// Drops vectors staged past the last row (an upsert normalizes into
     /// the buffer before its frame is written; undone if anything fails).
     pub(crate) fn unstage_vectors(&mut self) {
-        self.vectors.truncate(self.rows() * self.dim);
+        self.vectors.truncate(self.staged_from());
     }
 
-    /// Applies a batch read from the file (after [`Model::reserve_for`]):
-    /// the vectors go straight from the frame's buffer into the vector
-    /// buffer, then [`Model::apply_ops`] applies the ops.
+    /// Applies a batch read from the file (after [`Model::reserve_for`])
+    /// whose frame starts at byte `frame_at`: the vectors go straight from
+    /// the frame's buffer into the vector buffer (or are quantized from
+    /// there, [`Scan::Int8`]), then [`Model::apply_ops`] applies the ops.
     ///
     /// A big vector block is copied on a second thread (if `threads`, 0 =
     /// the cores available, allows) while this one applies the ops, then
     /// this one joins the copy: the page faults of the fresh vector memory
     /// are most of the time an open takes, and they go twice as fast on two
     /// cores.
-    pub(crate) fn apply(&mut self, batch: &BatchRef<'_>, threads: usize) -> Result<()> {
+    pub(crate) fn apply(
+        &mut self,
+        batch: &BatchRef<'_>,
+        threads: usize,
+        frame_at: u64,
+    ) -> Result<()> {
+        if self.quantized.is_some() {
+            return self.apply_quantized(batch, threads, frame_at);
+        }
         // The ops never touch the vector buffer: take it out so that the
         // copy and the ops can borrow their parts separately.
         let mut vectors = std::mem::take(&mut self.vectors);
@@ -283,6 +360,45 @@ impl Model {
         copied?;
         debug_assert_eq!(self.vectors.len(), self.rows() * self.dim);
         Ok(())
+    }
+
+    /// [`Model::apply`] in [`Scan::Int8`]: the block is quantized (on a
+    /// second thread while this one applies the ops, for a big block).
+    fn apply_quantized(
+        &mut self,
+        batch: &BatchRef<'_>,
+        threads: usize,
+        frame_at: u64,
+    ) -> Result<()> {
+        let mut q = self.quantized.take().expect("Scan::Int8");
+        let before = q.len();
+        let bytes = batch.vector_bytes();
+        let first = frame_at + crate::frame_log::VECTORS_IN_FRAME;
+        let parallel = crate::options::resolve_threads(threads) >= 2
+            && bytes.len() >= 4 * nidus_kernel::PARALLEL_MIN_FLOATS;
+        let bad = if parallel {
+            std::thread::scope(|scope| {
+                let quantizing = scope.spawn(|| q.push_le_bytes(bytes, first));
+                self.apply_ops(batch.ops());
+                quantizing
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+        } else {
+            let bad = q.push_le_bytes(bytes, first);
+            self.apply_ops(batch.ops());
+            bad
+        };
+        self.quantized = Some(q);
+        match bad {
+            None => Ok(()),
+            Some(i) => Err(Error::invalid(format!(
+                "row {} (at byte {}) has a non-finite component: Scan::Int8 cannot bound \
+                 its score; open the store with Scan::F32",
+                before + i,
+                first + (i * self.dim * 4) as u64
+            ))),
+        }
     }
 
     /// Applies ops already on disk, as views: read from the file, or of a
@@ -451,7 +567,17 @@ impl Model {
     /// Drops dead rows, keeping the live ones in order, and renumbers
     /// collections densely in slot order: the state a reopen of the
     /// compacted file produces (SPEC.md §6.5).
-    pub(crate) fn compact(&mut self) -> Result<()> {
+    ///
+    /// [`Scan::Int8`]: `moved` holds the rows' offsets in the new file (by
+    /// old row) and the live rows' codes, as the compaction re-read them.
+    /// The offsets are switched first, so that they fit the new file even
+    /// if this fails for lack of memory.
+    pub(crate) fn compact(&mut self, moved: Option<Moved>) -> Result<()> {
+        let mut new_codes = None;
+        if let (Some(q), Some(m)) = (&mut self.quantized, moved) {
+            q.offsets = m.offsets_by_old;
+            new_codes = Some(m.live_rows);
+        }
         let rows = self.rows();
         let dim = self.dim;
         // Old row -> new row, u32::MAX for dead rows.
@@ -479,14 +605,27 @@ impl Model {
         for (r, &to) in new_row.iter().enumerate() {
             if to != u32::MAX {
                 let to = to as usize;
-                if to != r {
+                if to != r && self.quantized.is_none() {
                     self.vectors.copy_within(r * dim..(r + 1) * dim, to * dim);
                 }
                 id_arena.push_str(self.row_id(r));
                 id_ends.push(id_arena.len() as u64);
             }
         }
-        self.vectors.truncate(next as usize * dim);
+        if let Some(q) = &mut self.quantized {
+            let mut r = 0;
+            q.offsets.retain(|_| {
+                r += 1;
+                new_row[r - 1] != u32::MAX
+            });
+            q.offsets.shrink_to_fit();
+            if let Some(codes) = new_codes {
+                q.rows = codes;
+            }
+            debug_assert_eq!(q.rows.len(), next as usize);
+        } else {
+            self.vectors.truncate(next as usize * dim);
+        }
         self.vectors.shrink_to_fit();
         id_arena.shrink_to_fit();
         self.id_arena = id_arena;
@@ -528,6 +667,9 @@ impl Model {
     /// file, when they grew by doubling): in-place shrinks for large blocks.
     pub(crate) fn shrink_to_fit(&mut self) {
         self.vectors.shrink_to_fit();
+        if let Some(q) = &mut self.quantized {
+            q.offsets.shrink_to_fit();
+        }
         self.owner.shrink_to_fit();
         self.id_arena.shrink_to_fit();
         self.id_ends.shrink_to_fit();
@@ -543,7 +685,8 @@ impl Model {
     /// memory budget counts).
     pub(crate) fn heap_bytes_used(&self) -> HeapBytes {
         let rows = self.rows();
-        let vectors = self.vectors.len() * 4;
+        let vectors =
+            self.vectors.len() * 4 + self.quantized.as_ref().map_or(0, Quantized::used_bytes);
         let ids = self.id_arena.len() + rows * 8;
         let attrs = rows * std::mem::size_of::<RowAttrs>() + self.attr_heap;
         // Owner, id-map slot (~20 bytes) and bitmap bits per live row.
@@ -559,7 +702,8 @@ impl Model {
     /// Heap bytes held by part, from capacities (what
     /// [`crate::Store::footprint`] reports).
     pub(crate) fn heap_bytes(&self) -> HeapBytes {
-        let vectors = self.vectors.capacity() * 4;
+        let vectors =
+            self.vectors.capacity() * 4 + self.quantized.as_ref().map_or(0, Quantized::heap_bytes);
         let ids = self.id_arena.capacity() + self.id_ends.capacity() * 8;
         let attrs = self.attrs.capacity() * std::mem::size_of::<RowAttrs>()
             + self.attr_heap
@@ -581,6 +725,19 @@ impl Model {
     }
 }
 
+/// Staging buffers ([`Scan::Int8`]) over this many floats (16 MiB) are
+/// given back once their rows are quantized.
+const STAGING_KEEP_FLOATS: usize = 4 << 20;
+
+/// Where a compaction moved the rows ([`Scan::Int8`]; see [`Model::compact`]).
+#[derive(Debug)]
+pub(crate) struct Moved {
+    /// Each old row's vector offset in the new file (`u64::MAX` if dead).
+    pub(crate) offsets_by_old: Vec<u64>,
+    /// The live rows, in order, quantized from the vectors copied.
+    pub(crate) live_rows: nidus_kernel::Int8Rows,
+}
+
 fn row_id_in<'a>(arena: &'a str, ends: &[u64], row: usize) -> &'a str {
     let start = if row == 0 { 0 } else { ends[row - 1] };
     &arena[start as usize..ends[row] as usize]
@@ -593,12 +750,12 @@ mod tests {
     fn upsert(m: &mut Model, c: &str, id: &str) {
         m.reserve_upserts(c, 1, id.len()).unwrap();
         m.vectors.extend(std::iter::repeat_n(1.0, m.dim));
-        m.apply_upserts(c, std::iter::once((id, RowAttrs::default())));
+        m.apply_upserts(c, std::iter::once((id, RowAttrs::default())), 0);
     }
 
     #[test]
     fn union_scope_of_interleaved_collections() {
-        let mut m = Model::new(1);
+        let mut m = Model::new(1, Scan::F32).unwrap();
         for i in 0..200 {
             upsert(&mut m, ["a", "b", "c"][i % 3], &format!("x{}", i % 50));
         }

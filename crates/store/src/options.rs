@@ -18,6 +18,24 @@ pub enum Durability {
     Deferred,
 }
 
+/// What a store keeps in memory to search with (see SPEC.md §7.6). Both
+/// give the same results, bit for bit, for every call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Scan {
+    /// Every row's `f32` vector stays in memory and searches scan it
+    /// (4 bytes per dimension per row).
+    #[default]
+    F32,
+    /// Every row keeps int8 codes, a scale and two error bounds (`d + 12`
+    /// bytes) and its vector's offset in the data file (8 bytes), not its
+    /// `f32` vector. Searches scan the codes and read from the file, with
+    /// positioned reads, only the rows whose score interval still reaches
+    /// the top `k`, then rescore them exactly: the hits are those of
+    /// [`Scan::F32`], bit for bit. `get`, `records` and hit vectors are read
+    /// from the file too.
+    Int8,
+}
+
 /// Options for [`Store::open`](crate::Store::open): the builder every open
 /// goes through.
 ///
@@ -39,6 +57,7 @@ pub struct Options {
     pub(crate) threads: usize,
     pub(crate) lock_ttl: Duration,
     pub(crate) fs: Arc<dyn FileSystem>,
+    pub(crate) scan: Scan,
 }
 
 /// The default dead-row ratio past which a writable store compacts itself.
@@ -74,6 +93,7 @@ impl Options {
             threads: 0,
             lock_ttl: Duration::from_secs(30),
             fs: Arc::new(StdFileSystem),
+            scan: Scan::default(),
         }
     }
 
@@ -152,6 +172,19 @@ impl Options {
     pub fn lock_ttl(mut self, ttl: Duration) -> Options {
         self.lock_ttl = ttl;
         self
+    }
+
+    /// What stays in memory to search with (default [`Scan::F32`]): the
+    /// `f32` vectors, or int8 codes with exact rescoring from the file.
+    /// Results are the same either way.
+    pub fn scan(mut self, scan: Scan) -> Options {
+        self.scan = scan;
+        self
+    }
+
+    /// The [`Scan`] these options ask for.
+    pub fn scan_mode(&self) -> Scan {
+        self.scan
     }
 
     /// Routes all file I/O through `fs` (fault injection in tests).

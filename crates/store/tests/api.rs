@@ -48,12 +48,18 @@ fn upsert_get_search_and_reopen_equal() -> anyhow::Result<()> {
         .filter(Filter::eq("parity", "odd"))
         .with_vectors();
     let before: Vec<_> = store.search_batch(&queries, &search)?;
-    let before_records: Vec<Record> = store.records("docs")?.map(|r| r.to_record()).collect();
+    let before_records: Vec<Record> = store
+        .records("docs")?
+        .map(|r| r.to_record())
+        .collect::<nidus_store::Result<_>>()?;
     drop(store);
 
     let store = Store::open(dir.path(), Options::new(dim).read_only())?;
     assert_eq!(store.search_batch(&queries, &search)?, before);
-    let after: Vec<Record> = store.records("docs")?.map(|r| r.to_record()).collect();
+    let after: Vec<Record> = store
+        .records("docs")?
+        .map(|r| r.to_record())
+        .collect::<nidus_store::Result<_>>()?;
     assert_eq!(after.len(), before_records.len());
     for (a, b) in after.iter().zip(&before_records) {
         assert_eq!(a.id, b.id);

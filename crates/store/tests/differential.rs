@@ -27,7 +27,13 @@ fn expected(
             {
                 continue;
             }
-            let s: f32 = r.vector().iter().zip(q).map(|(a, b)| a * b / norm).sum();
+            let s: f32 = r
+                .vector()
+                .unwrap()
+                .iter()
+                .zip(q)
+                .map(|(a, b)| a * b / norm)
+                .sum();
             all.push((c.to_string(), r.id().to_owned(), s));
         }
     }

@@ -17,13 +17,13 @@ fn records(range: std::ops::Range<u64>) -> Vec<Record> {
 }
 
 fn all_vector_bits(store: &Store) -> anyhow::Result<Vec<(String, Vec<u32>)>> {
-    Ok(store
+    store
         .records("docs")?
         .map(|r| {
-            let bits = r.vector().iter().map(|x| x.to_bits()).collect();
-            (r.id().to_owned(), bits)
+            let bits = r.vector()?.iter().map(|x| x.to_bits()).collect();
+            Ok((r.id().to_owned(), bits))
         })
-        .collect())
+        .collect()
 }
 
 #[test]

@@ -333,6 +333,12 @@ impl StoreFile for FaultyFile {
         check(self.faults.point(Class::Id))?;
         self.inner.id()
     }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        // A positioned read (Scan::Int8 rescoring, int8 `get`) is a read
+        // like any other: a fault point when reads are.
+        check(self.faults.point(Class::Read))?;
+        self.inner.read_exact_at(buf, offset)
+    }
 }
 
 impl FileSystem for FaultyFs {

@@ -2,14 +2,16 @@
 //! machine (read bandwidth, FMA peak) measured in the same run, so every
 //! number can be read as a fraction of what this machine can do now.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 use nidus_format::Attributes;
+use nidus_store::Scan;
 
 use super::write_stdout;
 use crate::args::Matches;
-use crate::db::{Db, SearchParams};
+use crate::db::{Db, Hit, SearchParams};
 use crate::json;
 use crate::progress::{Progress, group_digits};
 use crate::synth::Clustered;
@@ -30,6 +32,8 @@ pub struct BenchConfig {
     pub batch: usize,
     /// Scan threads (0: all cores).
     pub threads: usize,
+    /// The scan mode the unprefixed keys measure.
+    pub scan: Scan,
 }
 
 /// The measurements (keys as `--json` prints them).
@@ -64,6 +68,79 @@ pub struct BenchReport {
     pub read_bandwidth_gb_per_s: f64,
     /// The machine's multiply-add peak, measured now.
     pub fma_peak_gflops: f64,
+    /// Open (reload) rate in `int8`, checksums verified.
+    pub int8_open_gb_per_s: f64,
+    /// Median single-query latency in `int8`.
+    pub int8_query_p50_ms: f64,
+    /// Queries per second in batches of 64 in `int8`.
+    pub int8_batch_queries_per_s: f64,
+    /// Rows rescored from the file per single query in `int8`: the mean.
+    pub int8_rescored_rows_per_query: f64,
+    /// Rows rescored from the file per single query in `int8`: the 99th
+    /// percentile.
+    pub int8_rescored_rows_p99: f64,
+    /// Heap bytes the store keeps after open in `f32`.
+    pub f32_resident_bytes: u64,
+    /// Heap bytes the store keeps after open in `int8`.
+    pub int8_resident_bytes: u64,
+}
+
+/// One scan mode measured on the bench's store.
+struct ModeRun {
+    open_s: f64,
+    p50: f64,
+    p95: f64,
+    batch_s: f64,
+    resident_bytes: u64,
+    /// Rows rescored by each single query.
+    rescored: Vec<f64>,
+    /// The single queries' hits (to check both modes agree).
+    hits: Vec<Vec<Hit>>,
+}
+
+/// Opens the store at `path` in `scan` and times single queries (one
+/// untimed warm-up first) and `passes` batches of `block`.
+fn run_mode(
+    path: &Path,
+    scan: Scan,
+    params: SearchParams<'_>,
+    queries: &[f32],
+    block: &[f32],
+    passes: usize,
+) -> Result<ModeRun> {
+    let start = Instant::now();
+    let db = Db::open_read_only_scan(path, scan)?;
+    let open_s = start.elapsed().as_secs_f64();
+    let resident_bytes = db.stats()?.resident_bytes;
+    let dim = db.dim();
+    db.search_batch(&queries[..dim], params)?;
+    let mut latencies = Vec::with_capacity(queries.len() / dim);
+    let mut rescored = Vec::with_capacity(queries.len() / dim);
+    let mut hits = Vec::with_capacity(queries.len() / dim);
+    for query in queries.chunks_exact(dim) {
+        let before = db.rescored_rows();
+        let t = Instant::now();
+        let found = std::hint::black_box(db.search_batch(query, params)?);
+        latencies.push(t.elapsed().as_secs_f64());
+        rescored.push((db.rescored_rows() - before) as f64);
+        hits.extend(found);
+    }
+    let (p50, p95) = percentiles(&mut latencies);
+    db.search_batch(block, params)?;
+    let t = Instant::now();
+    for _ in 0..passes {
+        std::hint::black_box(db.search_batch(block, params)?);
+    }
+    let batch_s = t.elapsed().as_secs_f64() / passes as f64;
+    Ok(ModeRun {
+        open_s,
+        p50,
+        p95,
+        batch_s,
+        resident_bytes,
+        rescored,
+        hits,
+    })
 }
 
 /// Queries per pass in the batched measurement (as the issue fixes it).
@@ -78,6 +155,7 @@ pub fn run(m: &Matches) -> Result<()> {
         queries: m.parsed_or("queries", 200)?,
         batch: m.parsed_or("batch", 10_000)?,
         threads: m.parsed_or("threads", 0)?,
+        scan: super::scan_flag(m)?,
     };
     for (flag, value) in [
         ("n", config.n),
@@ -165,15 +243,7 @@ pub fn bench(config: BenchConfig, verbose: bool) -> Result<BenchReport> {
     let ingest_s = start.elapsed().as_secs_f64();
     progress.finish();
 
-    let start = Instant::now();
-    let db = Db::open_read_only(&store)?;
-    let open_s = start.elapsed().as_secs_f64();
-    let file_bytes = db.stats()?.file_bytes;
-    say(
-        verbose,
-        &format!("bench: ingest {ingest_s:.2} s, open {open_s:.3} s"),
-    );
-
+    let file_bytes = std::fs::metadata(store.join(nidus_format::DATA_FILE))?.len();
     let params = SearchParams {
         k,
         collections: &[],
@@ -187,42 +257,70 @@ pub fn bench(config: BenchConfig, verbose: bool) -> Result<BenchReport> {
     for _ in 0..config.queries {
         points.point(&mut queries);
     }
-    let mut latencies = Vec::with_capacity(config.queries);
-    // One untimed warm-up query (page faults, thread start-up).
-    db.search_batch(&queries[..dim], params)?;
-    for query in queries.chunks_exact(dim) {
-        let t = Instant::now();
-        std::hint::black_box(db.search_batch(query, params)?);
-        latencies.push(t.elapsed().as_secs_f64());
-    }
-    let (p50, p95) = percentiles(&mut latencies);
-    let matrix_bytes = (n * dim * 4) as f64;
-    say(
-        verbose,
-        &format!("bench: single queries p50 {:.2} ms", p50 * 1e3),
-    );
-
-    // Batches of 64 queries: enough passes for about a second.
+    // Batches of 64 queries: enough passes for about a second of f32.
     let mut block = Vec::with_capacity(BATCH_QUERIES * dim);
     for _ in 0..BATCH_QUERIES {
         points.point(&mut block);
     }
-    let t = Instant::now();
-    db.search_batch(&block, params)?;
-    let one = t.elapsed().as_secs_f64();
-    let passes = ((1.0 / one.max(1e-6)) as usize).clamp(1, 20);
-    let t = Instant::now();
-    for _ in 0..passes {
-        std::hint::black_box(db.search_batch(&block, params)?);
-    }
-    let batch_s = t.elapsed().as_secs_f64() / passes as f64;
-    let batch_qps = BATCH_QUERIES as f64 / batch_s;
-    let batch_gflops = 2.0 * (n * dim * BATCH_QUERIES) as f64 / batch_s / 1e9;
+    let passes = {
+        let db = Db::open_read_only_scan(&store, Scan::F32)?;
+        let t = Instant::now();
+        db.search_batch(&block, params)?;
+        ((1.0 / t.elapsed().as_secs_f64().max(1e-6)) as usize).clamp(1, 20)
+    };
+    // Both modes, one after the other (never both in memory).
+    let f32_run = run_mode(&store, Scan::F32, params, &queries, &block, passes)?;
     say(
         verbose,
-        &format!("bench: 64-query batches {batch_qps:.0} queries/s"),
+        &format!(
+            "bench: f32  open {:.3} s, single queries p50 {:.2} ms, 64-query batches {:.0} queries/s",
+            f32_run.open_s,
+            f32_run.p50 * 1e3,
+            BATCH_QUERIES as f64 / f32_run.batch_s
+        ),
     );
-    drop(db);
+    let int8_run = run_mode(&store, Scan::Int8, params, &queries, &block, passes)?;
+    say(
+        verbose,
+        &format!(
+            "bench: int8 open {:.3} s, single queries p50 {:.2} ms, 64-query batches {:.0} queries/s",
+            int8_run.open_s,
+            int8_run.p50 * 1e3,
+            BATCH_QUERIES as f64 / int8_run.batch_s
+        ),
+    );
+    for (i, (a, b)) in f32_run.hits.iter().zip(&int8_run.hits).enumerate() {
+        let same = a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                x.collection == y.collection
+                    && x.id == y.id
+                    && x.score.to_bits() == y.score.to_bits()
+            });
+        if !same {
+            bail!("query {i}: the int8 hits differ from the f32 hits: {a:?} vs {b:?}");
+        }
+    }
+    say(
+        verbose,
+        &format!(
+            "bench: ingest {ingest_s:.2} s; int8 hits identical to f32 for all {} queries",
+            config.queries
+        ),
+    );
+    let main = match config.scan {
+        Scan::Int8 => &int8_run,
+        _ => &f32_run,
+    };
+    let (p50, p95) = (main.p50, main.p95);
+    let open_s = main.open_s;
+    let batch_s = main.batch_s;
+    let matrix_bytes = (n * dim * 4) as f64;
+    let batch_qps = BATCH_QUERIES as f64 / batch_s;
+    let batch_gflops = 2.0 * (n * dim * BATCH_QUERIES) as f64 / batch_s / 1e9;
+    let mut rescored = int8_run.rescored.clone();
+    let rescored_mean = rescored.iter().sum::<f64>() / rescored.len().max(1) as f64;
+    rescored.sort_by(f64::total_cmp);
+    let rescored_p99 = rescored[((rescored.len() - 1) as f64 * 0.99).round() as usize];
 
     // The bare kernel on the same vectors and queries.
     let opts = nidus_kernel::ScanOptions::top(k).threads(threads);
@@ -258,6 +356,13 @@ pub fn bench(config: BenchConfig, verbose: bool) -> Result<BenchReport> {
         kernel_batch_queries_per_s: BATCH_QUERIES as f64 / kernel_batch_s.max(1e-9),
         read_bandwidth_gb_per_s: read_bw,
         fma_peak_gflops: fma,
+        int8_open_gb_per_s: file_bytes as f64 / int8_run.open_s.max(1e-9) / 1e9,
+        int8_query_p50_ms: int8_run.p50 * 1e3,
+        int8_batch_queries_per_s: BATCH_QUERIES as f64 / int8_run.batch_s.max(1e-9),
+        int8_rescored_rows_per_query: rescored_mean,
+        int8_rescored_rows_p99: rescored_p99,
+        f32_resident_bytes: f32_run.resident_bytes,
+        int8_resident_bytes: int8_run.resident_bytes,
     })
 }
 
@@ -304,8 +409,35 @@ pub fn to_json(r: &BenchReport) -> String {
         r.read_bandwidth_gb_per_s,
     );
     num(&mut out, "fma_peak_gflops", r.fma_peak_gflops);
+    out.push_str(",\"scan\":");
+    json::write_str(&mut out, scan_name(c.scan));
+    num(&mut out, "int8_open_gb_per_s", r.int8_open_gb_per_s);
+    num(&mut out, "int8_query_p50_ms", r.int8_query_p50_ms);
+    num(
+        &mut out,
+        "int8_batch_queries_per_s",
+        r.int8_batch_queries_per_s,
+    );
+    num(
+        &mut out,
+        "int8_rescored_rows_per_query",
+        r.int8_rescored_rows_per_query,
+    );
+    num(&mut out, "int8_rescored_rows_p99", r.int8_rescored_rows_p99);
+    out.push_str(&format!(
+        ",\"f32_resident_bytes\":{},\"int8_resident_bytes\":{}",
+        r.f32_resident_bytes, r.int8_resident_bytes
+    ));
     out.push('}');
     out
+}
+
+/// `f32` or `int8`, as `--scan` spells it.
+pub fn scan_name(scan: Scan) -> &'static str {
+    match scan {
+        Scan::Int8 => "int8",
+        _ => "f32",
+    }
 }
 
 /// The readable table.
@@ -313,12 +445,13 @@ pub fn to_table(r: &BenchReport) -> String {
     let c = r.config;
     let pct = |a: f64, b: f64| if b > 0.0 { a / b * 100.0 } else { 0.0 };
     let mut out = format!(
-        "nidus bench: n={} dim={} k={} threads={} tier={}\n\n",
+        "nidus bench: n={} dim={} k={} threads={} tier={} scan={}\n\n",
         group_digits(c.n as u64),
         c.dim,
         c.k,
         r.threads,
-        r.tier
+        r.tier,
+        scan_name(c.scan)
     );
     let mut row = |what: &str, value: String, note: String| {
         out.push_str(&format!("{what:<34} {value:>16}  {note}\n"));
@@ -374,6 +507,40 @@ pub fn to_table(r: &BenchReport) -> String {
         format!("{:.0} q/s", r.kernel_batch_queries_per_s),
         String::new(),
     );
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+    row(
+        "int8: open",
+        format!("{:.2} GB/s", r.int8_open_gb_per_s),
+        String::new(),
+    );
+    row(
+        "int8: single query p50",
+        format!("{:.2} ms", r.int8_query_p50_ms),
+        String::new(),
+    );
+    row(
+        "int8: 64-query batches",
+        format!("{:.0} q/s", r.int8_batch_queries_per_s),
+        String::new(),
+    );
+    row(
+        "int8: rows rescored per query",
+        format!("{:.1}", r.int8_rescored_rows_per_query),
+        format!("p99 {:.0}", r.int8_rescored_rows_p99),
+    );
+    row(
+        "memory after open: f32",
+        format!("{} B", group_digits(r.f32_resident_bytes)),
+        String::new(),
+    );
+    row(
+        "memory after open: int8",
+        format!("{} B", group_digits(r.int8_resident_bytes)),
+        format!(
+            "{:.2}x of f32",
+            ratio(r.int8_resident_bytes as f64, r.f32_resident_bytes as f64)
+        ),
+    );
     row(
         "machine: read bandwidth",
         format!("{:.2} GB/s", r.read_bandwidth_gb_per_s),
@@ -401,6 +568,7 @@ mod tests {
                 queries: 3,
                 batch: 5,
                 threads: 0,
+                scan: Scan::F32,
             },
             threads: 2,
             tier: "avx2".into(),
@@ -415,6 +583,13 @@ mod tests {
             kernel_batch_queries_per_s: 4.5,
             read_bandwidth_gb_per_s: 6.0,
             fma_peak_gflops: 7.0,
+            int8_open_gb_per_s: 3.0,
+            int8_query_p50_ms: 0.05,
+            int8_batch_queries_per_s: 9.0,
+            int8_rescored_rows_per_query: 12.5,
+            int8_rescored_rows_p99: 30.0,
+            f32_resident_bytes: 1000,
+            int8_resident_bytes: 300,
         };
         let text = to_json(&r);
         let v = json::parse(&text).unwrap();
@@ -433,6 +608,13 @@ mod tests {
             "batch_gflops",
             "read_bandwidth_gb_per_s",
             "fma_peak_gflops",
+            "scan",
+            "int8_query_p50_ms",
+            "int8_batch_queries_per_s",
+            "int8_rescored_rows_per_query",
+            "f32_resident_bytes",
+            "int8_resident_bytes",
+            "int8_open_gb_per_s",
         ] {
             assert!(v.get(key).is_some(), "{key} missing from {text}");
         }

@@ -1,7 +1,8 @@
 //! `nidus demo`: the main job in one command. Builds a store in a temporary
 //! directory from generated data with real structure, and walks through
 //! every feature with timings: import (JSONL and npy) with progress, reopen,
-//! plain / filtered / scoped / batched searches, delete, compact, verify.
+//! plain / filtered / scoped / batched searches, the two scan modes side by
+//! side, delete, compact, verify.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -10,6 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
 use nidus_format::Value;
+use nidus_store::Scan;
 
 use crate::args::Matches;
 use crate::db::{Db, Hit, SearchParams};
@@ -221,9 +223,19 @@ pub fn run(_m: &Matches) -> Result<()> {
         found * 100 >= queries * 99,
         "only {found} of {queries} queries found their own cluster first"
     );
+
+    // 8. The same searches from int8 codes, side by side with f32.
+    let t = Instant::now();
+    let side = compare_scans(&db, &store, &query, &block, params, stats.resident_bytes)?;
+    step(
+        "scan",
+        t,
+        "f32 vectors and int8 codes (exact rescoring from the file), side by side",
+    )?;
+    outln!("{side}");
     drop(db);
 
-    // 8. Delete by filter, then by id.
+    // 9. Delete by filter, then by id.
     let drafts = filter::parse(r#"{"draft": true}"#).map_err(anyhow::Error::msg)?;
     let t = Instant::now();
     let mut db = Db::open_writable(&store)?;
@@ -246,7 +258,7 @@ pub fn run(_m: &Matches) -> Result<()> {
         "a deleted record is still there"
     );
 
-    // 9. Compact.
+    // 10. Compact.
     let t = Instant::now();
     let (before, after) = db.compact()?;
     step(
@@ -265,7 +277,7 @@ pub fn run(_m: &Matches) -> Result<()> {
         "after compaction: {live:?}"
     );
 
-    // 10. Verify every byte.
+    // 11. Verify every byte.
     let t = Instant::now();
     let report = Db::verify(&store)?;
     if let Some(damage) = report.damage {
@@ -286,6 +298,100 @@ pub fn run(_m: &Matches) -> Result<()> {
         group_digits(live.records)
     );
     Ok(())
+}
+
+/// Opens the store again with `Scan::Int8` and measures it beside `f32`
+/// (the open `db`): memory, reopen, single-query latency (median of 21)
+/// and batches of 64 of `block`. Fails unless every hit is identical.
+fn compare_scans(
+    f32_db: &Db,
+    store: &Path,
+    query: &[f32],
+    block: &[f32],
+    params: SearchParams<'_>,
+    f32_resident: u64,
+) -> Result<String> {
+    let t = Instant::now();
+    let f32_again = Db::open_read_only_scan(store, Scan::F32)?;
+    let f32_open = t.elapsed().as_secs_f64();
+    drop(f32_again);
+    let t = Instant::now();
+    let int8_db = Db::open_read_only_scan(store, Scan::Int8)?;
+    let int8_open = t.elapsed().as_secs_f64();
+    let int8_resident = int8_db.stats()?.resident_bytes;
+    let single = SearchParams {
+        k: 10,
+        collections: &[],
+        ..params
+    };
+    let median = |db: &Db| -> Result<(f64, Vec<Hit>)> {
+        let mut times = Vec::new();
+        let mut hits = Vec::new();
+        for _ in 0..21 {
+            let t = Instant::now();
+            hits = db.search_batch(query, single)?.remove(0);
+            times.push(t.elapsed().as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        Ok((times[times.len() / 2], hits))
+    };
+    let (f32_p50, f32_hits) = median(f32_db)?;
+    let before = int8_db.rescored_rows();
+    let (int8_p50, int8_hits) = median(&int8_db)?;
+    let rescored = (int8_db.rescored_rows() - before) as f64 / 21.0;
+    ensure!(f32_hits == int8_hits, "int8 and f32 disagree on the query");
+    let batches = |db: &Db| -> Result<(f64, Vec<Vec<Hit>>)> {
+        let t = Instant::now();
+        let mut all = Vec::new();
+        for chunk in block.chunks(64 * DIM) {
+            all.extend(db.search_batch(chunk, params)?);
+        }
+        Ok((
+            block.len() as f64 / DIM as f64 / t.elapsed().as_secs_f64().max(1e-9),
+            all,
+        ))
+    };
+    let (f32_qps, f32_all) = batches(f32_db)?;
+    let (int8_qps, int8_all) = batches(&int8_db)?;
+    ensure!(
+        f32_all == int8_all,
+        "int8 and f32 disagree on a batched query"
+    );
+    let mb = |b: u64| b as f64 / 1e6;
+    let mut out = String::new();
+    out.push_str(&format!("{:>33} {:>12} {:>12}\n", "", "f32", "int8"));
+    let mut row = |what: &str, a: String, b: String, note: String| {
+        out.push_str(&format!("    {what:<28} {a:>12} {b:>12}  {note}\n"));
+    };
+    row(
+        "memory after open",
+        format!("{:.1} MB", mb(f32_resident)),
+        format!("{:.1} MB", mb(int8_resident)),
+        format!("{:.2}x", int8_resident as f64 / f32_resident.max(1) as f64),
+    );
+    row(
+        "reopen",
+        format!("{f32_open:.3} s"),
+        format!("{int8_open:.3} s"),
+        String::new(),
+    );
+    row(
+        "single query p50 (top 10)",
+        format!("{:.2} ms", f32_p50 * 1e3),
+        format!("{:.2} ms", int8_p50 * 1e3),
+        format!("{rescored:.0} rows rescored from the file"),
+    );
+    row(
+        "64-query batches",
+        format!("{f32_qps:.0} q/s"),
+        format!("{int8_qps:.0} q/s"),
+        String::new(),
+    );
+    out.push_str(&format!(
+        "    identical hits, scores to the bit, for all {} queries",
+        1 + block.len() / DIM
+    ));
+    Ok(out)
 }
 
 fn step(name: &str, start: Instant, what: &str) -> Result<()> {

@@ -100,7 +100,7 @@ Prints a summary line on stdout: rows imported, seconds, rows/s and MB/s.",
         summary: "Nearest neighbours by cosine similarity, exact.",
         usage: "search STORE (--vector JSON_ARRAY | --queries FILE [--format jsonl|npy|fvecs] | --like ID)
               [--k K] [--collection NAME]... [--filter JSON] [--min-score S] [--threads T]
-              [--batch B] [--attrs]",
+              [--batch B] [--attrs] [--scan f32|int8]",
         help: "\
 Exactly one query source:
   --vector JSON_ARRAY  one query, e.g. --vector '[0.1, 0.2, 0.3]'
@@ -118,6 +118,10 @@ Flags:
   --threads T         scan threads (default: all cores)
   --batch B           queries scanned together in one pass (default 64; 1 = each alone)
   --attrs             include each hit's attributes
+  --scan f32|int8     what stays in memory to search with (default f32): the f32
+                      vectors, or int8 codes (a quarter of the bytes) plus exact rescoring of
+                      the few rows that can still reach the top k, read back from the data
+                      file. The output is the same, byte for byte
 
 Output: one JSON object per query on stdout, in query order:
   {\"query\": 0, \"hits\": [{\"collection\": \"default\", \"id\": \"a\", \"score\": 0.98}, ...]}
@@ -148,6 +152,7 @@ Search opens the store read-only and takes no lock: it works while another proce
             FlagSpec::value("threads", "T"),
             FlagSpec::value("batch", "B"),
             FlagSpec::switch("attrs"),
+            FlagSpec::value("scan", "f32|int8"),
         ],
         min_positionals: 1,
         max_positionals: Some(1),
@@ -201,7 +206,9 @@ Prints the number of records deleted on stdout.",
 Flags:
   --json   one JSON object instead of a table:
            {\"dimension\": D, \"records\": N, \"collections\": {\"name\": count, ...},
-            \"dead\": N, \"file_bytes\": N}",
+            \"dead\": N, \"file_bytes\": N, \"resident_bytes\": N}
+           resident_bytes: the heap bytes the store keeps in memory, opened in the default
+           scan mode (see search --scan)",
         flags: &[FlagSpec::switch("json")],
         min_positionals: 1,
         max_positionals: Some(1),
@@ -256,7 +263,8 @@ Flags:
     CommandSpec {
         name: "bench",
         summary: "Measure the kernel and the store on generated data.",
-        usage: "bench [--n N] [--dim D] [--k K] [--queries Q] [--batch B] [--threads T] [--json]",
+        usage: "bench [--n N] [--dim D] [--k K] [--queries Q] [--batch B] [--threads T]
+              [--scan f32|int8] [--json]",
         help: "\
 Generates N clustered vectors, imports them durably into a temporary store in batches of B
 rows, reopens it, and times single queries and batches of 64 queries through the store, then
@@ -270,10 +278,16 @@ Flags:
   --queries Q   single queries timed (default 200)
   --batch B     rows per durable write during ingest (default 10000)
   --threads T   scan threads (default: all cores)
+  --scan MODE   the scan mode (f32 or int8) the unprefixed open, query and batch keys
+                measure (default f32). Both modes are measured in every run, one after the
+                other on the same store and queries, and their hits must be identical
   --json        one JSON object with the keys n, dim, k, threads, tier, ingest_vectors_per_s,
                 open_gb_per_s, query_p50_ms, query_p95_ms, query_gb_per_s,
                 batch_queries_per_s, batch_gflops, kernel_query_p50_ms,
-                kernel_batch_queries_per_s, read_bandwidth_gb_per_s, fma_peak_gflops",
+                kernel_batch_queries_per_s, read_bandwidth_gb_per_s, fma_peak_gflops, scan,
+                int8_open_gb_per_s, int8_query_p50_ms, int8_batch_queries_per_s,
+                int8_rescored_rows_per_query (mean), int8_rescored_rows_p99,
+                f32_resident_bytes, int8_resident_bytes (heap bytes after open)",
         flags: &[
             FlagSpec::value("n", "N"),
             FlagSpec::value("dim", "D"),
@@ -281,6 +295,7 @@ Flags:
             FlagSpec::value("queries", "Q"),
             FlagSpec::value("batch", "B"),
             FlagSpec::value("threads", "T"),
+            FlagSpec::value("scan", "f32|int8"),
             FlagSpec::switch("json"),
         ],
         min_positionals: 0,
@@ -314,6 +329,19 @@ pub fn run(args: &[String]) -> Result<()> {
             Ok(())
         }
         Invocation::Run { command, matches } => dispatch(command.name, &matches),
+    }
+}
+
+/// The `--scan` flag of `search` and `bench`: `f32` or `int8` (absent:
+/// the store's default).
+pub fn scan_flag(m: &Matches) -> Result<nidus_store::Scan> {
+    match m.value("scan") {
+        None => Ok(nidus_store::Scan::default()),
+        Some("f32") => Ok(nidus_store::Scan::F32),
+        Some("int8") => Ok(nidus_store::Scan::Int8),
+        Some(other) => Err(m
+            .usage_error(format!("--scan must be f32 or int8, not '{other}'"))
+            .into()),
     }
 }
 

@@ -117,7 +117,8 @@ pub fn run(m: &Matches) -> Result<()> {
         None => None,
     };
 
-    let db = Db::open_read_only(store)?;
+    let scan = super::scan_flag(m)?;
+    let db = Db::open_read_only_scan(store, scan)?;
     let params = SearchParams {
         k,
         collections: &collections,

@@ -22,7 +22,8 @@ pub fn run(m: &Matches) -> Result<()> {
     Ok(())
 }
 
-/// `{"dimension": D, "records": N, "collections": {...}, "dead": N, "file_bytes": N}`.
+/// `{"dimension": D, "records": N, "collections": {...}, "dead": N, "file_bytes": N,
+/// "resident_bytes": N}`.
 pub fn to_json(s: &Stats) -> String {
     let mut out = format!(
         "{{\"dimension\":{},\"records\":{},\"collections\":{{",
@@ -36,8 +37,8 @@ pub fn to_json(s: &Stats) -> String {
         out.push_str(&format!(":{count}"));
     }
     out.push_str(&format!(
-        "}},\"dead\":{},\"file_bytes\":{}}}",
-        s.dead, s.file_bytes
+        "}},\"dead\":{},\"file_bytes\":{},\"resident_bytes\":{}}}",
+        s.dead, s.file_bytes, s.resident_bytes
     ));
     out
 }
@@ -50,6 +51,7 @@ pub fn to_table(s: &Stats) -> String {
     row(&mut out, "records", group_digits(s.records));
     row(&mut out, "dead rows", group_digits(s.dead));
     row(&mut out, "file bytes", group_digits(s.file_bytes));
+    row(&mut out, "memory bytes", group_digits(s.resident_bytes));
     out.push_str(&format!("\n{:<24} {:>15}\n", "collection", "records"));
     for (name, count) in &s.collections {
         out.push_str(&format!("{name:<24} {:>15}\n", group_digits(*count)));
@@ -69,11 +71,12 @@ mod tests {
             collections: vec![("a\"b".into(), 1000), ("default".into(), 234)],
             dead: 5,
             file_bytes: 99,
+            resident_bytes: 4096,
         };
         let j = to_json(&s);
         assert_eq!(
             j,
-            "{\"dimension\":4,\"records\":1234,\"collections\":{\"a\\\"b\":1000,\"default\":234},\"dead\":5,\"file_bytes\":99}"
+            "{\"dimension\":4,\"records\":1234,\"collections\":{\"a\\\"b\":1000,\"default\":234},\"dead\":5,\"file_bytes\":99,\"resident_bytes\":4096}"
         );
         assert!(json::parse(&j).is_ok());
         let t = to_table(&s);

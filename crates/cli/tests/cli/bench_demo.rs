@@ -35,6 +35,13 @@ fn bench_json_has_every_key() {
         "kernel_batch_queries_per_s",
         "read_bandwidth_gb_per_s",
         "fma_peak_gflops",
+        "scan",
+        "int8_query_p50_ms",
+        "int8_batch_queries_per_s",
+        "int8_rescored_rows_per_query",
+        "f32_resident_bytes",
+        "int8_resident_bytes",
+        "int8_open_gb_per_s",
     ] {
         assert!(v.get(key).is_some(), "{key} missing: {out}");
     }
@@ -50,7 +57,8 @@ fn bench_json_has_every_key() {
 fn demo_runs_to_the_end() {
     let out = ok(&["demo"]);
     for step in [
-        "import", "reopen", "search", "filtered", "scoped", "batch", "delete", "compact", "verify",
+        "import", "reopen", "search", "filtered", "scoped", "batch", "scan", "delete", "compact",
+        "verify",
     ] {
         assert!(
             out.contains(&format!("  {step} ")),
@@ -61,5 +69,6 @@ fn demo_runs_to_the_end() {
         out.contains("nearest hit in the query's cluster for 1024/1024"),
         "{out}"
     );
+    assert!(out.contains("identical hits, scores to the bit"), "{out}");
     assert!(out.contains("\ndone in "), "{out}");
 }

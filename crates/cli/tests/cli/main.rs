@@ -10,6 +10,7 @@ mod concurrent;
 mod export;
 mod get_delete;
 mod import;
+mod scan;
 mod search;
 mod streams;
 mod usage;

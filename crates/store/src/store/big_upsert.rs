@@ -32,6 +32,11 @@ impl Store {
         }
         let layout = UpsertFrame::begin(&self.header, rows, &mut self.frame)
             .map_err(|e| frame_log::format_error(e, &self.path))?;
+        debug_assert_eq!(
+            layout.vectors().start as u64,
+            frame_log::VECTORS_IN_FRAME,
+            "finish_upserts finds the rows where every frame keeps them"
+        );
         stage::write_units(
             records,
             dim,

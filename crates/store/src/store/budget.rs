@@ -48,7 +48,8 @@ pub(super) fn check_budget<'b>(
         return Ok(());
     };
     let mut rows = 0;
-    let mut growth = vector_bytes;
+    // What the scan mode keeps of those vectors.
+    let mut growth = model.vector_cost(vector_bytes / (model.dim * 4));
     for op in ops {
         if let OpRef::Upsert { id, attrs, .. } = op {
             rows += 1;
@@ -69,7 +70,7 @@ pub(super) fn check_records(
     let Some(budget) = budget else {
         return Ok(());
     };
-    let growth = records.len() * model.dim * 4
+    let growth = model.vector_cost(records.len())
         + records
             .iter()
             .map(|r| row_growth(r.id.len(), r.attrs.len()))

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::frame_log;
 use crate::info::{FileEnd, OpenReport};
 use crate::io::{OpenMode, StoreFile};
+use crate::model::Moved;
 
 /// Compaction writes upserts in batches of at most this many rows.
 const COMPACT_BATCH_ROWS: usize = 8192;
@@ -45,7 +46,7 @@ impl Store {
         let fs = self.opts.fs.clone();
         let _ = fs.remove_file(&tmp);
         let written = self.write_compacted(&tmp);
-        let (mut out, len) = match written {
+        let (mut out, len, moved) = match written {
             Ok(written) => written,
             Err(e) => {
                 let _ = fs.remove_file(&tmp);
@@ -73,7 +74,8 @@ impl Store {
         let dir_synced = fs.sync_dir(&self.dir);
         // The in-memory compaction only renumbers rows; if it cannot get
         // memory, the state stays logically identical, just not smaller.
-        let _ = self.model.compact();
+        // Int8: the rows' offsets move to the new file here, with it.
+        let _ = self.model.compact(moved);
         self.report = OpenReport {
             batches: self.report.batches,
             valid_bytes: len,
@@ -87,8 +89,12 @@ impl Store {
             .map_err(|e| Error::io("syncing the store directory after compaction", &self.dir, e))
     }
 
-    /// Writes and syncs the compacted file; returns it and its length.
-    fn write_compacted(&mut self, tmp: &Path) -> Result<(Box<dyn StoreFile>, u64)> {
+    /// Writes and syncs the compacted file; returns it, its length and
+    /// ([`Scan::Int8`](crate::Scan::Int8)) where the rows went. With
+    /// `Scan::Int8` the vectors are read back from the old file, each
+    /// checked against its codes: a damaged row fails the compaction
+    /// instead of being copied.
+    fn write_compacted(&mut self, tmp: &Path) -> Result<(Box<dyn StoreFile>, u64, Option<Moved>)> {
         let io_err = |e| Error::io("writing the compacted file", tmp, e);
         let mut out = self
             .opts
@@ -98,6 +104,24 @@ impl Store {
         out.write_all(&self.header.encode()).map_err(io_err)?;
         let mut len = HEADER_LEN as u64;
         let model = &self.model;
+        let dim = model.dim;
+        let mut reader = self.file_rows().map(|r| r.sequential());
+        let mut moved = match model.quantized() {
+            None => None,
+            Some(_) => {
+                let mut live_rows = self.scratch()?;
+                live_rows.reserve(model.live_rows());
+                let mut offsets_by_old = Vec::new();
+                offsets_by_old.try_reserve_exact(model.rows())?;
+                offsets_by_old.resize(model.rows(), u64::MAX);
+                Some(Moved {
+                    offsets_by_old,
+                    live_rows,
+                })
+            }
+        };
+        let mut scratch = self.scratch()?;
+        let mut in_batch: Vec<usize> = Vec::new();
         let mut frames = Vec::new();
         let mut batch = Batch::default();
         for c in model.collections_by_slot() {
@@ -112,7 +136,13 @@ impl Store {
                 });
             }
         }
-        let mut flush = |batch: &mut Batch, out: &mut Box<dyn StoreFile>| -> Result<()> {
+        // Writes `batch`; `in_batch` names the old rows of its upserts, whose
+        // new offsets go into `moved`.
+        let mut flush = |batch: &mut Batch,
+                         out: &mut Box<dyn StoreFile>,
+                         in_batch: &mut Vec<usize>,
+                         moved: &mut Option<Moved>|
+         -> Result<()> {
             if batch.ops.is_empty() {
                 return Ok(());
             }
@@ -120,25 +150,48 @@ impl Store {
             nidus_format::encode_frame(batch, &self.header, &mut frames)
                 .map_err(|e| frame_log::format_error(e, tmp))?;
             out.write_all(&frames).map_err(io_err)?;
+            if let Some(m) = moved.as_mut() {
+                let first = len + frame_log::VECTORS_IN_FRAME;
+                for (i, &old) in in_batch.iter().enumerate() {
+                    m.offsets_by_old[old] = first + (i * dim * 4) as u64;
+                }
+            }
+            in_batch.clear();
             len += frames.len() as u64;
             batch.ops.clear();
             batch.vectors.clear();
             Ok(())
         };
-        flush(&mut batch, &mut out)?;
+        flush(&mut batch, &mut out, &mut in_batch, &mut moved)?;
         for row in model.live.iter() {
             batch.ops.push(Op::Upsert {
                 collection: model.row_collection(row).to_owned(),
                 id: model.row_id(row).to_owned(),
                 attrs: model.keys.expand(model.row_attrs(row)),
             });
-            batch.vectors.extend_from_slice(model.row_vector(row));
+            match (model.row_vector(row), reader.as_mut()) {
+                (Some(v), _) => batch.vectors.extend_from_slice(v),
+                (None, Some(reader)) => {
+                    let at = batch.vectors.len();
+                    batch.vectors.resize(at + dim, 0.0);
+                    let v = &mut batch.vectors[at..];
+                    reader.fetch(&[row], v)?;
+                    self.check_row(row, v, &mut scratch)?;
+                    if let Some(m) = moved.as_mut() {
+                        m.live_rows
+                            .push(v)
+                            .map_err(|e| Error::invalid(e.to_string()))?;
+                    }
+                    in_batch.push(row);
+                }
+                (None, None) => unreachable!("a row without a vector has an offset"),
+            }
             if batch.ops.len() >= COMPACT_BATCH_ROWS {
-                flush(&mut batch, &mut out)?;
+                flush(&mut batch, &mut out, &mut in_batch, &mut moved)?;
             }
         }
-        flush(&mut batch, &mut out)?;
+        flush(&mut batch, &mut out, &mut in_batch, &mut moved)?;
         out.sync_data().map_err(io_err)?;
-        Ok((out, len))
+        Ok((out, len, moved))
     }
 }

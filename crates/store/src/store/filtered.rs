@@ -69,6 +69,6 @@ impl Store {
         Ok(c.live
             .iter()
             .filter(move |&row| compiled.matches(model.row_attrs(row)))
-            .map(move |row| RecordRef { model, row }))
+            .map(move |row| RecordRef { store: self, row }))
     }
 }

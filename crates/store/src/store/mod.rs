@@ -10,6 +10,7 @@
 //!   the frame is written;
 //! - `refresh`: a read-only store catching up with its writer;
 //! - `compact`: rewriting the live records into a new file;
+//! - `vectors`: where a row's vector comes from in each scan mode;
 //! - `budget`: the memory-budget arithmetic.
 
 mod big_upsert;
@@ -20,6 +21,7 @@ mod open;
 mod read;
 mod refresh;
 mod search;
+mod vectors;
 mod write;
 
 use std::path::PathBuf;
@@ -100,6 +102,8 @@ pub struct Store {
     /// Auto-compaction waits for at least this many dead rows (raised after
     /// a failed attempt, so a failing disk is not retried on every write).
     auto_compact_floor: usize,
+    /// Rows rescored from the file by searches ([`Store::rescored_rows`]).
+    rescored: std::sync::atomic::AtomicU64,
 }
 
 const _: () = {

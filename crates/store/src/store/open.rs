@@ -203,18 +203,17 @@ impl Store {
         {
             return Err(Error::open_dimension(dim, want).with_path(&path));
         }
-        let mut model = Model::new(dim);
-        // Reserve the vector buffer once, from the file size (an upper
-        // bound on the rows): no regrowth copies while loading, and pages
-        // never written are never touched.
-        let mut est_floats =
-            (len.saturating_sub(HEADER_LEN as u64) / (dim as u64 * 4)) as usize * dim;
+        let mut model = Model::new(dim, opts.scan)?;
+        // Reserve the vectors once, from the file size (an upper bound on
+        // the rows): no regrowth copies while loading, and pages never
+        // written are never touched.
+        let mut est_rows = (len.saturating_sub(HEADER_LEN as u64) / (dim as u64 * 4)) as usize;
         if let Some(budget) = opts.memory_budget {
             // Never reserve past the budget; the per-batch check refuses
             // the load with a clear error if the file needs more.
-            est_floats = est_floats.min(budget / 4);
+            est_rows = est_rows.min(budget / model.vector_cost(1));
         }
-        model.vectors.try_reserve_exact(est_floats)?;
+        model.reserve_loaded(est_rows)?;
         let budget = opts.memory_budget;
         let threads = opts.threads;
         let outcome = frame_log::read_frames(
@@ -224,11 +223,13 @@ impl Store {
             HEADER_LEN as u64,
             len,
             threads,
-            &mut |batch| {
+            &mut |batch, frame_at| {
                 check_budget(&model, budget, batch.vector_bytes().len(), batch.ops())
                     .map_err(|e| e.with_path(&path))?;
                 model.reserve_for(batch)?;
-                model.apply(batch, threads)
+                model
+                    .apply(batch, threads, frame_at)
+                    .map_err(|e| e.with_path(&path))
             },
         )?;
         // The file-size estimate counted ids and attributes as vector
@@ -256,6 +257,7 @@ impl Store {
             frame: Vec::new(),
             ops: Vec::new(),
             auto_compact_floor: opts.auto_compact_min_dead,
+            rescored: Default::default(),
             opts,
         };
         store.report.end = store.settle_end(outcome.end, len)?;

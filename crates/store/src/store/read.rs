@@ -1,6 +1,7 @@
 //! Reads: lookups, listings and reports, and [`RecordRef`], a borrowed
 //! view of one record.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -9,13 +10,13 @@ use nidus_format::{Attributes, Value};
 use super::Store;
 use crate::error::{Error, Result};
 use crate::info::{CollectionInfo, Footprint, OpenReport, Stats};
-use crate::model::Model;
+use crate::options::Scan;
 use crate::record::Record;
 
 /// A borrowed view of one stored record (see [`Store::records`]).
 #[derive(Clone, Copy)]
 pub struct RecordRef<'a> {
-    pub(super) model: &'a Model,
+    pub(super) store: &'a Store,
     pub(super) row: usize,
 }
 
@@ -31,15 +32,23 @@ impl std::fmt::Debug for RecordRef<'_> {
 impl<'a> RecordRef<'a> {
     /// The record's collection.
     pub fn collection(&self) -> &'a str {
-        self.model.row_collection(self.row)
+        self.store.model.row_collection(self.row)
     }
     /// The record's id.
     pub fn id(&self) -> &'a str {
-        self.model.row_id(self.row)
+        self.store.model.row_id(self.row)
     }
-    /// The stored unit vector, bit-exact as in the file.
-    pub fn vector(&self) -> &'a [f32] {
-        self.model.row_vector(self.row)
+    /// The stored unit vector, bit-exact as in the file: borrowed from
+    /// memory with [`Scan::F32`]; with [`Scan::Int8`] read from the data
+    /// file (one positioned read) and checked against the codes kept for
+    /// it, so it fails with [`ErrorKind::Io`] if the read fails and
+    /// [`ErrorKind::Corrupt`] (with the byte offset) if the file no longer
+    /// holds the vector that was loaded.
+    ///
+    /// [`ErrorKind::Io`]: crate::ErrorKind::Io
+    /// [`ErrorKind::Corrupt`]: crate::ErrorKind::Corrupt
+    pub fn vector(&self) -> Result<Cow<'a, [f32]>> {
+        self.store.row_vector(self.row)
     }
     /// The value of attribute `name`, or `None` if the record does not
     /// have it: one lookup, without building the map [`RecordRef::attrs`]
@@ -56,16 +65,18 @@ impl<'a> RecordRef<'a> {
     /// # Ok::<(), nidus_store::Error>(())
     /// ```
     pub fn attr(&self, name: &str) -> Option<&'a Value> {
-        let key = self.model.keys.get(name)?;
-        crate::attrs::lookup(self.model.row_attrs(self.row), key)
+        let m = &self.store.model;
+        let key = m.keys.get(name)?;
+        crate::attrs::lookup(m.row_attrs(self.row), key)
     }
     /// The record's attributes.
     pub fn attrs(&self) -> Attributes {
-        self.model.keys.expand(self.model.row_attrs(self.row))
+        let m = &self.store.model;
+        m.keys.expand(m.row_attrs(self.row))
     }
-    /// An owned copy.
-    pub fn to_record(&self) -> Record {
-        Record::new(self.id(), self.vector()).with_attrs(self.attrs())
+    /// An owned copy (errors as [`RecordRef::vector`]).
+    pub fn to_record(&self) -> Result<Record> {
+        Ok(Record::new(self.id(), self.vector()?.into_owned()).with_attrs(self.attrs()))
     }
 }
 
@@ -114,7 +125,8 @@ impl Store {
     }
 
     /// The record `id` of `collection`. The vector is the stored unit
-    /// vector.
+    /// vector (read from the data file with [`Scan::Int8`], errors as
+    /// [`RecordRef::vector`]).
     ///
     /// The two ways to miss differ on purpose: a missing *record* is
     /// `Ok(None)`, an ordinary answer (ids come and go), while a missing
@@ -138,21 +150,28 @@ impl Store {
     /// [`ErrorKind::NotFound`]: crate::ErrorKind::NotFound
     pub fn get(&self, collection: &str, id: &str) -> Result<Option<Record>> {
         self.collection_exists(collection)?;
-        Ok(self.model.find(collection, id).map(|row| {
-            RecordRef {
-                model: &self.model,
-                row,
-            }
-            .to_record()
-        }))
+        self.model
+            .find(collection, id)
+            .map(|row| RecordRef { store: self, row }.to_record())
+            .transpose()
     }
 
     /// The live records of `collection` in insertion order (an overwrite
-    /// moves a record to the end), borrowed: vectors are bit-exact views.
+    /// moves a record to the end), borrowed: ids and attributes from
+    /// memory, vectors bit-exact (see [`RecordRef::vector`]).
     pub fn records(&self, collection: &str) -> Result<impl Iterator<Item = RecordRef<'_>> + '_> {
         let c = self.collection_exists(collection)?;
-        let model = &self.model;
-        Ok(c.live.iter().map(move |row| RecordRef { model, row }))
+        Ok(c.live.iter().map(move |row| RecordRef { store: self, row }))
+    }
+
+    /// What this store keeps in memory to search with ([`Options::scan`]).
+    ///
+    /// [`Options::scan`]: crate::Options::scan
+    pub fn scan(&self) -> Scan {
+        match self.model.quantized() {
+            None => Scan::F32,
+            Some(_) => Scan::Int8,
+        }
     }
 
     /// The attribute names the live records of `collection` use, sorted,
@@ -221,6 +240,8 @@ impl Store {
             dead_rows: self.model.dead_rows(),
             file_bytes: self.end,
             read_only: self.is_read_only(),
+            scan: self.scan(),
+            resident_bytes: self.model.heap_bytes().total(),
         }
     }
 

@@ -72,10 +72,10 @@ impl Store {
             self.end,
             len,
             threads,
-            &mut |batch| {
+            &mut |batch, frame_at| {
                 check_budget(model, budget, batch.vector_bytes().len(), batch.ops())?;
                 model.reserve_for(batch)?;
-                model.apply(batch, threads)
+                model.apply(batch, threads, frame_at)
             },
         )?;
         self.end = outcome.valid_end;

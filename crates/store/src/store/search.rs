@@ -8,7 +8,7 @@ use nidus_format::Attributes;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::filter::{Compiled, Filter};
-use crate::scan::{self, ScanSpec};
+use crate::scan::{self, OutsideBound, Ranked, ScanSpec};
 use crate::validate;
 
 /// Which attributes hits carry.
@@ -230,7 +230,10 @@ impl Store {
             .with_path(&self.dir)
         })?;
         let search = search.borrow().clone().exclude(collection, id);
-        self.search(self.model.row_vector(row), &search)
+        // With Scan::Int8 the stored vector is read from the file (and
+        // checked against its codes), as `get` reads it.
+        let vector = self.row_vector(row)?;
+        self.search(&vector, &search)
     }
 
     /// [`Store::search`] for many queries in one pass over the vectors.
@@ -309,19 +312,80 @@ impl Store {
             min_score: search.min_score,
             threads: search.threads.unwrap_or(self.opts.threads),
         };
-        let matrix = &self.model.vectors[rows.start * dim..rows.end * dim];
-        let ranked = scan::top_k_batch(&units, matrix, dim, &spec)?;
-        Ok(ranked
+        let ranked = match self.model.quantized() {
+            None => {
+                let matrix = &self.model.vectors[rows.start * dim..rows.end * dim];
+                let mut lists = scan::top_k_batch(&units, matrix, dim, &spec)?;
+                for r in lists.iter_mut().flatten() {
+                    r.row += rows.start;
+                }
+                lists
+            }
+            Some(q) => {
+                // The codes of every row are scanned, the scope given as a
+                // bitmap from row 0: the same rows, in the same order, as
+                // the f32 scan of the scope's slice.
+                let words = scan::absolute_words(rows, allowed, self.model.rows());
+                let spec = ScanSpec {
+                    allowed: words.as_deref(),
+                    ..spec
+                };
+                let mut reader = self.file_rows().expect("Scan::Int8 keeps offsets");
+                let (lists, rescored) = scan::int8_top_k_batch(
+                    &units,
+                    &q.rows,
+                    &spec,
+                    |rows, out| reader.fetch(rows, out),
+                    |o| self.outside_bound(o),
+                )?;
+                self.rescored
+                    .fetch_add(rescored.rows as u64, std::sync::atomic::Ordering::Relaxed);
+                lists
+            }
+        };
+        ranked
             .into_iter()
-            .map(|list| {
+            .map(|list: Vec<Ranked>| {
                 list.into_iter()
-                    .map(|r| self.hit(rows.start + r.row, r.score, search))
+                    .map(|r| self.hit(r.row, r.score, search))
                     .collect()
             })
-            .collect())
+            .collect()
     }
 
-    fn hit(&self, row: usize, score: f32, search: &Search) -> Hit {
+    /// The error for a rescored row that failed its bound: the data file
+    /// no longer holds the row that was loaded, so it is not served.
+    fn outside_bound(&self, o: OutsideBound) -> Error {
+        let at = self
+            .model
+            .quantized()
+            .map_or(0, |q| q.offsets.get(o.row).copied().unwrap_or(0));
+        Error::corrupt(
+            format!(
+                "the vector of record {:?} in {:?}, read back from byte {at} to rescore it, \
+                 scores {} where its int8 codes allow only [{}, {}]: the data file changed \
+                 after it was loaded; the record is not served",
+                self.model.row_id(o.row),
+                self.model.row_collection(o.row),
+                o.score,
+                o.lo,
+                o.hi
+            ),
+            &self.path,
+            at,
+        )
+    }
+
+    /// Rows rescored exactly from the data file by this store's searches
+    /// since it was opened (always 0 with [`Scan::F32`]): a measure of how
+    /// well the int8 bound prunes on this data.
+    ///
+    /// [`Scan::F32`]: crate::Scan::F32
+    pub fn rescored_rows(&self) -> u64 {
+        self.rescored.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn hit(&self, row: usize, score: f32, search: &Search) -> Result<Hit> {
         let m = &self.model;
         let attrs = match &search.attrs {
             AttrSelection::All => m.keys.expand(m.row_attrs(row)),
@@ -334,13 +398,17 @@ impl Store {
                 })
                 .collect(),
         };
-        Hit {
+        let vector = match search.with_vectors {
+            true => Some(self.row_vector(row)?.into_owned()),
+            false => None,
+        };
+        Ok(Hit {
             collection: m.row_collection(row).to_owned(),
             id: m.row_id(row).to_owned(),
             score,
             attrs,
-            vector: search.with_vectors.then(|| m.row_vector(row).to_vec()),
-        }
+            vector,
+        })
     }
 }
 

@@ -169,7 +169,7 @@ impl Store {
         }
         self.prepare_upserts(collection, records, id_bytes)?;
         let sync = self.opts.durability == Durability::Sync;
-        let staged = self.model.rows() * self.model.dim;
+        let staged = self.model.staged_from();
         self.frame.clear();
         nidus_format::encode_upsert_frame(
             &self.header,
@@ -220,9 +220,15 @@ impl Store {
         written: usize,
         sync: bool,
     ) {
+        // Both upsert paths write one frame, its vector block where a
+        // reader of the file finds it.
+        let first_offset = self.end + frame_log::VECTORS_IN_FRAME;
         self.wrote_frame(written, sync);
-        self.model
-            .apply_upserts(collection, records.iter().map(|r| r.id.as_str()).zip(attrs));
+        self.model.apply_upserts(
+            collection,
+            records.iter().map(|r| r.id.as_str()).zip(attrs),
+            first_offset,
+        );
         self.maybe_auto_compact();
     }
 
