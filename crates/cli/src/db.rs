@@ -9,7 +9,7 @@ use nidus_format::Attributes;
 
 use nidus_store::{Filter, Options, Scan, Search, Store};
 
-use crate::filter::{Cond, Where};
+use crate::where_clause::{Cond, Where};
 
 /// A stored record, as `get` prints it.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,11 +163,7 @@ impl Db {
     /// Opens an existing store for writing (takes the writer lock).
     pub fn open_writable(path: &Path) -> Result<Db> {
         Db::require(path)?;
-        open(
-            path,
-            Options::existing().create_if_missing(false),
-            "for writing",
-        )
+        open(path, Options::existing().no_create(), "for writing")
     }
 
     /// Opens an existing store read-only, taking no lock, in the default
@@ -182,10 +178,7 @@ impl Db {
         Db::require(path)?;
         open(
             path,
-            Options::existing()
-                .read_only()
-                .create_if_missing(false)
-                .scan(scan),
+            Options::existing().read_only().no_create().scan(scan),
             "read-only",
         )
     }

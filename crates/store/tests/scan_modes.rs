@@ -114,7 +114,7 @@ fn searches() -> Vec<Search> {
                     s = s.min_score(0.05);
                 }
                 if k == 10 && j == 0 {
-                    s = s.with_vectors();
+                    s = s.include_vectors();
                 }
                 out.push(s);
             }
@@ -560,7 +560,7 @@ fn a_file_damaged_after_open_is_reported_with_its_offset_never_served() -> anyho
     }
     let store = Store::open(dir.path(), Options::new(dim).read_only().scan(Scan::Int8))?;
     let q = common::vector(1000, dim);
-    let top = store.search(&q, Search::top(1).with_vectors())?;
+    let top = store.search(&q, Search::top(1).include_vectors())?;
     let victim = top[0].vector.clone().unwrap();
     let at = offset_of(dir.path(), &victim);
     // Another vector where the top hit's was: a write behind the store's

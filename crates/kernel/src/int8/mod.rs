@@ -126,7 +126,7 @@ use std::fmt;
 pub use quantize::{INT8_MAX_DIM, Int8Rows, RowMeta};
 
 use crate::scan::check_min_score;
-use crate::{Hit, Kernel, KernelError, ScanOptions};
+use crate::{Kernel, KernelError, RowHit, ScanOptions};
 use bound::QueryBound;
 use quantize::check_finite;
 
@@ -135,7 +135,7 @@ use quantize::check_finite;
 pub struct Int8Search {
     /// Exactly what [`Kernel::top_k`] of the same tier returns for the same
     /// query, matrix and options.
-    pub hits: Vec<Hit>,
+    pub hits: Vec<RowHit>,
     /// Rows scored exactly (fetched and rescored) for this query.
     pub rescored: usize,
     /// Rows whose interval reached the top `k` after the scan of the codes

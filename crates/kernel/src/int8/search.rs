@@ -10,10 +10,10 @@ use super::bound::{BlockMeta, QueryBound, contains};
 use super::quantize::{Int8Rows, RowMeta};
 use super::simd::Int8Impl;
 use super::{Int8Error, Int8Search};
-use crate::filter::for_each_block;
+use crate::row_filter::for_each_block;
 use crate::scan::{MIN_WORK_PER_THREAD, plan_threads, run_chunks};
 use crate::select::rank;
-use crate::{Hit, ScanOptions};
+use crate::{RowHit, ScanOptions};
 
 /// Rows per block of the single-query scan (dots and bounds stay in L1).
 const SINGLE_BLOCK: usize = 256;
@@ -265,7 +265,7 @@ struct Phase2<'q> {
     query: &'q [f32],
     cands: Vec<Cand>,
     pos: usize,
-    kept: Vec<Hit>,
+    kept: Vec<RowHit>,
     rescored: usize,
     candidates: usize,
 }
@@ -354,7 +354,7 @@ pub(crate) fn rescore<E>(
             }
             st.rescored += 1;
             if at_least(score, min) {
-                st.kept.push(Hit { score, row });
+                st.kept.push(RowHit { score, row });
             }
         }
         for st in &mut states {

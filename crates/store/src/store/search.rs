@@ -8,7 +8,7 @@ use nidus_format::Attributes;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::filter::{Compiled, Filter};
-use crate::scan::{self, OutsideBound, Ranked, ScanSpec};
+use crate::kernel_scan::{self, OutsideBound, Ranked, ScanSpec};
 use crate::validate;
 
 /// Which attributes hits carry.
@@ -176,7 +176,7 @@ pub struct Hit {
     pub score: f32,
     /// The record's attributes (as selected by [`Search::attrs`]).
     pub attrs: Attributes,
-    /// The stored unit vector, with [`Search::with_vectors`].
+    /// The stored unit vector, with [`Search::include_vectors`].
     pub vector: Option<Vec<f32>>,
 }
 
@@ -315,7 +315,7 @@ impl Store {
         let ranked = match self.model.quantized() {
             None => {
                 let matrix = &self.model.vectors[rows.start * dim..rows.end * dim];
-                let mut lists = scan::top_k_batch(&units, matrix, dim, &spec)?;
+                let mut lists = kernel_scan::top_k_batch(&units, matrix, dim, &spec)?;
                 for r in lists.iter_mut().flatten() {
                     r.row += rows.start;
                 }

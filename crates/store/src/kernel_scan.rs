@@ -42,7 +42,7 @@ fn options<'a>(spec: &ScanSpec<'a>) -> ScanOptions<'a> {
     opts
 }
 
-fn ranked(hits: Vec<nidus_kernel::Hit>) -> Vec<Ranked> {
+fn ranked(hits: Vec<nidus_kernel::RowHit>) -> Vec<Ranked> {
     hits.into_iter()
         .map(|h| Ranked {
             score: h.score,
