@@ -214,7 +214,7 @@ fn verify_after_kill(
         .unwrap_or_else(|e| panic!("{ctx}: read-only open after the kill: {e}"));
     match &ro.open_report().end {
         FileEnd::Clean => {}
-        FileEnd::Torn { .. } => tally.torn_tails += 1,
+        FileEnd::TornTail { .. } => tally.torn_tails += 1,
         other => panic!("{ctx}: a kill left a damaged file: {other:?}"),
     }
     let landed = match model.check(&ro, 32) {

@@ -569,7 +569,7 @@ fn check_case(bytes: &[u8], src: &Source, root: &Path, out: &mut Outcome) -> Res
         Ok(s) => {
             match s.open_report().end {
                 FileEnd::Clean => out.clean += 1,
-                FileEnd::Torn { .. } => out.torn += 1,
+                FileEnd::TornTail { .. } => out.torn += 1,
                 ref other => {
                     return Err(format!(
                         "read-only open ended {other:?} without open_valid_prefix"
@@ -1042,7 +1042,7 @@ fn check_content_refusal(bytes: &[u8], at: usize, mention: &str) -> Result<(), S
         }
     };
     let reason = match err.kind() {
-        nidus::format::ErrorKind::Corrupt { reason } => reason,
+        nidus::format::FormatErrorKind::Corrupt { reason } => reason,
         other => return Err(format!("refused as {other:?}, not corrupt: {err}")),
     };
     if err.offset() != Some(at as u64) || reader.valid_end() != at as u64 {

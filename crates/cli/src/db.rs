@@ -9,7 +9,7 @@ use nidus_format::Attributes;
 
 use nidus_store::{Filter, Options, Search, Store};
 
-use crate::filter::{Cond, Where};
+use crate::where_clause::{Cond, Where};
 
 /// A stored record, as `get` prints it.
 #[derive(Debug, Clone, PartialEq)]
@@ -161,11 +161,7 @@ impl Db {
     /// Opens an existing store for writing (takes the writer lock).
     pub fn open_writable(path: &Path) -> Result<Db> {
         Db::require(path)?;
-        open(
-            path,
-            Options::existing().create_if_missing(false),
-            "for writing",
-        )
+        open(path, Options::existing().no_create(), "for writing")
     }
 
     /// Opens an existing store read-only, taking no lock.
@@ -173,7 +169,7 @@ impl Db {
         Db::require(path)?;
         open(
             path,
-            Options::existing().read_only().create_if_missing(false),
+            Options::existing().read_only().no_create(),
             "read-only",
         )
     }
@@ -382,7 +378,7 @@ impl Db {
 
 /// Checks one data file (see [`Db::verify`]).
 pub fn verify_file(file: &Path) -> Result<VerifyReport> {
-    use nidus_format::{Batch, End, ErrorKind, Reader};
+    use nidus_format::{Batch, End, FormatErrorKind, Reader};
     if !file.exists() {
         bail!(
             "no store at {}: {} is missing",
@@ -395,8 +391,8 @@ pub fn verify_file(file: &Path) -> Result<VerifyReport> {
         Err(e) => {
             let offset = e.offset().unwrap_or(0);
             let damage = match e.kind() {
-                ErrorKind::TornTail { .. } => Damage::TornTail { offset },
-                ErrorKind::Corrupt { .. } | ErrorKind::NotNidus => Damage::Corruption {
+                FormatErrorKind::TornTail { .. } => Damage::TornTail { offset },
+                FormatErrorKind::Corrupt { .. } | FormatErrorKind::NotNidus => Damage::Corruption {
                     offset,
                     detail: e.to_string(),
                 },
@@ -415,7 +411,7 @@ pub fn verify_file(file: &Path) -> Result<VerifyReport> {
         match reader.next_into(&mut batch) {
             Ok(true) => batches += 1,
             Ok(false) => break,
-            Err(e) if matches!(e.kind(), ErrorKind::Corrupt { .. }) => break,
+            Err(e) if matches!(e.kind(), FormatErrorKind::Corrupt { .. }) => break,
             Err(e) => return Err(e).with_context(|| format!("cannot verify {}", file.display())),
         }
     }

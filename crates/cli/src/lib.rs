@@ -22,7 +22,7 @@
 //!
 //! ```
 //! use nidus_cli::formats::{RowBatch, RowReader, jsonl::JsonlReader};
-//! use nidus_cli::filter::{self, Cond, Where};
+//! use nidus_cli::where_clause::{self, Cond, Where};
 //!
 //! let text = "{\"id\": \"a\", \"vector\": [0.5, -1e-3], \"attrs\": {\"year\": 2024}}\n";
 //! let mut reader = JsonlReader::new(text.as_bytes(), "in.jsonl".into(), None);
@@ -31,7 +31,7 @@
 //! assert_eq!(batch.vector(0), [0.5, -1e-3]);
 //! assert_eq!(batch.rows[0].id.as_deref(), Some("a"));
 //!
-//! let clause = filter::parse(r#"{"year": {"$gte": 2020}}"#).map_err(anyhow::Error::msg)?;
+//! let clause = where_clause::parse(r#"{"year": {"$gte": 2020}}"#).map_err(anyhow::Error::msg)?;
 //! assert!(matches!(clause, Where::Field { cond: Cond::Gte(_), .. }));
 //! # Ok::<(), anyhow::Error>(())
 //! ```
@@ -40,10 +40,10 @@
 pub mod args;
 pub mod commands;
 pub mod db;
-pub mod filter;
 pub mod formats;
 pub mod json;
 pub mod progress;
 pub mod synth;
 pub mod tempdir;
 pub mod values;
+pub mod where_clause;

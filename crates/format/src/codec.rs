@@ -6,7 +6,7 @@
 //! a small constant times its own length.
 
 use crate::batch::{Batch, Op};
-use crate::error::{Error, ErrorKind};
+use crate::error::{FormatError, FormatErrorKind};
 use crate::header::{Header, Version};
 use crate::value::Value;
 use crate::view::{AttrsRef, BatchRef, ListRef, OpRef, ValueRef};
@@ -43,14 +43,14 @@ pub(crate) fn encode_payload(
     batch: &Batch,
     header: &Header,
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<(), FormatError> {
     let rows = batch.upsert_count();
     let dim = header.dimension as usize;
     let expected = rows
         .checked_mul(dim)
-        .ok_or_else(|| Error::invalid_input("too many rows"))?;
+        .ok_or_else(|| FormatError::invalid_input("too many rows"))?;
     if batch.vectors.len() != expected {
-        return Err(Error::invalid_input(format!(
+        return Err(FormatError::invalid_input(format!(
             "the batch has {rows} upserts of dimension {dim}, so {expected} vector values, \
              but holds {}",
             batch.vectors.len()
@@ -189,7 +189,7 @@ pub(crate) fn encode_upserts_payload<'a>(
     vectors: &[f32],
     upserts: impl Iterator<Item = (&'a str, &'a crate::value::Attributes)>,
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<(), FormatError> {
     let payload_start = out.len();
     put_upsert_counts(rows, out)?;
     put_vectors(out, vectors);
@@ -204,7 +204,7 @@ pub(crate) fn encode_upsert_ops<'a>(
     collection: &str,
     upserts: impl Iterator<Item = (&'a str, &'a crate::value::Attributes)>,
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<(), FormatError> {
     for (id, attrs) in upserts {
         put_upsert(out, collection, id, attrs)?;
     }
@@ -213,7 +213,7 @@ pub(crate) fn encode_upsert_ops<'a>(
 
 /// Appends the payload's leading counts for a batch of `rows` upserts (one
 /// op per row).
-pub(crate) fn put_upsert_counts(rows: usize, out: &mut Vec<u8>) -> Result<(), Error> {
+pub(crate) fn put_upsert_counts(rows: usize, out: &mut Vec<u8>) -> Result<(), FormatError> {
     let rows = count(rows, "vector rows")?;
     put_u32(out, rows);
     put_u32(out, rows);
@@ -240,7 +240,7 @@ fn put_upsert(
     collection: &str,
     id: &str,
     attrs: &crate::value::Attributes,
-) -> Result<(), Error> {
+) -> Result<(), FormatError> {
     out.push(OP_UPSERT);
     put_str(out, collection)?;
     put_str(out, id)?;
@@ -260,9 +260,9 @@ fn pad_payload(out: &mut Vec<u8>, payload_start: usize) {
     out.resize(out.len() + pad, 0);
 }
 
-fn count(n: usize, what: &str) -> Result<u32, Error> {
+fn count(n: usize, what: &str) -> Result<u32, FormatError> {
     u32::try_from(n).map_err(|_| {
-        Error::invalid_input(format!("{n} {what} exceed the format's limit of 2^32-1"))
+        FormatError::invalid_input(format!("{n} {what} exceed the format's limit of 2^32-1"))
     })
 }
 
@@ -270,13 +270,13 @@ fn put_u32(out: &mut Vec<u8>, v: u32) {
     out.extend_from_slice(&v.to_le_bytes());
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), Error> {
+fn put_str(out: &mut Vec<u8>, s: &str) -> Result<(), FormatError> {
     put_u32(out, count(s.len(), "string bytes")?);
     out.extend_from_slice(s.as_bytes());
     Ok(())
 }
 
-fn put_value(out: &mut Vec<u8>, value: &Value) -> Result<(), Error> {
+fn put_value(out: &mut Vec<u8>, value: &Value) -> Result<(), FormatError> {
     match value {
         Value::Null => out.push(VAL_NULL),
         Value::Bool(false) => out.push(VAL_FALSE),
@@ -315,7 +315,7 @@ pub(crate) fn decode_payload(
     at: u64,
     frame_at: u64,
     batch: &mut Batch,
-) -> Result<(), Error> {
+) -> Result<(), FormatError> {
     batch.ops.clear();
     batch.vectors.clear();
     let view = parse_payload(payload, header, at, frame_at, &mut batch.ops)?;
@@ -356,7 +356,7 @@ pub(crate) fn parse_payload<'a>(
     at: u64,
     frame_at: u64,
     visitor: &mut impl OpVisitor<'a>,
-) -> Result<BatchRef<'a>, Error> {
+) -> Result<BatchRef<'a>, FormatError> {
     let mut c = Cursor {
         buf: payload,
         pos: 0,
@@ -440,8 +440,8 @@ impl<'a> Cursor<'a> {
 
     #[cold]
     #[inline(never)]
-    fn bad(&self, what: String) -> Error {
-        Error::corrupt(
+    fn bad(&self, what: String) -> FormatError {
+        FormatError::corrupt(
             self.frame_at,
             format!(
                 "malformed batch payload at byte {}: {what}",
@@ -454,17 +454,17 @@ impl<'a> Cursor<'a> {
     /// a feature we do not know in a file of a newer minor (SPEC.md §8).
     #[cold]
     #[inline(never)]
-    fn unknown_tag(&self, what: &str, tag: u8, tag_pos: usize) -> Error {
+    fn unknown_tag(&self, what: &str, tag: u8, tag_pos: usize) -> FormatError {
         if self.version > Version::CURRENT {
-            Error::new(
-                ErrorKind::UnsupportedVersion {
+            FormatError::new(
+                FormatErrorKind::UnsupportedVersion {
                     file: self.version,
                     supported: Version::CURRENT,
                 },
                 Some(self.frame_at),
             )
         } else {
-            Error::corrupt(
+            FormatError::corrupt(
                 self.frame_at,
                 format!(
                     "malformed batch payload at byte {}: unknown {what} tag {tag}",
@@ -475,7 +475,7 @@ impl<'a> Cursor<'a> {
     }
 
     #[inline]
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], Error> {
+    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], FormatError> {
         if n > self.left() {
             return Err(self.bad(format!(
                 "{what} needs {n} bytes but only {} are left",
@@ -488,7 +488,7 @@ impl<'a> Cursor<'a> {
     }
 
     #[inline]
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Error> {
+    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], FormatError> {
         let s = self.take(N, what)?;
         let mut out = [0u8; N];
         out.copy_from_slice(s);
@@ -496,17 +496,17 @@ impl<'a> Cursor<'a> {
     }
 
     #[inline]
-    fn u8(&mut self, what: &str) -> Result<u8, Error> {
+    fn u8(&mut self, what: &str) -> Result<u8, FormatError> {
         Ok(self.array::<1>(what)?[0])
     }
 
     #[inline]
-    fn u32(&mut self, what: &str) -> Result<u32, Error> {
+    fn u32(&mut self, what: &str) -> Result<u32, FormatError> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
     #[inline]
-    pub(crate) fn str(&mut self, what: &str) -> Result<&'a str, Error> {
+    pub(crate) fn str(&mut self, what: &str) -> Result<&'a str, FormatError> {
         let len = self.u32(what)? as usize;
         let start = self.pos;
         let bytes = self.take(len, what)?;
@@ -517,7 +517,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// One operation (SPEC.md §5.2), fully validated.
-    pub(crate) fn op(&mut self) -> Result<OpRef<'a>, Error> {
+    pub(crate) fn op(&mut self) -> Result<OpRef<'a>, FormatError> {
         let tag_at = self.pos;
         Ok(match self.u8("operation tag")? {
             OP_CREATE_COLLECTION => OpRef::CreateCollection {
@@ -557,7 +557,7 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    fn attributes(&mut self) -> Result<AttrsRef<'a>, Error> {
+    fn attributes(&mut self) -> Result<AttrsRef<'a>, FormatError> {
         let n = self.u32("attribute count")? as usize;
         if n > self.left() / MIN_ATTR_LEN {
             return Err(self.bad(format!(
@@ -585,7 +585,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// One attribute value (SPEC.md §5.3), fully validated.
-    pub(crate) fn value(&mut self) -> Result<ValueRef<'a>, Error> {
+    pub(crate) fn value(&mut self) -> Result<ValueRef<'a>, FormatError> {
         let tag_at = self.pos;
         Ok(match self.u8("value tag")? {
             VAL_NULL => ValueRef::Null,

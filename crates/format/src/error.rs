@@ -1,4 +1,4 @@
-//! The one error type of the crate: a typed [`ErrorKind`] plus where it
+//! The one error type of the crate: a typed [`FormatErrorKind`] plus where it
 //! happened (file and byte offset), so every message can point at the fault.
 
 use std::fmt;
@@ -11,8 +11,8 @@ use crate::header::Version;
 /// enum is non-exhaustive so later versions can add cases.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ErrorKind {
-    /// An I/O operation failed; [`Error::io_error`] holds the cause.
+pub enum FormatErrorKind {
+    /// An I/O operation failed; [`FormatError::io_error`] holds the cause.
     Io,
     /// The file does not start with the nidus magic (SPEC.md §3): it is not
     /// a nidus data file, or its first bytes were overwritten.
@@ -32,7 +32,7 @@ pub enum ErrorKind {
         code: u8,
     },
     /// The file ends inside its header or its last frame: the writer died
-    /// mid-append (SPEC.md §6.2). Everything before [`Error::offset`] is intact.
+    /// mid-append (SPEC.md §6.2). Everything before [`FormatError::offset`] is intact.
     TornTail {
         /// How many bytes from the offset to the end of the input were dropped.
         dropped: u64,
@@ -57,24 +57,24 @@ pub enum ErrorKind {
     Poisoned,
 }
 
-/// An error of the nidus format layer: its [`ErrorKind`], the file it
+/// An error of the nidus format layer: its [`FormatErrorKind`], the file it
 /// concerns (when known), the byte offset at fault (when there is one), and
-/// the underlying I/O error for [`ErrorKind::Io`].
+/// the underlying I/O error for [`FormatErrorKind::Io`].
 ///
 /// `Display` names all of them, e.g.
 /// `data.nidus: byte 4132: corrupt frame: checksum mismatch`.
 #[derive(Debug)]
-pub struct Error {
-    kind: ErrorKind,
+pub struct FormatError {
+    kind: FormatErrorKind,
     path: Option<PathBuf>,
     offset: Option<u64>,
     io: Option<io::Error>,
 }
 
-impl Error {
+impl FormatError {
     /// A new error of `kind` at `offset` (if any), not yet tied to a file.
-    pub fn new(kind: ErrorKind, offset: Option<u64>) -> Self {
-        Error {
+    pub fn new(kind: FormatErrorKind, offset: Option<u64>) -> Self {
+        FormatError {
             kind,
             path: None,
             offset,
@@ -82,10 +82,10 @@ impl Error {
         }
     }
 
-    /// An [`ErrorKind::Io`] error wrapping `err`, at `offset` (if any).
+    /// A [`FormatErrorKind::Io`] error wrapping `err`, at `offset` (if any).
     pub fn io(err: io::Error, offset: Option<u64>) -> Self {
-        Error {
-            kind: ErrorKind::Io,
+        FormatError {
+            kind: FormatErrorKind::Io,
             path: None,
             offset,
             io: Some(err),
@@ -93,8 +93,8 @@ impl Error {
     }
 
     pub(crate) fn corrupt(offset: u64, reason: impl Into<String>) -> Self {
-        Error::new(
-            ErrorKind::Corrupt {
+        FormatError::new(
+            FormatErrorKind::Corrupt {
                 reason: reason.into(),
             },
             Some(offset),
@@ -102,8 +102,8 @@ impl Error {
     }
 
     pub(crate) fn invalid_input(reason: impl Into<String>) -> Self {
-        Error::new(
-            ErrorKind::InvalidInput {
+        FormatError::new(
+            FormatErrorKind::InvalidInput {
                 reason: reason.into(),
             },
             None,
@@ -118,7 +118,7 @@ impl Error {
         self
     }
 
-    /// Like [`Error::with_path`], for an optional path.
+    /// Like [`FormatError::with_path`], for an optional path.
     pub(crate) fn with_opt_path(self, path: Option<&Path>) -> Self {
         match path {
             Some(p) => self.with_path(p),
@@ -127,7 +127,7 @@ impl Error {
     }
 
     /// What went wrong.
-    pub fn kind(&self) -> &ErrorKind {
+    pub fn kind(&self) -> &FormatErrorKind {
         &self.kind
     }
 
@@ -143,42 +143,45 @@ impl Error {
         self.offset
     }
 
-    /// The underlying I/O error of an [`ErrorKind::Io`] error.
+    /// The underlying I/O error of a [`FormatErrorKind::Io`] error.
     pub fn io_error(&self) -> Option<&io::Error> {
         self.io.as_ref()
     }
 
-    /// True for [`ErrorKind::TornTail`].
+    /// True for [`FormatErrorKind::TornTail`].
     pub fn is_torn_tail(&self) -> bool {
-        matches!(self.kind, ErrorKind::TornTail { .. })
+        matches!(self.kind, FormatErrorKind::TornTail { .. })
     }
 
-    /// True for [`ErrorKind::Corrupt`] and [`ErrorKind::NotNidus`].
+    /// True for [`FormatErrorKind::Corrupt`] and [`FormatErrorKind::NotNidus`].
     pub fn is_corrupt(&self) -> bool {
-        matches!(self.kind, ErrorKind::Corrupt { .. } | ErrorKind::NotNidus)
+        matches!(
+            self.kind,
+            FormatErrorKind::Corrupt { .. } | FormatErrorKind::NotNidus
+        )
     }
 }
 
-impl fmt::Display for ErrorKind {
+impl fmt::Display for FormatErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ErrorKind::Io => f.write_str("I/O error"),
-            ErrorKind::NotNidus => f.write_str("not a nidus data file (bad magic)"),
-            ErrorKind::UnsupportedVersion { file, supported } => write!(
+            FormatErrorKind::Io => f.write_str("I/O error"),
+            FormatErrorKind::NotNidus => f.write_str("not a nidus data file (bad magic)"),
+            FormatErrorKind::UnsupportedVersion { file, supported } => write!(
                 f,
                 "file format version {file} is newer than this library reads \
                  (it reads up to {supported})"
             ),
-            ErrorKind::UnsupportedElementType { code } => {
+            FormatErrorKind::UnsupportedElementType { code } => {
                 write!(f, "unsupported vector element type code {code}")
             }
-            ErrorKind::TornTail { dropped } => write!(
+            FormatErrorKind::TornTail { dropped } => write!(
                 f,
                 "torn tail: the last write was cut short ({dropped} trailing bytes dropped)"
             ),
-            ErrorKind::Corrupt { reason } => write!(f, "corrupt data: {reason}"),
-            ErrorKind::InvalidInput { reason } => write!(f, "invalid input: {reason}"),
-            ErrorKind::Poisoned => f.write_str(
+            FormatErrorKind::Corrupt { reason } => write!(f, "corrupt data: {reason}"),
+            FormatErrorKind::InvalidInput { reason } => write!(f, "invalid input: {reason}"),
+            FormatErrorKind::Poisoned => f.write_str(
                 "an earlier write failed and could not be undone; \
                  reopen the store to recover",
             ),
@@ -186,7 +189,7 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-impl fmt::Display for Error {
+impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(path) = &self.path {
             write!(f, "{}: ", path.display())?;
@@ -202,7 +205,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {
+impl std::error::Error for FormatError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         self.io
             .as_ref()
@@ -214,24 +217,25 @@ impl std::error::Error for Error {
 /// corruption, torn tails and foreign files become `InvalidData`, version
 /// and element-type refusals `Unsupported`, bad arguments `InvalidInput`.
 /// The nidus error stays reachable as the source.
-impl From<Error> for io::Error {
-    fn from(err: Error) -> Self {
+impl From<FormatError> for io::Error {
+    fn from(err: FormatError) -> Self {
         let kind = match (&err.kind, &err.io) {
-            (ErrorKind::Io, Some(io)) => io.kind(),
-            (ErrorKind::Io, None) | (ErrorKind::Poisoned, _) => io::ErrorKind::Other,
+            (FormatErrorKind::Io, Some(io)) => io.kind(),
+            (FormatErrorKind::Io, None) | (FormatErrorKind::Poisoned, _) => io::ErrorKind::Other,
             (
-                ErrorKind::UnsupportedVersion { .. } | ErrorKind::UnsupportedElementType { .. },
+                FormatErrorKind::UnsupportedVersion { .. }
+                | FormatErrorKind::UnsupportedElementType { .. },
                 _,
             ) => io::ErrorKind::Unsupported,
-            (ErrorKind::InvalidInput { .. }, _) => io::ErrorKind::InvalidInput,
+            (FormatErrorKind::InvalidInput { .. }, _) => io::ErrorKind::InvalidInput,
             _ => io::ErrorKind::InvalidData,
         };
         io::Error::new(kind, err)
     }
 }
 
-impl From<io::Error> for Error {
+impl From<io::Error> for FormatError {
     fn from(err: io::Error) -> Self {
-        Error::io(err, None)
+        FormatError::io(err, None)
     }
 }

@@ -9,7 +9,7 @@ use crate::codec::{
     encode_payload, encode_upsert_ops, encode_upserts_payload, payload_len, put_upsert_counts,
     upsert_ops_len, upserts_payload_len,
 };
-use crate::error::Error;
+use crate::error::FormatError;
 use crate::header::Header;
 use crate::value::Attributes;
 
@@ -32,10 +32,10 @@ const _: () = assert!(LENGTH_AT + 4 == FRAME_HEADER_LEN);
 /// to the file in one piece. The bytes depend only on `batch` and
 /// `header` (deterministic). On error `out` is left exactly as it was.
 ///
-/// Fails with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput)
+/// Fails with [`FormatErrorKind::InvalidInput`](crate::FormatErrorKind::InvalidInput)
 /// if `batch.vectors` does not hold one row of `header.dimension` values per
 /// upsert, or if the payload would exceed [`MAX_PAYLOAD_LEN`].
-pub fn encode_frame(batch: &Batch, header: &Header, out: &mut Vec<u8>) -> Result<(), Error> {
+pub fn encode_frame(batch: &Batch, header: &Header, out: &mut Vec<u8>) -> Result<(), FormatError> {
     let start = out.len();
     let result = encode_at(batch, header, out, start);
     if result.is_err() {
@@ -44,11 +44,16 @@ pub fn encode_frame(batch: &Batch, header: &Header, out: &mut Vec<u8>) -> Result
     result
 }
 
-fn encode_at(batch: &Batch, header: &Header, out: &mut Vec<u8>, start: usize) -> Result<(), Error> {
+fn encode_at(
+    batch: &Batch,
+    header: &Header,
+    out: &mut Vec<u8>,
+    start: usize,
+) -> Result<(), FormatError> {
     // Refuse an oversized batch before allocating anything for it.
     let expected = payload_len(batch, header);
     if expected > u64::from(MAX_PAYLOAD_LEN) {
-        return Err(Error::invalid_input(format!(
+        return Err(FormatError::invalid_input(format!(
             "the batch encodes to {expected} bytes, over the frame limit of {MAX_PAYLOAD_LEN}"
         )));
     }
@@ -64,7 +69,7 @@ fn encode_at(batch: &Batch, header: &Header, out: &mut Vec<u8>, start: usize) ->
         .ok()
         .filter(|&l| l <= MAX_PAYLOAD_LEN)
         .ok_or_else(|| {
-            Error::invalid_input(format!(
+            FormatError::invalid_input(format!(
                 "the batch encodes to {len} bytes, over the frame limit of {MAX_PAYLOAD_LEN}"
             ))
         })?;
@@ -82,7 +87,7 @@ fn encode_at(batch: &Batch, header: &Header, out: &mut Vec<u8>, start: usize) ->
 /// per record. On error `out` is left exactly as it was.
 ///
 /// `upserts` is iterated twice (once to size the frame). Fails with
-/// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) as
+/// [`FormatErrorKind::InvalidInput`](crate::FormatErrorKind::InvalidInput) as
 /// [`encode_frame`] does.
 pub fn encode_upsert_frame<'a, I>(
     header: &Header,
@@ -90,7 +95,7 @@ pub fn encode_upsert_frame<'a, I>(
     vectors: &[f32],
     upserts: I,
     out: &mut Vec<u8>,
-) -> Result<(), Error>
+) -> Result<(), FormatError>
 where
     I: Iterator<Item = (&'a str, &'a Attributes)> + Clone,
 {
@@ -109,20 +114,20 @@ fn encode_upserts_at<'a, I>(
     upserts: I,
     out: &mut Vec<u8>,
     start: usize,
-) -> Result<(), Error>
+) -> Result<(), FormatError>
 where
     I: Iterator<Item = (&'a str, &'a Attributes)> + Clone,
 {
     let (rows, expected) = upserts_payload_len(header, collection, upserts.clone());
     let dim = header.dimension as usize;
     if rows.checked_mul(dim) != Some(vectors.len()) {
-        return Err(Error::invalid_input(format!(
+        return Err(FormatError::invalid_input(format!(
             "the batch has {rows} upserts of dimension {dim}, but holds {} vector values",
             vectors.len()
         )));
     }
     if expected > u64::from(MAX_PAYLOAD_LEN) {
-        return Err(Error::invalid_input(format!(
+        return Err(FormatError::invalid_input(format!(
             "the batch encodes to {expected} bytes, over the frame limit of {MAX_PAYLOAD_LEN}"
         )));
     }
@@ -135,7 +140,7 @@ where
         "upserts_payload_len disagrees with the encoder"
     );
     // expected <= MAX_PAYLOAD_LEN was checked above.
-    let len = u32::try_from(len).map_err(|_| Error::invalid_input("frame too large"))?;
+    let len = u32::try_from(len).map_err(|_| FormatError::invalid_input("frame too large"))?;
     let frame = &mut out[start..];
     frame[LENGTH_AT..FRAME_HEADER_LEN].copy_from_slice(&len.to_le_bytes());
     let sum = checksum(&frame[LENGTH_AT..]);
@@ -165,20 +170,25 @@ impl UpsertFrame {
     /// Clears `out` and lays out a frame of `rows` upserts of `header`'s
     /// dimension: a zeroed frame header, the counts, and a zeroed vector
     /// block. Fails with
-    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if the
+    /// [`FormatErrorKind::InvalidInput`](crate::FormatErrorKind::InvalidInput) if the
     /// vector block alone exceeds [`MAX_PAYLOAD_LEN`].
-    pub fn begin(header: &Header, rows: usize, out: &mut Vec<u8>) -> Result<UpsertFrame, Error> {
+    pub fn begin(
+        header: &Header,
+        rows: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<UpsertFrame, FormatError> {
         let row_bytes = header.row_bytes();
         let block = (rows as u64).saturating_mul(row_bytes as u64);
         if block.saturating_add(8) > u64::from(MAX_PAYLOAD_LEN) {
-            return Err(Error::invalid_input(format!(
+            return Err(FormatError::invalid_input(format!(
                 "{rows} rows of {row_bytes} bytes exceed the frame limit of {MAX_PAYLOAD_LEN}"
             )));
         }
         out.clear();
         let len = FRAME_HEADER_LEN + 8 + block as usize;
-        out.try_reserve_exact(len)
-            .map_err(|e| Error::invalid_input(format!("no memory for a {len}-byte frame: {e}")))?;
+        out.try_reserve_exact(len).map_err(|e| {
+            FormatError::invalid_input(format!("no memory for a {len}-byte frame: {e}"))
+        })?;
         out.resize(FRAME_HEADER_LEN, 0);
         put_upsert_counts(rows, out)?;
         out.resize(len, 0);
@@ -197,7 +207,7 @@ impl UpsertFrame {
     /// `head` and `body` are the buffer `begin` laid out, split after
     /// [`FRAME_HEADER_LEN`] bytes; the length and checksum go into `head`.
     ///
-    /// Fails with [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput)
+    /// Fails with [`FormatErrorKind::InvalidInput`](crate::FormatErrorKind::InvalidInput)
     /// if `upserts` does not hold exactly the rows `begin` was given, if
     /// `body` is not the laid-out buffer, or if the payload would exceed
     /// [`MAX_PAYLOAD_LEN`]; `head` is then unchanged.
@@ -208,12 +218,12 @@ impl UpsertFrame {
         head: &mut [u8; FRAME_HEADER_LEN],
         body: &[u8],
         ops: &mut Vec<u8>,
-    ) -> Result<(), Error>
+    ) -> Result<(), FormatError>
     where
         I: Iterator<Item = (&'a str, &'a Attributes)> + Clone,
     {
         if body.len() != self.vectors().end - FRAME_HEADER_LEN {
-            return Err(Error::invalid_input(format!(
+            return Err(FormatError::invalid_input(format!(
                 "the frame body holds {} bytes, not the {} laid out",
                 body.len(),
                 self.vectors().end - FRAME_HEADER_LEN
@@ -221,7 +231,7 @@ impl UpsertFrame {
         }
         let (rows, ops_len) = upsert_ops_len(collection, upserts.clone());
         if rows != self.rows {
-            return Err(Error::invalid_input(format!(
+            return Err(FormatError::invalid_input(format!(
                 "the frame was laid out for {} rows but {rows} records were given",
                 self.rows
             )));
@@ -229,13 +239,13 @@ impl UpsertFrame {
         // The body after the frame header is the counts and the vectors.
         let payload_len = (body.len() as u64 + ops_len).next_multiple_of(4);
         if payload_len > u64::from(MAX_PAYLOAD_LEN) {
-            return Err(Error::invalid_input(format!(
+            return Err(FormatError::invalid_input(format!(
                 "the batch encodes to {payload_len} bytes, over the frame limit of {MAX_PAYLOAD_LEN}"
             )));
         }
         ops.clear();
         ops.try_reserve_exact((payload_len - body.len() as u64) as usize)
-            .map_err(|e| Error::invalid_input(format!("no memory for the ops: {e}")))?;
+            .map_err(|e| FormatError::invalid_input(format!("no memory for the ops: {e}")))?;
         encode_upsert_ops(collection, upserts, ops)?;
         debug_assert_eq!(
             ops.len() as u64,

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::checksum::checksum;
-use crate::error::{Error, ErrorKind};
+use crate::error::{FormatError, FormatErrorKind};
 
 /// The first eight bytes of every nidus data file (SPEC.md §3): a non-ASCII
 /// byte (catches 7-bit transfers), the name, then CR LF (catches newline
@@ -101,10 +101,10 @@ pub struct Header {
 
 impl Header {
     /// A header of the current version for f32 vectors of `dimension`
-    /// elements; fails with [`ErrorKind::InvalidInput`] unless
+    /// elements; fails with [`FormatErrorKind::InvalidInput`] unless
     /// `1 <= dimension <= MAX_DIMENSION`.
-    pub fn new(dimension: u32) -> Result<Header, Error> {
-        check_dimension(dimension).map_err(Error::invalid_input)?;
+    pub fn new(dimension: u32) -> Result<Header, FormatError> {
+        check_dimension(dimension).map_err(FormatError::invalid_input)?;
         Ok(Header {
             version: Version::CURRENT,
             dimension,
@@ -132,14 +132,14 @@ impl Header {
     }
 
     /// Decodes and validates 32 header bytes. Errors (all at offset 0):
-    /// [`ErrorKind::NotNidus`] for a wrong magic;
-    /// [`ErrorKind::UnsupportedVersion`] for a newer major (named with
-    /// ours); [`ErrorKind::Corrupt`] for a checksum mismatch or a dimension
-    /// out of range; [`ErrorKind::UnsupportedElementType`] for an unknown
+    /// [`FormatErrorKind::NotNidus`] for a wrong magic;
+    /// [`FormatErrorKind::UnsupportedVersion`] for a newer major (named with
+    /// ours); [`FormatErrorKind::Corrupt`] for a checksum mismatch or a dimension
+    /// out of range; [`FormatErrorKind::UnsupportedElementType`] for an unknown
     /// element type code.
-    pub fn decode(b: &[u8; HEADER_LEN]) -> Result<Header, Error> {
+    pub fn decode(b: &[u8; HEADER_LEN]) -> Result<Header, FormatError> {
         if b[MAGIC_AT..MAJOR_AT] != MAGIC {
-            return Err(Error::new(ErrorKind::NotNidus, Some(0)));
+            return Err(FormatError::new(FormatErrorKind::NotNidus, Some(0)));
         }
         let version = Version {
             major: u16::from_le_bytes([b[MAJOR_AT], b[MAJOR_AT + 1]]),
@@ -149,8 +149,8 @@ impl Header {
         // out (and checksum) the rest of its header differently, and the
         // useful message then is "too new", not "corrupt".
         if !version.is_readable() {
-            return Err(Error::new(
-                ErrorKind::UnsupportedVersion {
+            return Err(FormatError::new(
+                FormatErrorKind::UnsupportedVersion {
                     file: version,
                     supported: Version::CURRENT,
                 },
@@ -160,7 +160,7 @@ impl Header {
         let stored = u64::from_le_bytes(read8(b, CHECKSUM_AT));
         let actual = checksum(&b[..CHECKSUM_AT]);
         if stored != actual {
-            return Err(Error::corrupt(
+            return Err(FormatError::corrupt(
                 0,
                 format!(
                     "header checksum mismatch (stored {stored:#018x}, computed {actual:#018x})"
@@ -168,12 +168,12 @@ impl Header {
             ));
         }
         let code = b[ELEMENT_AT];
-        let element_type = ElementType::from_code(code).ok_or(Error::new(
-            ErrorKind::UnsupportedElementType { code },
+        let element_type = ElementType::from_code(code).ok_or(FormatError::new(
+            FormatErrorKind::UnsupportedElementType { code },
             Some(0),
         ))?;
         let dimension = u32::from_le_bytes(read4(b, DIMENSION_AT));
-        check_dimension(dimension).map_err(|reason| Error::corrupt(0, reason))?;
+        check_dimension(dimension).map_err(|reason| FormatError::corrupt(0, reason))?;
         Ok(Header {
             version,
             dimension,
@@ -229,7 +229,7 @@ mod tests {
         b[24..].copy_from_slice(&sum.to_le_bytes());
         assert!(matches!(
             Header::decode(&b).unwrap_err().kind(),
-            ErrorKind::Corrupt { .. }
+            FormatErrorKind::Corrupt { .. }
         ));
     }
 
@@ -240,7 +240,7 @@ mod tests {
         let err = Header::decode(&b).unwrap_err();
         assert_eq!(
             err.kind(),
-            &ErrorKind::UnsupportedVersion {
+            &FormatErrorKind::UnsupportedVersion {
                 file: Version { major: 2, minor: 0 },
                 supported: Version::CURRENT
             }
@@ -274,7 +274,7 @@ mod tests {
         b[24..].copy_from_slice(&sum.to_le_bytes());
         assert_eq!(
             Header::decode(&b).unwrap_err().kind(),
-            &ErrorKind::UnsupportedElementType { code: 2 }
+            &FormatErrorKind::UnsupportedElementType { code: 2 }
         );
     }
 }

@@ -15,7 +15,7 @@
 //!
 //! Primary types: [`Header`], [`Batch`] and [`Op`] with [`Value`]
 //! attributes, [`Reader`] and [`End`], [`Appender`] (over a [`Sink`]),
-//! [`Error`] with its [`ErrorKind`]. [`BatchRef`] and its [`OpRef`],
+//! [`FormatError`] with its [`FormatErrorKind`]. [`BatchRef`] and its [`OpRef`],
 //! [`AttrsRef`] and [`ValueRef`] are the allocation-free view of a batch
 //! that [`Reader::next_ref`] lends out, for loaders that keep only part of
 //! each batch (for example its vectors, appended straight to one arena).
@@ -28,7 +28,7 @@
 //! - One batch is one frame, written with one call: the unit of atomicity
 //!   and of checksumming is the same (SPEC.md §6.2).
 //! - A torn tail is a normal end, not an error ([`End::TornTail`]); a
-//!   damaged frame followed by more data is an error ([`ErrorKind::Corrupt`])
+//!   damaged frame followed by more data is an error ([`FormatErrorKind::Corrupt`])
 //!   that a caller cannot skip with `?` by accident.
 //! - Every length is checked before it is trusted, and the checksum covers
 //!   the length (SPEC.md §4.2).
@@ -59,7 +59,7 @@
 //!     assert_eq!(read, batch);
 //! }
 //! assert_eq!(reader.end(), Some(&End::Clean { offset: file.len() as u64 }));
-//! # Ok::<(), nidus_format::Error>(())
+//! # Ok::<(), nidus_format::FormatError>(())
 //! ```
 #![forbid(unsafe_code)]
 
@@ -80,7 +80,7 @@ pub use checksum::{Xxh64, checksum, xxh64};
 pub use content::{
     RowFault, UNIT_NORM_TOLERANCE, VectorFault, check_vector, check_vector_block, sum_of_squares,
 };
-pub use error::{Error, ErrorKind};
+pub use error::{FormatError, FormatErrorKind};
 pub use frame::{
     FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, UpsertFrame, encode_frame, encode_upsert_frame,
 };

@@ -9,7 +9,7 @@ use crate::batch::Batch;
 use crate::checksum::{Xxh64, checksum};
 use crate::codec::{MIN_OP_LEN, decode_payload, parse_payload};
 use crate::content::{RowFault, check_vector_block};
-use crate::error::{Error, ErrorKind};
+use crate::error::{FormatError, FormatErrorKind};
 use crate::frame::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, MIN_PAYLOAD_LEN};
 use crate::header::{HEADER_LEN, Header, MAGIC};
 use crate::view::BatchRef;
@@ -64,17 +64,17 @@ impl End {
         }
     }
 
-    /// `Ok` for a clean end; the typed error ([`ErrorKind::TornTail`] or
-    /// [`ErrorKind::Corrupt`], at [`End::valid_end`]) otherwise. For callers
+    /// `Ok` for a clean end; the typed error ([`FormatErrorKind::TornTail`] or
+    /// [`FormatErrorKind::Corrupt`], at [`End::valid_end`]) otherwise. For callers
     /// that accept nothing but a clean file.
-    pub fn check(&self) -> Result<(), Error> {
+    pub fn check(&self) -> Result<(), FormatError> {
         match self {
             End::Clean { .. } => Ok(()),
-            End::TornTail { offset, dropped } => Err(Error::new(
-                ErrorKind::TornTail { dropped: *dropped },
+            End::TornTail { offset, dropped } => Err(FormatError::new(
+                FormatErrorKind::TornTail { dropped: *dropped },
                 Some(*offset),
             )),
-            End::Corrupt { offset, reason } => Err(Error::corrupt(*offset, reason.clone())),
+            End::Corrupt { offset, reason } => Err(FormatError::corrupt(*offset, reason.clone())),
         }
     }
 }
@@ -144,7 +144,7 @@ impl<R: Read> Input<R> {
 /// [`Batch`] and one internal buffer, so memory stays at about one batch
 /// however long the file is. When the input ends, [`Reader::end`] says where
 /// the valid prefix ends and why ([`End`]). A frame damaged in the middle of
-/// the file is an error ([`ErrorKind::Corrupt`]), never silently skipped.
+/// the file is an error ([`FormatErrorKind::Corrupt`]), never silently skipped.
 ///
 /// The reader never allocates more than the input's remaining length
 /// justifies: every length is checked against [`MAX_PAYLOAD_LEN`] and, when
@@ -163,7 +163,7 @@ pub struct Reader<R> {
     end: Option<End>,
     /// The error that stopped the reader (other than corruption, which is
     /// in `end`), replayed on later calls.
-    stopped: Option<(ErrorKind, Option<u64>)>,
+    stopped: Option<(FormatErrorKind, Option<u64>)>,
     /// The iterator has yielded its final error.
     iter_done: bool,
     /// Check every frame's vectors against the content rules (SPEC.md §5.6).
@@ -176,18 +176,18 @@ pub struct Reader<R> {
 impl Reader<BufReader<File>> {
     /// Opens the data file at `path` and reads its header. Errors name the
     /// path.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self, Error> {
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, FormatError> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| Error::io(e, None).with_path(path))?;
+        let file = File::open(path).map_err(|e| FormatError::io(e, None).with_path(path))?;
         Reader::from_file(file, path)
     }
 
     /// Reads the data file `file` (named `path` in errors) from its start.
     /// The file's current length bounds every allocation; bytes appended
     /// after this call are not read.
-    pub fn from_file(mut file: File, path: impl AsRef<Path>) -> Result<Self, Error> {
+    pub fn from_file(mut file: File, path: impl AsRef<Path>) -> Result<Self, FormatError> {
         let path = path.as_ref();
-        let io_err = |e| Error::io(e, None).with_path(path);
+        let io_err = |e| FormatError::io(e, None).with_path(path);
         let len = file.metadata().map_err(io_err)?.len();
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
         Reader::with_source(
@@ -201,14 +201,18 @@ impl Reader<BufReader<File>> {
 impl<R: Read> Reader<R> {
     /// Reads the header from `inner` (positioned at the start of a data
     /// file of unknown length and name).
-    pub fn new(inner: R) -> Result<Self, Error> {
+    pub fn new(inner: R) -> Result<Self, FormatError> {
         Reader::with_source(inner, None, None)
     }
 
     /// Like [`Reader::new`], naming the file `path` in every error and, if
     /// `len` is given, reading exactly `len` bytes of `inner` and checking
     /// every length field against the bytes left.
-    pub fn with_source(inner: R, path: Option<&Path>, len: Option<u64>) -> Result<Self, Error> {
+    pub fn with_source(
+        inner: R,
+        path: Option<&Path>,
+        len: Option<u64>,
+    ) -> Result<Self, FormatError> {
         let mut input = Input {
             inner,
             consumed: 0,
@@ -217,15 +221,15 @@ impl<R: Read> Reader<R> {
         let mut bytes = [0u8; HEADER_LEN];
         let n = input
             .fill(&mut bytes)
-            .map_err(|e| Error::io(e, Some(0)).with_opt_path(path))?;
+            .map_err(|e| FormatError::io(e, Some(0)).with_opt_path(path))?;
         if n < HEADER_LEN {
             let seen = n.min(MAGIC.len());
             let kind = if bytes[..seen] != MAGIC[..seen] {
-                ErrorKind::NotNidus
+                FormatErrorKind::NotNidus
             } else {
-                ErrorKind::TornTail { dropped: n as u64 }
+                FormatErrorKind::TornTail { dropped: n as u64 }
             };
-            return Err(Error::new(kind, Some(0)).with_opt_path(path));
+            return Err(FormatError::new(kind, Some(0)).with_opt_path(path));
         }
         let header = Header::decode(&bytes).map_err(|e| e.with_opt_path(path))?;
         Ok(Reader {
@@ -246,7 +250,7 @@ impl<R: Read> Reader<R> {
     /// rules of SPEC.md §5.6 (each row finite and of unit norm within
     /// [`UNIT_NORM_TOLERANCE`](crate::UNIT_NORM_TOLERANCE)), as nidus-store
     /// does on open and refresh: a frame with a bad row is then
-    /// [`ErrorKind::Corrupt`] at the frame's offset, its reason naming the
+    /// [`FormatErrorKind::Corrupt`] at the frame's offset, its reason naming the
     /// row, exactly as a frame failing its checksum, so the valid prefix
     /// ends before it. The check runs in the pass that computes the
     /// checksum, while each stretch of rows is in cache.
@@ -301,12 +305,12 @@ impl<R: Read> Reader<R> {
     /// `Ok(false)` when the input ends cleanly or in a torn tail (see
     /// [`Reader::end`]).
     ///
-    /// Errors: [`ErrorKind::Corrupt`] for a damaged frame followed by more
-    /// data (also recorded in [`Reader::end`]), [`ErrorKind::UnsupportedVersion`]
-    /// for a construct of a newer minor version, [`ErrorKind::Io`]. After an
+    /// Errors: [`FormatErrorKind::Corrupt`] for a damaged frame followed by more
+    /// data (also recorded in [`Reader::end`]), [`FormatErrorKind::UnsupportedVersion`]
+    /// for a construct of a newer minor version, [`FormatErrorKind::Io`]. After an
     /// error, `batch` holds no meaningful content and every later call
     /// returns the same error kind.
-    pub fn next_into(&mut self, batch: &mut Batch) -> Result<bool, Error> {
+    pub fn next_into(&mut self, batch: &mut Batch) -> Result<bool, FormatError> {
         let Some(len) = self.next_frame()? else {
             return Ok(false);
         };
@@ -336,7 +340,7 @@ impl<R: Read> Reader<R> {
     /// each batch (for example its vectors, via
     /// [`BatchRef::append_vectors_to`]). Errors as for
     /// [`Reader::next_into`].
-    pub fn next_ref(&mut self) -> Result<Option<BatchRef<'_>>, Error> {
+    pub fn next_ref(&mut self) -> Result<Option<BatchRef<'_>>, FormatError> {
         let Some(len) = self.next_frame()? else {
             return Ok(None);
         };
@@ -360,7 +364,7 @@ impl<R: Read> Reader<R> {
     ///
     /// With two frames a caller can apply one batch while another thread
     /// reads the next into the other.
-    pub fn next_frame_into(&mut self, frame: &mut Frame) -> Result<bool, Error> {
+    pub fn next_frame_into(&mut self, frame: &mut Frame) -> Result<bool, FormatError> {
         frame.layout = None;
         // The frame's buffer becomes the reader's for one read.
         std::mem::swap(&mut self.buf, &mut frame.bytes);
@@ -384,22 +388,21 @@ impl<R: Read> Reader<R> {
 
     /// Loads the next frame whose checksum verifies into `buf[4..4 + len]`
     /// and returns `len`; `None` at the end. Replays an earlier failure.
-    fn next_frame(&mut self) -> Result<Option<usize>, Error> {
+    fn next_frame(&mut self) -> Result<Option<usize>, FormatError> {
         if let Some((kind, offset)) = &self.stopped {
             let err = match kind {
-                ErrorKind::Io => Error::io(
+                FormatErrorKind::Io => FormatError::io(
                     io::Error::other("the reader stopped after an earlier I/O error"),
                     *offset,
                 ),
-                other => Error::new(other.clone(), *offset),
+                other => FormatError::new(other.clone(), *offset),
             };
             return Err(err.with_opt_path(self.path.as_deref()));
         }
         match &self.end {
             Some(End::Corrupt { offset, reason }) => {
-                return Err(
-                    Error::corrupt(*offset, reason.clone()).with_opt_path(self.path.as_deref())
-                );
+                return Err(FormatError::corrupt(*offset, reason.clone())
+                    .with_opt_path(self.path.as_deref()));
             }
             Some(_) => return Ok(None),
             None => {}
@@ -407,7 +410,7 @@ impl<R: Read> Reader<R> {
         self.load_frame().map_err(|err| self.fail(err))
     }
 
-    fn fail(&mut self, err: Error) -> Error {
+    fn fail(&mut self, err: FormatError) -> FormatError {
         record_failure(
             &mut self.end,
             &mut self.stopped,
@@ -419,7 +422,7 @@ impl<R: Read> Reader<R> {
 
     /// Reads the next committed batch into a new [`Batch`]; `Ok(None)` at
     /// the end (see [`Reader::next_into`], which avoids the allocation).
-    pub fn next_batch(&mut self) -> Result<Option<Batch>, Error> {
+    pub fn next_batch(&mut self) -> Result<Option<Batch>, FormatError> {
         let mut batch = Batch::default();
         Ok(self.next_into(&mut batch)?.then_some(batch))
     }
@@ -429,9 +432,9 @@ impl<R: Read> Reader<R> {
         self.input.inner
     }
 
-    fn load_frame(&mut self) -> Result<Option<usize>, Error> {
+    fn load_frame(&mut self) -> Result<Option<usize>, FormatError> {
         let at = self.pos;
-        let io_err = |e| Error::io(e, Some(at));
+        let io_err = |e| FormatError::io(e, Some(at));
         let mut head = [0u8; FRAME_HEADER_LEN];
         let n = self.input.fill(&mut head).map_err(io_err)?;
         if n == 0 {
@@ -501,12 +504,12 @@ impl<R: Read> Reader<R> {
                 // medium.
                 return self.torn_unless_frame_follows(len, reason);
             }
-            return Err(Error::corrupt(at, reason));
+            return Err(FormatError::corrupt(at, reason));
         }
         Ok(Some(len))
     }
 
-    fn torn(&mut self, dropped: u64) -> Result<Option<usize>, Error> {
+    fn torn(&mut self, dropped: u64) -> Result<Option<usize>, FormatError> {
         self.end = Some(End::TornTail {
             offset: self.pos,
             dropped,
@@ -523,17 +526,17 @@ impl<R: Read> Reader<R> {
         &mut self,
         present: usize,
         reason: String,
-    ) -> Result<Option<usize>, Error> {
+    ) -> Result<Option<usize>, FormatError> {
         let at = self.pos;
         match find_frame(&self.buf[4..4 + present], self.header.row_bytes()) {
-            Scan::Found(p) => Err(Error::corrupt(
+            Scan::Found(p) => Err(FormatError::corrupt(
                 at,
                 format!(
                     "{reason}; yet a valid frame follows at byte {}",
                     at + (FRAME_HEADER_LEN + p) as u64
                 ),
             )),
-            Scan::GaveUp => Err(Error::corrupt(
+            Scan::GaveUp => Err(FormatError::corrupt(
                 at,
                 format!("{reason}; too many frame-like byte runs follow to rule out damage"),
             )),
@@ -548,19 +551,19 @@ impl<R: Read> Reader<R> {
         &mut self,
         head: &[u8; FRAME_HEADER_LEN],
         reason: String,
-    ) -> Result<Option<usize>, Error> {
+    ) -> Result<Option<usize>, FormatError> {
         let at = self.pos;
         if head.iter().any(|&b| b != 0) {
-            return Err(Error::corrupt(at, reason));
+            return Err(FormatError::corrupt(at, reason));
         }
         let mut scratch = [0u8; 4096];
         match self
             .input
             .zeros_to_end(&mut scratch)
-            .map_err(|e| Error::io(e, Some(at)))?
+            .map_err(|e| FormatError::io(e, Some(at)))?
         {
             Some(zeros) => self.torn(FRAME_HEADER_LEN as u64 + zeros),
-            None => Err(Error::corrupt(
+            None => Err(FormatError::corrupt(
                 at,
                 "a run of zero bytes where a frame should start, followed by data",
             )),
@@ -684,13 +687,13 @@ fn checksum_and_check(frame: &[u8], header: &Header) -> (u64, Option<RowFault>) 
 
 /// The content rules' verdict on the frame at `at` whose grammar passed:
 /// its first bad row, if any, as corruption of the frame.
-fn content_verdict(fault: Option<RowFault>, header: &Header, at: u64) -> Result<(), Error> {
+fn content_verdict(fault: Option<RowFault>, header: &Header, at: u64) -> Result<(), FormatError> {
     match fault {
         None => Ok(()),
         Some(bad) => {
             let row_at =
                 at + (FRAME_HEADER_LEN + 8) as u64 + bad.row as u64 * header.row_bytes() as u64;
-            Err(Error::corrupt(at, format!("{bad}, at byte {row_at}")))
+            Err(FormatError::corrupt(at, format!("{bad}, at byte {row_at}")))
         }
     }
 }
@@ -704,9 +707,9 @@ fn validate_loaded<'a>(
     fault: Option<RowFault>,
     pos: &mut u64,
     end: &mut Option<End>,
-    stopped: &mut Option<(ErrorKind, Option<u64>)>,
+    stopped: &mut Option<(FormatErrorKind, Option<u64>)>,
     path: Option<&Path>,
-) -> Result<BatchRef<'a>, Error> {
+) -> Result<BatchRef<'a>, FormatError> {
     let at = *pos;
     let parsed = parse_payload(payload, header, at + FRAME_HEADER_LEN as u64, at, &mut ())
         .and_then(|view| content_verdict(fault, header, at).map(|()| view));
@@ -723,12 +726,12 @@ fn validate_loaded<'a>(
 /// `stopped`, replayed by later calls) and names the file in the error.
 fn record_failure(
     end: &mut Option<End>,
-    stopped: &mut Option<(ErrorKind, Option<u64>)>,
+    stopped: &mut Option<(FormatErrorKind, Option<u64>)>,
     path: Option<&Path>,
     at: u64,
-    err: Error,
-) -> Error {
-    if let ErrorKind::Corrupt { reason } = err.kind() {
+    err: FormatError,
+) -> FormatError {
+    if let FormatErrorKind::Corrupt { reason } = err.kind() {
         *end = Some(End::Corrupt {
             offset: at,
             reason: reason.clone(),
@@ -809,10 +812,10 @@ impl<R> std::fmt::Debug for Reader<R> {
 }
 
 impl<R: Read> Iterator for Reader<R> {
-    type Item = Result<Batch, Error>;
+    type Item = Result<Batch, FormatError>;
 
     /// Yields each committed batch, then, unless the input ended cleanly,
-    /// one final error ([`ErrorKind::TornTail`], [`ErrorKind::Corrupt`], ...):
+    /// one final error ([`FormatErrorKind::TornTail`], [`FormatErrorKind::Corrupt`], ...):
     /// the strict view, for tools that accept nothing but a clean file. Use
     /// [`Reader::next_into`] to treat a torn tail as a normal end.
     fn next(&mut self) -> Option<Self::Item> {

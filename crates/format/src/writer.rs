@@ -7,7 +7,7 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::batch::Batch;
-use crate::error::{Error, ErrorKind};
+use crate::error::{FormatError, FormatErrorKind};
 use crate::frame::encode_frame;
 use crate::header::{HEADER_LEN, Header};
 
@@ -83,7 +83,7 @@ impl Sink for Vec<u8> {
 /// Durability is the caller's choice: [`Appender::append`] returns once the
 /// frame is handed to the OS; [`Appender::sync`] makes it durable. If the
 /// cut-back or a sync fails the file's state is unknown and the appender is
-/// poisoned ([`ErrorKind::Poisoned`]): reopening the store re-reads the
+/// poisoned ([`FormatErrorKind::Poisoned`]): reopening the store re-reads the
 /// file and recovers (SPEC.md §6.2).
 pub struct Appender<S = File> {
     sink: S,
@@ -99,9 +99,9 @@ pub struct Appender<S = File> {
 impl Appender<File> {
     /// Creates the data file at `path` (failing if it exists), writes
     /// `header`, and makes the file and its directory entry durable.
-    pub fn create(path: impl AsRef<Path>, header: Header) -> Result<Self, Error> {
+    pub fn create(path: impl AsRef<Path>, header: Header) -> Result<Self, FormatError> {
         let path = path.as_ref();
-        let io_err = |e| Error::io(e, Some(0)).with_path(path);
+        let io_err = |e| FormatError::io(e, Some(0)).with_path(path);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -124,7 +124,7 @@ impl Appender<File> {
     /// [`End::TornTail`](crate::End::TornTail). Never pass the offset of an
     /// [`End::Corrupt`](crate::End::Corrupt): the cut would destroy the
     /// committed batches after the damage (SPEC.md §6.2). Fails with
-    /// [`ErrorKind::InvalidInput`] if the file is shorter than `valid_end`
+    /// [`FormatErrorKind::InvalidInput`] if the file is shorter than `valid_end`
     /// or `valid_end` lies inside the header.
     ///
     /// The recovery recipe of a writable open:
@@ -157,12 +157,12 @@ impl Appender<File> {
         path: impl AsRef<Path>,
         header: Header,
         valid_end: u64,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, FormatError> {
         let path = path.as_ref();
-        let io_err = |e| Error::io(e, Some(valid_end)).with_path(path);
+        let io_err = |e| FormatError::io(e, Some(valid_end)).with_path(path);
         let len = file.metadata().map_err(io_err)?.len();
         if valid_end > len || valid_end < HEADER_LEN as u64 {
-            return Err(Error::invalid_input(format!(
+            return Err(FormatError::invalid_input(format!(
                 "cannot resume at byte {valid_end} of a {len}-byte file"
             ))
             .with_path(path));
@@ -217,9 +217,9 @@ impl<S: Sink> Appender<S> {
     /// offset where the frame starts. On error nothing of the frame remains
     /// in the file (or the appender is poisoned, see [`Appender`]).
     ///
-    /// Errors: [`ErrorKind::InvalidInput`] (nothing written),
-    /// [`ErrorKind::Io`], [`ErrorKind::Poisoned`].
-    pub fn append(&mut self, batch: &Batch) -> Result<u64, Error> {
+    /// Errors: [`FormatErrorKind::InvalidInput`] (nothing written),
+    /// [`FormatErrorKind::Io`], [`FormatErrorKind::Poisoned`].
+    pub fn append(&mut self, batch: &Batch) -> Result<u64, FormatError> {
         self.check_poisoned()?;
         let mut frame = std::mem::take(&mut self.frame);
         frame.clear();
@@ -234,14 +234,14 @@ impl<S: Sink> Appender<S> {
     /// appender's header (one or several, back to back) in one call, with
     /// the same all-or-nothing cut-back as [`Appender::append`]. Returns the
     /// offset where the bytes start.
-    pub fn append_encoded(&mut self, frames: &[u8]) -> Result<u64, Error> {
+    pub fn append_encoded(&mut self, frames: &[u8]) -> Result<u64, FormatError> {
         self.check_poisoned()?;
         let start = self.end;
         if let Err(err) = self.sink.write_all(frames) {
             if self.sink.truncate(start).is_err() {
                 self.poisoned = true;
             }
-            return Err(Error::io(err, Some(start)).with_opt_path(self.path.as_deref()));
+            return Err(FormatError::io(err, Some(start)).with_opt_path(self.path.as_deref()));
         }
         self.end = start + frames.len() as u64;
         Ok(start)
@@ -250,11 +250,11 @@ impl<S: Sink> Appender<S> {
     /// Makes every frame appended so far durable. A failed sync poisons
     /// the appender: after a failed fsync the kernel may have dropped the
     /// unwritten pages, so what is on disk is unknown until reread.
-    pub fn sync(&mut self) -> Result<(), Error> {
+    pub fn sync(&mut self) -> Result<(), FormatError> {
         self.check_poisoned()?;
         self.sink.sync().map_err(|e| {
             self.poisoned = true;
-            Error::io(e, Some(self.end)).with_opt_path(self.path.as_deref())
+            FormatError::io(e, Some(self.end)).with_opt_path(self.path.as_deref())
         })
     }
 
@@ -274,9 +274,10 @@ impl<S: Sink> Appender<S> {
         self.sink
     }
 
-    fn check_poisoned(&self) -> Result<(), Error> {
+    fn check_poisoned(&self) -> Result<(), FormatError> {
         if self.poisoned {
-            Err(Error::new(ErrorKind::Poisoned, Some(self.end)).with_opt_path(self.path.as_deref()))
+            Err(FormatError::new(FormatErrorKind::Poisoned, Some(self.end))
+                .with_opt_path(self.path.as_deref()))
         } else {
             Ok(())
         }

@@ -124,9 +124,9 @@
 
 mod error;
 mod fill;
-mod filter;
 mod normalize;
 mod probe;
+mod row_filter;
 mod scan;
 mod select;
 mod simd;
@@ -137,15 +137,15 @@ mod tests;
 
 pub use error::KernelError;
 pub use fill::{PARALLEL_MIN_FLOATS, extend_from_le_bytes_while};
-pub use filter::RowFilter;
-pub use normalize::{UNIT_NORM_TOLERANCE, normalize, normalize_into, normalize_to};
+pub use normalize::{UNIT_NORM_TOLERANCE, normalize, normalize_append, normalize_into_slice};
 pub use probe::{measure_fma_peak, measure_read_bandwidth};
+pub use row_filter::RowFilter;
 pub use tier::{Kernel, Tier, active_tier, best_tier, force_tier};
 
 /// One result: the score (the dot product of query and row; the cosine
 /// similarity for unit vectors) and the row's index in the matrix.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Hit {
+pub struct RowHit {
     /// Dot product of the query and the row.
     pub score: f32,
     /// Row index (0-based) in the matrix.
@@ -206,7 +206,7 @@ impl Kernel {
         matrix: &[f32],
         dim: usize,
         opts: &ScanOptions<'_>,
-    ) -> Result<Vec<Hit>, KernelError> {
+    ) -> Result<Vec<RowHit>, KernelError> {
         scan::top_k(
             self.imp,
             query,
@@ -224,7 +224,7 @@ impl Kernel {
         matrix: &[f32],
         dim: usize,
         opts: &ScanOptions<'_>,
-    ) -> Result<Vec<Vec<Hit>>, KernelError> {
+    ) -> Result<Vec<Vec<RowHit>>, KernelError> {
         scan::top_k_batch(
             self.imp,
             queries,
@@ -265,7 +265,7 @@ pub fn top_k(
     matrix: &[f32],
     dim: usize,
     opts: &ScanOptions<'_>,
-) -> Result<Vec<Hit>, KernelError> {
+) -> Result<Vec<RowHit>, KernelError> {
     Kernel::active().top_k(query, matrix, dim, opts)
 }
 
@@ -281,7 +281,7 @@ pub fn top_k_batch(
     matrix: &[f32],
     dim: usize,
     opts: &ScanOptions<'_>,
-) -> Result<Vec<Vec<Hit>>, KernelError> {
+) -> Result<Vec<Vec<RowHit>>, KernelError> {
     Kernel::active().top_k_batch(queries, matrix, dim, opts)
 }
 

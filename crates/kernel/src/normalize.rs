@@ -45,7 +45,7 @@ pub fn normalize(v: &mut [f32]) -> Result<(), KernelError> {
 /// [`normalize`] would leave in a copy of `v`, without the copy.
 ///
 /// Errors as [`normalize`]; `out` is then unchanged.
-pub fn normalize_into(v: &[f32], out: &mut Vec<f32>) -> Result<(), KernelError> {
+pub fn normalize_append(v: &[f32], out: &mut Vec<f32>) -> Result<(), KernelError> {
     match scale(v)? {
         Scale::Keep => out.extend_from_slice(v),
         Scale::By(inv) => out.extend(v.iter().map(|&x| (f64::from(x) * inv) as f32)),
@@ -58,7 +58,7 @@ pub fn normalize_into(v: &[f32], out: &mut Vec<f32>) -> Result<(), KernelError> 
 ///
 /// Errors as [`normalize`], and with [`KernelError::DimensionMismatch`] if
 /// the lengths differ; `out` is then unchanged.
-pub fn normalize_to(v: &[f32], out: &mut [f32]) -> Result<(), KernelError> {
+pub fn normalize_into_slice(v: &[f32], out: &mut [f32]) -> Result<(), KernelError> {
     if v.len() != out.len() {
         return Err(KernelError::DimensionMismatch {
             expected: out.len(),
@@ -217,10 +217,10 @@ mod tests {
                 normalize(&mut twice).unwrap();
                 assert_eq!(bits(&twice), bits(&once), "dim {dim}, scale {scale}");
                 let mut into = Vec::new();
-                normalize_into(&once, &mut into).unwrap();
+                normalize_append(&once, &mut into).unwrap();
                 assert_eq!(bits(&into), bits(&once));
                 let mut to = vec![0.0; dim];
-                normalize_to(&once, &mut to).unwrap();
+                normalize_into_slice(&once, &mut to).unwrap();
                 assert_eq!(bits(&to), bits(&once));
                 checked += 1;
             }
@@ -237,12 +237,12 @@ mod tests {
         normalize(&mut v).unwrap();
         assert_eq!(v[0].to_bits(), inside[0].to_bits());
         let mut out = Vec::new();
-        normalize_into(&inside, &mut out).unwrap();
+        normalize_append(&inside, &mut out).unwrap();
         assert_eq!(out[0].to_bits(), inside[0].to_bits());
         // One ulp over 1: squared norm 1 + 2^-22 + 2^-46, outside: rescaled
         // to exactly 1.
         let mut over = [f32::from_bits(1.0f32.to_bits() + 1)];
-        normalize_to(&over.clone(), &mut over).unwrap();
+        normalize_into_slice(&over.clone(), &mut over).unwrap();
         assert_eq!(over, [1.0]);
         // A 384-d unit vector nudged by a few ulps in a few components
         // stays as it is.
@@ -278,14 +278,14 @@ mod tests {
             let mut in_place = v.clone();
             normalize(&mut in_place).unwrap();
             let mut out = vec![7.0f32];
-            normalize_into(&v, &mut out).unwrap();
+            normalize_append(&v, &mut out).unwrap();
             assert_eq!(out[0].to_bits(), 7.0f32.to_bits());
             let bits = |s: &[f32]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&out[1..]), bits(&in_place));
         }
         let mut out = vec![1.0f32];
         assert_eq!(
-            normalize_into(&[0.0, f32::NAN], &mut out),
+            normalize_append(&[0.0, f32::NAN], &mut out),
             Err(KernelError::NonFinite { index: 1 })
         );
         assert_eq!(out, vec![1.0]);
@@ -300,20 +300,20 @@ mod tests {
             let mut in_place = v.clone();
             normalize(&mut in_place).unwrap();
             let mut out = vec![9.0f32; v.len()];
-            normalize_to(&v, &mut out).unwrap();
+            normalize_into_slice(&v, &mut out).unwrap();
             let bits = |s: &[f32]| s.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&out), bits(&in_place));
         }
         let mut out = [5.0f32; 3];
         assert_eq!(
-            normalize_to(&[1.0, 2.0], &mut out),
+            normalize_into_slice(&[1.0, 2.0], &mut out),
             Err(KernelError::DimensionMismatch {
                 expected: 3,
                 got: 2
             })
         );
         assert_eq!(
-            normalize_to(&[0.0, 0.0, 0.0], &mut out),
+            normalize_into_slice(&[0.0, 0.0, 0.0], &mut out),
             Err(KernelError::ZeroVector)
         );
         assert_eq!(out, [5.0; 3], "unchanged on error");

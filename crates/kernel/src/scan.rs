@@ -4,10 +4,10 @@
 use std::ops::Range;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::filter::for_each_block;
+use crate::row_filter::for_each_block;
 use crate::select::{TopK, merge};
 use crate::simd::Impl;
-use crate::{Hit, KernelError, ScanOptions};
+use crate::{KernelError, RowHit, ScanOptions};
 
 /// Rows per block in the single-query scan: small enough that the scores
 /// stay in L1, large enough to amortize the call into the tier.
@@ -144,7 +144,7 @@ pub(crate) fn top_k(
     dim: usize,
     opts: &ScanOptions<'_>,
     min_work: usize,
-) -> Result<Vec<Hit>, KernelError> {
+) -> Result<Vec<RowHit>, KernelError> {
     let n = check_matrix(matrix, dim)?;
     if query.len() != dim {
         return Err(KernelError::DimensionMismatch {
@@ -238,7 +238,7 @@ pub(crate) fn top_k_batch(
     dim: usize,
     opts: &ScanOptions<'_>,
     min_work: usize,
-) -> Result<Vec<Vec<Hit>>, KernelError> {
+) -> Result<Vec<Vec<RowHit>>, KernelError> {
     let n = check_matrix(matrix, dim)?;
     if !queries.len().is_multiple_of(dim) {
         return Err(KernelError::QueriesShape {
@@ -286,7 +286,7 @@ pub(crate) fn top_k_batch(
         },
     );
     // Transpose [thread][query] into per-query lists and merge each.
-    let mut per_query: Vec<Vec<Vec<Hit>>> =
+    let mut per_query: Vec<Vec<Vec<RowHit>>> =
         (0..nq).map(|_| Vec::with_capacity(parts.len())).collect();
     for part in parts {
         for (q, top) in part.tops.into_iter().enumerate() {

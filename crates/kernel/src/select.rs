@@ -8,11 +8,11 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::Hit;
+use crate::RowHit;
 
 /// The result order: higher score first, NaN after every number, ties (and
 /// NaN among themselves) by ascending row.
-pub(crate) fn rank(a: &Hit, b: &Hit) -> Ordering {
+pub(crate) fn rank(a: &RowHit, b: &RowHit) -> Ordering {
     match (a.score.is_nan(), b.score.is_nan()) {
         (false, false) => b
             .score
@@ -61,7 +61,7 @@ fn at_least(score: f32, m: f32) -> bool {
 
 /// A heap entry whose `Ord` is [`rank`], so the heap's top is the worst hit.
 #[derive(Clone, Copy)]
-struct Ranked(Hit);
+struct Ranked(RowHit);
 
 impl PartialEq for Ranked {
     fn eq(&self, other: &Self) -> bool {
@@ -138,13 +138,13 @@ impl TopK {
     fn offer_each(&mut self, rows: &[usize], scores: &[f32]) {
         for (&row, &score) in rows.iter().zip(scores) {
             if passes(score, self.threshold) {
-                self.offer(Hit { score, row });
+                self.offer(RowHit { score, row });
             }
         }
     }
 
     #[cold]
-    fn offer(&mut self, hit: Hit) {
+    fn offer(&mut self, hit: RowHit) {
         if self.cap == 0 {
             return;
         }
@@ -172,16 +172,16 @@ impl TopK {
     }
 
     /// The hits kept, best first.
-    pub(crate) fn into_sorted(self) -> Vec<Hit> {
-        let mut v: Vec<Hit> = self.heap.into_iter().map(|r| r.0).collect();
+    pub(crate) fn into_sorted(self) -> Vec<RowHit> {
+        let mut v: Vec<RowHit> = self.heap.into_iter().map(|r| r.0).collect();
         v.sort_unstable_by(rank);
         v
     }
 }
 
 /// Merges per-thread results (each a valid top list) into the top `k`.
-pub(crate) fn merge(parts: Vec<Vec<Hit>>, k: usize) -> Vec<Hit> {
-    let mut all: Vec<Hit> = if parts.len() == 1 {
+pub(crate) fn merge(parts: Vec<Vec<RowHit>>, k: usize) -> Vec<RowHit> {
+    let mut all: Vec<RowHit> = if parts.len() == 1 {
         parts.into_iter().next().unwrap_or_default()
     } else {
         parts.concat()
@@ -248,7 +248,7 @@ mod tests {
 
     #[test]
     fn merge_orders_and_truncates() {
-        let h = |score, row| Hit { score, row };
+        let h = |score, row| RowHit { score, row };
         let merged = merge(
             vec![vec![h(0.9, 10), h(0.1, 11)], vec![h(0.9, 3), h(0.5, 4)]],
             3,

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use crate::select::rank;
 use crate::simd::Impl;
-use crate::{Hit, Kernel, KernelError, RowFilter, ScanOptions, Tier, scan};
+use crate::{Kernel, KernelError, RowFilter, RowHit, ScanOptions, Tier, scan};
 
 /// xorshift64*: deterministic, dependency-free. The same generator and
 /// seeding as `nidus_testkit::Rng::new`, copied on purpose: these unit
@@ -69,7 +69,7 @@ fn reference(a: &[f32], b: &[f32]) -> (f64, f64) {
     )
 }
 
-fn bits(hits: &[Hit]) -> Vec<(u32, usize)> {
+fn bits(hits: &[RowHit]) -> Vec<(u32, usize)> {
     hits.iter().map(|h| (h.score.to_bits(), h.row)).collect()
 }
 
@@ -79,7 +79,7 @@ fn bits(hits: &[Hit]) -> Vec<(u32, usize)> {
 /// is clearly better than the last one returned.
 fn check(
     what: &str,
-    hits: &[Hit],
+    hits: &[RowHit],
     query: &[f32],
     matrix: &[f32],
     dim: usize,

@@ -19,8 +19,8 @@ const READ_BUFFER: usize = 1 << 20;
 const PIPELINE_MIN_BYTES: usize = 1 << 20;
 
 /// Converts a format error about `path` into a store error.
-pub(crate) fn format_error(e: nidus_format::Error, path: &Path) -> Error {
-    use nidus_format::ErrorKind as F;
+pub(crate) fn format_error(e: nidus_format::FormatError, path: &Path) -> Error {
+    use nidus_format::FormatErrorKind as F;
     let offset = e.offset().unwrap_or(0);
     let message = e.to_string();
     match e.kind() {
@@ -106,7 +106,7 @@ pub(crate) fn read_frames(
         match read {
             Ok(true) => {}
             Ok(false) => break,
-            Err(e) if matches!(e.kind(), nidus_format::ErrorKind::Corrupt { .. }) => break,
+            Err(e) if matches!(e.kind(), nidus_format::FormatErrorKind::Corrupt { .. }) => break,
             Err(e) => {
                 let off = e.offset().map(shift);
                 let mut err = format_error(e, path);

@@ -55,14 +55,15 @@ pub struct CollectionInfo {
 pub enum FileEnd {
     /// The file ends exactly after its last frame.
     Clean,
-    /// The last frame is incomplete (a writer died mid-append): `bytes`
+    /// The last frame is incomplete (a writer died mid-append): `dropped`
     /// bytes from `offset` on. A writable open truncated them; a read-only
-    /// one ignores them.
-    Torn {
+    /// one ignores them. The same fact, with the same names, as
+    /// `nidus_format::End::TornTail`.
+    TornTail {
         /// Where the incomplete frame starts.
         offset: u64,
-        /// How many bytes it has.
-        bytes: u64,
+        /// How many bytes it has (none of them part of the store).
+        dropped: u64,
     },
     /// A frame at `offset` is damaged; only opened with
     /// [`Options::open_valid_prefix`](crate::Options::open_valid_prefix).

@@ -100,7 +100,7 @@ pub(crate) fn push_unit(
     }
     // The kernel's arithmetic, so a stored vector and a query normalize
     // alike and the same input always stores the same bits.
-    nidus_kernel::normalize_into(v, out).map_err(|e| vector_error(e, v, what))
+    nidus_kernel::normalize_append(v, out).map_err(|e| vector_error(e, v, what))
 }
 
 /// [`push_unit`] into a slot of exactly `dim` floats: the same bits.
@@ -108,7 +108,7 @@ pub(crate) fn write_unit(v: &[f32], what: &dyn Fn() -> String, slot: &mut [f32])
     if v.len() != slot.len() {
         return Err(Error::dimension(slot.len(), v.len(), &what()));
     }
-    nidus_kernel::normalize_to(v, slot).map_err(|e| vector_error(e, v, what))
+    nidus_kernel::normalize_into_slice(v, slot).map_err(|e| vector_error(e, v, what))
 }
 
 /// The store's error for a vector the kernel refused to normalize.

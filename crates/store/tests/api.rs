@@ -46,7 +46,7 @@ fn upsert_get_search_and_reopen_equal() -> anyhow::Result<()> {
     let queries: Vec<Vec<f32>> = (0..5).map(|i| vector(1000 + i, dim)).collect();
     let search = Search::top(10)
         .filter(Filter::eq("parity", "odd"))
-        .with_vectors();
+        .include_vectors();
     let before: Vec<_> = store.search_batch(&queries, &search)?;
     let before_records: Vec<Record> = store.records("docs")?.map(|r| r.to_record()).collect();
     drop(store);
@@ -307,7 +307,7 @@ fn open_refuses_other_dimension_lock_holders_and_missing_stores() -> anyhow::Res
     for opts in [
         Options::new(3).read_only(),
         Options::existing(),
-        Options::new(3).create_if_missing(false),
+        Options::new(3).no_create(),
     ] {
         assert_eq!(
             Store::open(&missing, opts).unwrap_err().kind(),

@@ -21,7 +21,7 @@ fn data_len(dir: &Path) -> u64 {
 /// Everything observable about a store's content.
 fn snapshot(store: &Store) -> (usize, Vec<nidus_store::Hit>, u64) {
     let hits = store
-        .search(&[1.0, 1.0, 1.0, 1.0], Search::top(100).with_vectors())
+        .search(&[1.0, 1.0, 1.0, 1.0], Search::top(100).include_vectors())
         .unwrap();
     (store.len(), hits, store.stats().file_bytes)
 }

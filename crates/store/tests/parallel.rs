@@ -183,7 +183,7 @@ fn damage_read_ahead_while_a_big_batch_is_applied_is_reported_as_in_order() -> a
     assert_eq!(store.len(), 2 * BIG as usize);
     assert!(matches!(
         store.open_report().end,
-        nidus_store::FileEnd::Torn { offset, .. } if offset == third
+        nidus_store::FileEnd::TornTail { offset, .. } if offset == third
     ));
     drop(store);
     assert_eq!(std::fs::metadata(&path)?.len(), third);

@@ -40,9 +40,9 @@ fn torn_tail_is_cut_by_a_writer_and_ignored_by_a_reader() -> anyhow::Result<()> 
     assert_eq!(ro.len(), 20);
     assert_eq!(
         ro.open_report().end,
-        FileEnd::Torn {
+        FileEnd::TornTail {
             offset: ends[1],
-            bytes: cut - ends[1]
+            dropped: cut - ends[1]
         }
     );
     assert_eq!(
@@ -54,7 +54,7 @@ fn torn_tail_is_cut_by_a_writer_and_ignored_by_a_reader() -> anyhow::Result<()> 
 
     let mut rw = Store::open(dir.path(), Options::new(3))?;
     assert_eq!(rw.len(), 20);
-    assert!(matches!(rw.open_report().end, FileEnd::Torn { .. }));
+    assert!(matches!(rw.open_report().end, FileEnd::TornTail { .. }));
     assert_eq!(
         std::fs::metadata(data(dir.path()))?.len(),
         ends[1],

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::args::Matches;
 use crate::db::Db;
-use crate::filter;
+use crate::where_clause;
 
 use super::import::DEFAULT_COLLECTION;
 
@@ -25,7 +25,7 @@ pub fn run(m: &Matches) -> Result<()> {
         }
         (Some(text), true) => {
             let filter =
-                filter::parse(text).map_err(|e| m.usage_error(format!("--filter: {e}")))?;
+                where_clause::parse(text).map_err(|e| m.usage_error(format!("--filter: {e}")))?;
             let mut db = Db::open_writable(store)?;
             db.delete_where(m.value("collection"), &filter)?
         }

@@ -13,13 +13,13 @@ use nidus_format::Value;
 
 use crate::args::Matches;
 use crate::db::{Db, Hit, SearchParams};
-use crate::filter::{self, Where};
 use crate::formats::{self, Format};
 use crate::json;
 use crate::progress::group_digits;
 use crate::synth::Clustered;
 use crate::tempdir::TempDir;
 use crate::values;
+use crate::where_clause::{self, Where};
 
 use super::import::import_file;
 
@@ -133,7 +133,7 @@ pub fn run(_m: &Matches) -> Result<()> {
 
     // 5. Filtered search.
     let where_text = r#"{"source": "wiki", "year": {"$gte": 2020}}"#;
-    let wiki: Where = filter::parse(where_text).map_err(anyhow::Error::msg)?;
+    let wiki: Where = where_clause::parse(where_text).map_err(anyhow::Error::msg)?;
     let t = Instant::now();
     let hits = db
         .search_batch(
@@ -224,7 +224,7 @@ pub fn run(_m: &Matches) -> Result<()> {
     drop(db);
 
     // 8. Delete by filter, then by id.
-    let drafts = filter::parse(r#"{"draft": true}"#).map_err(anyhow::Error::msg)?;
+    let drafts = where_clause::parse(r#"{"draft": true}"#).map_err(anyhow::Error::msg)?;
     let t = Instant::now();
     let mut db = Db::open_writable(&store)?;
     let deleted = db.delete_where(None, &drafts)?;

@@ -7,9 +7,9 @@ use anyhow::{Result, anyhow};
 
 use crate::args::Matches;
 use crate::db::Db;
-use crate::filter;
 use crate::formats::RowWriter;
 use crate::formats::jsonl::JsonlWriter;
+use crate::where_clause;
 
 use super::import::DEFAULT_COLLECTION;
 
@@ -41,7 +41,7 @@ pub fn run(m: &Matches) -> Result<()> {
         }
         (None, Some(text)) => {
             let filter =
-                filter::parse(text).map_err(|e| m.usage_error(format!("--filter: {e}")))?;
+                where_clause::parse(text).map_err(|e| m.usage_error(format!("--filter: {e}")))?;
             let db = Db::open_read_only(store)?;
             db.for_each_where(
                 m.value("collection"),

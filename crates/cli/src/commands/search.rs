@@ -8,10 +8,10 @@ use anyhow::{Context, Result, bail};
 
 use crate::args::Matches;
 use crate::db::{Db, Hit, SearchParams};
-use crate::filter;
 use crate::formats::{self, Format, RowBatch};
 use crate::json::{self, Parser};
 use crate::values;
+use crate::where_clause;
 
 use super::import::DEFAULT_COLLECTION;
 
@@ -94,7 +94,7 @@ pub fn run(m: &Matches) -> Result<()> {
     }
     let filter = match m.value("filter") {
         Some(text) => {
-            Some(filter::parse(text).map_err(|e| m.usage_error(format!("--filter: {e}")))?)
+            Some(where_clause::parse(text).map_err(|e| m.usage_error(format!("--filter: {e}")))?)
         }
         None => None,
     };

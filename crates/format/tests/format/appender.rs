@@ -3,7 +3,7 @@
 use std::io;
 
 use nidus_format::{
-    Appender, Batch, DATA_FILE, End, ErrorKind, HEADER_LEN, Header, Op, Reader, Sink,
+    Appender, Batch, DATA_FILE, End, FormatErrorKind, HEADER_LEN, Header, Op, Reader, Sink,
 };
 
 use crate::common::{every_kind, image};
@@ -71,7 +71,7 @@ fn a_failed_write_leaves_no_partial_frame_and_the_next_append_works() {
         );
         app.append(&batches[0]).unwrap();
         let err = app.append(&batches[1]).unwrap_err();
-        assert_eq!(err.kind(), &ErrorKind::Io, "{err}");
+        assert_eq!(err.kind(), &FormatErrorKind::Io, "{err}");
         assert_eq!(err.offset(), Some(offsets[1]));
         assert_eq!(app.end(), offsets[1]);
         assert_eq!(app.get_ref().bytes.len() as u64, offsets[1], "cut {cut}");
@@ -89,9 +89,12 @@ fn a_failed_cut_back_or_sync_poisons_the_appender() {
     let mut sink = failing(&header, 10);
     sink.fail_truncate = true;
     let mut app = Appender::new(sink, header, HEADER_LEN as u64).with_path("x/data.nidus");
-    assert_eq!(app.append(&batches[0]).unwrap_err().kind(), &ErrorKind::Io);
+    assert_eq!(
+        app.append(&batches[0]).unwrap_err().kind(),
+        &FormatErrorKind::Io
+    );
     let err = app.append(&batches[0]).unwrap_err();
-    assert_eq!(err.kind(), &ErrorKind::Poisoned);
+    assert_eq!(err.kind(), &FormatErrorKind::Poisoned);
     assert!(
         err.to_string().starts_with("x/data.nidus: byte 32:"),
         "{err}"
@@ -101,10 +104,10 @@ fn a_failed_cut_back_or_sync_poisons_the_appender() {
     sink.fail_sync = true;
     let mut app = Appender::new(sink, header, HEADER_LEN as u64);
     app.append(&batches[0]).unwrap();
-    assert_eq!(app.sync().unwrap_err().kind(), &ErrorKind::Io);
+    assert_eq!(app.sync().unwrap_err().kind(), &FormatErrorKind::Io);
     assert_eq!(
         app.append(&batches[0]).unwrap_err().kind(),
-        &ErrorKind::Poisoned
+        &FormatErrorKind::Poisoned
     );
 }
 
@@ -117,7 +120,7 @@ fn invalid_batches_write_nothing() {
         vectors: vec![1.0],
     };
     let err = app.append(&bad).unwrap_err();
-    assert!(matches!(err.kind(), ErrorKind::InvalidInput { .. }));
+    assert!(matches!(err.kind(), FormatErrorKind::InvalidInput { .. }));
     assert_eq!(app.get_ref().bytes.len(), HEADER_LEN);
     assert_eq!(app.end(), HEADER_LEN as u64);
 }
@@ -181,11 +184,11 @@ fn open_names_the_file_in_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DATA_FILE);
     let err = Reader::open(&path).err().unwrap();
-    assert_eq!(err.kind(), &ErrorKind::Io);
+    assert_eq!(err.kind(), &FormatErrorKind::Io);
     assert!(err.to_string().contains("data.nidus"), "{err}");
     std::fs::write(&path, b"hello, not a store at all, sorry!").unwrap();
     let err = Reader::open(&path).err().unwrap();
-    assert_eq!(err.kind(), &ErrorKind::NotNidus);
+    assert_eq!(err.kind(), &FormatErrorKind::NotNidus);
     assert_eq!(err.path(), Some(path.as_path()));
     assert_eq!(err.offset(), Some(0));
 }
@@ -206,7 +209,7 @@ fn resume_refuses_an_offset_past_the_end_or_inside_the_header() {
     for bad in [HEADER_LEN as u64 + 4, 5] {
         let err = Appender::resume(open(), &path, header, bad).unwrap_err();
         assert!(
-            matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+            matches!(err.kind(), FormatErrorKind::InvalidInput { .. }),
             "{err}"
         );
     }

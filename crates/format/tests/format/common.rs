@@ -2,7 +2,7 @@
 //! batches, file images, and a read-everything helper.
 
 use nidus_format::{
-    Attributes, Batch, End, Error, FRAME_HEADER_LEN, HEADER_LEN, Header, Op, Reader, Value,
+    Attributes, Batch, End, FRAME_HEADER_LEN, FormatError, HEADER_LEN, Header, Op, Reader, Value,
     encode_frame,
 };
 
@@ -185,7 +185,7 @@ pub fn image(header: &Header, batches: &[Batch]) -> (Vec<u8>, Vec<u64>) {
 
 /// Reads everything: the batches, then the end report or the error that
 /// stopped the reader. `known_len` passes the input length to the reader.
-pub fn read_all(bytes: &[u8], known_len: bool) -> (Vec<Batch>, Result<End, Error>) {
+pub fn read_all(bytes: &[u8], known_len: bool) -> (Vec<Batch>, Result<End, FormatError>) {
     let len = known_len.then_some(bytes.len() as u64);
     let mut reader = match Reader::with_source(bytes, None, len) {
         Ok(r) => r,

@@ -3,8 +3,8 @@
 //! frame, on every read path, after the grammar has had its say.
 
 use nidus_format::{
-    Attributes, Batch, End, ErrorKind, FRAME_HEADER_LEN, Frame, HEADER_LEN, Header, Op, Reader,
-    RowFault, VectorFault, checksum, encode_frame,
+    Attributes, Batch, End, FRAME_HEADER_LEN, FormatErrorKind, Frame, HEADER_LEN, Header, Op,
+    Reader, RowFault, VectorFault, checksum, encode_frame,
 };
 
 const DIM: u32 = 3;
@@ -63,9 +63,9 @@ fn enforcing(bytes: &[u8]) -> Reader<&[u8]> {
 fn a_resealed_nan_row_is_corrupt_at_its_frame_on_every_read_path() {
     let (mut bytes, ends) = file();
     set_component(&mut bytes, ends[1], 1, 2, f32::NAN);
-    let want = |e: &nidus_format::Error| {
+    let want = |e: &nidus_format::FormatError| {
         assert_eq!(e.offset(), Some(ends[1] as u64), "{e}");
-        let ErrorKind::Corrupt { reason } = e.kind() else {
+        let FormatErrorKind::Corrupt { reason } = e.kind() else {
             panic!("not corrupt: {e}")
         };
         let row_at = ends[1] + FRAME_HEADER_LEN + 8 + DIM as usize * 4;

@@ -4,7 +4,9 @@
 //! deleted bytes). The reader must never panic, never allocate much beyond
 //! the input's size, and always end in a clean report or a typed error.
 
-use nidus_format::{Batch, End, ErrorKind, HEADER_LEN, MAX_DIMENSION, MAX_PAYLOAD_LEN, Reader};
+use nidus_format::{
+    Batch, End, FormatErrorKind, HEADER_LEN, MAX_DIMENSION, MAX_PAYLOAD_LEN, Reader,
+};
 
 use crate::common::{FRAME_HEAD, RandomBatches, Rng, image};
 
@@ -155,11 +157,11 @@ fn random_damage_never_panics_never_over_allocates_and_always_reports() {
                 assert!(
                     matches!(
                         e.kind(),
-                        ErrorKind::NotNidus
-                            | ErrorKind::Corrupt { .. }
-                            | ErrorKind::TornTail { .. }
-                            | ErrorKind::UnsupportedVersion { .. }
-                            | ErrorKind::UnsupportedElementType { .. }
+                        FormatErrorKind::NotNidus
+                            | FormatErrorKind::Corrupt { .. }
+                            | FormatErrorKind::TornTail { .. }
+                            | FormatErrorKind::UnsupportedVersion { .. }
+                            | FormatErrorKind::UnsupportedElementType { .. }
                     ),
                     "case {case}: header error {e}"
                 );
@@ -241,7 +243,8 @@ fn random_damage_never_panics_never_over_allocates_and_always_reports() {
                 assert!(
                     matches!(
                         e.kind(),
-                        ErrorKind::Corrupt { .. } | ErrorKind::UnsupportedVersion { .. }
+                        FormatErrorKind::Corrupt { .. }
+                            | FormatErrorKind::UnsupportedVersion { .. }
                     ),
                     "case {case}: {e}"
                 );

@@ -2,7 +2,7 @@
 //! in the manner of LevelDB's log_test: each asserts the outcome, the
 //! offset and the dropped byte count.
 
-use nidus_format::{Batch, End, ErrorKind, HEADER_LEN, Header, Reader};
+use nidus_format::{Batch, End, FormatErrorKind, HEADER_LEN, Header, Reader};
 
 use crate::common::{
     FRAME_HEAD, FRAME_START, RandomBatches, Rng, every_kind, image, read_all, same,
@@ -178,7 +178,7 @@ fn one_bad_byte_anywhere_in_a_middle_frame_is_corruption_at_that_frame() {
                 let (read, outcome) = read_all(&damaged, known_len);
                 let err = outcome.expect_err(&format!("byte {i} flip {flip:#x}: no error"));
                 assert!(
-                    matches!(err.kind(), ErrorKind::Corrupt { .. }),
+                    matches!(err.kind(), FormatErrorKind::Corrupt { .. }),
                     "byte {i} flip {flip:#x}: {err}"
                 );
                 assert_eq!(err.offset(), Some(start as u64), "byte {i}");
@@ -250,7 +250,7 @@ fn a_cut_inside_the_header_is_a_torn_tail_or_not_nidus() {
                 .unwrap();
             assert_eq!(
                 err.kind(),
-                &ErrorKind::TornTail {
+                &FormatErrorKind::TornTail {
                     dropped: cut as u64
                 },
                 "cut {cut}"
@@ -259,7 +259,7 @@ fn a_cut_inside_the_header_is_a_torn_tail_or_not_nidus() {
         }
     }
     let err = Reader::new(&b"PK\x03\x04"[..]).err().unwrap();
-    assert_eq!(err.kind(), &ErrorKind::NotNidus);
+    assert_eq!(err.kind(), &FormatErrorKind::NotNidus);
 }
 
 #[test]
@@ -294,7 +294,7 @@ fn a_newer_minor_with_an_unknown_op_is_unsupported_not_corrupt() {
     let (_, outcome) = read_all(&bytes, true);
     let err = outcome.unwrap_err();
     assert!(
-        matches!(err.kind(), ErrorKind::UnsupportedVersion { file, .. } if file.minor == 1),
+        matches!(err.kind(), FormatErrorKind::UnsupportedVersion { file, .. } if file.minor == 1),
         "{err}"
     );
 }

@@ -1,8 +1,8 @@
 //! Round trips of every payload kind and value type; deterministic bytes.
 
 use nidus_format::{
-    Appender, Attributes, Batch, End, ErrorKind, HEADER_LEN, Header, MAX_DIMENSION, Op, Reader,
-    Value, encode_frame,
+    Appender, Attributes, Batch, End, FormatErrorKind, HEADER_LEN, Header, MAX_DIMENSION, Op,
+    Reader, Value, encode_frame,
 };
 
 use crate::common::{RandomBatches, Rng, every_kind, image, read_all, same};
@@ -150,7 +150,7 @@ fn encoder_refuses_mismatched_rows_and_leaves_output_untouched() {
     };
     let err = encode_frame(&batch, &header, &mut out).unwrap_err();
     assert!(
-        matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+        matches!(err.kind(), FormatErrorKind::InvalidInput { .. }),
         "{err}"
     );
     assert!(err.to_string().contains("3"), "{err}");
@@ -287,7 +287,7 @@ fn a_batch_over_the_frame_limit_is_refused_whole() {
     let mut out = vec![1, 2, 3];
     let err = encode_frame(&batch, &header, &mut out).unwrap_err();
     assert!(
-        matches!(err.kind(), ErrorKind::InvalidInput { .. }),
+        matches!(err.kind(), FormatErrorKind::InvalidInput { .. }),
         "{err}"
     );
     assert!(err.to_string().contains("frame limit"), "{err}");

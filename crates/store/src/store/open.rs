@@ -277,10 +277,7 @@ impl Store {
                         .and_then(|()| self.file.sync_data())
                         .map_err(|e| Error::io("cutting a torn tail", &self.path, e))?;
                 }
-                Ok(FileEnd::Torn {
-                    offset,
-                    bytes: dropped,
-                })
+                Ok(FileEnd::TornTail { offset, dropped })
             }
             End::Corrupt { offset, reason } => {
                 if !self.opts.open_valid_prefix {

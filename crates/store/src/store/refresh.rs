@@ -94,10 +94,7 @@ impl Store {
                 }
                 e
             }
-            End::TornTail { offset, dropped } => FileEnd::Torn {
-                offset,
-                bytes: dropped,
-            },
+            End::TornTail { offset, dropped } => FileEnd::TornTail { offset, dropped },
             _ => FileEnd::Clean,
         };
         Ok(outcome.batches)

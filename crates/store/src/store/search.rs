@@ -8,7 +8,7 @@ use nidus_format::Attributes;
 use super::Store;
 use crate::error::{Error, Result};
 use crate::filter::{Compiled, Filter};
-use crate::scan::{self, ScanSpec};
+use crate::kernel_scan::{self, ScanSpec};
 use crate::validate;
 
 /// Which attributes hits carry.
@@ -25,6 +25,11 @@ pub enum AttrSelection {
 
 /// A search request: how many hits, over which collections, with which
 /// filter, and what each hit carries.
+///
+/// The builder follows [`Options`](crate::Options)' convention: value
+/// setters take the value; switches take no argument and say what they
+/// change from the default ([`include_vectors`](Search::include_vectors),
+/// [`no_attrs`](Search::no_attrs), [`all_collections`](Search::all_collections)).
 ///
 /// ```
 /// use nidus_store::{Filter, Search};
@@ -147,8 +152,9 @@ impl Search {
         self
     }
 
-    /// Hits carry their stored (unit-length) vectors.
-    pub fn with_vectors(mut self) -> Search {
+    /// Hits carry their stored (unit-length) vectors (by default they
+    /// carry none).
+    pub fn include_vectors(mut self) -> Search {
         self.with_vectors = true;
         self
     }
@@ -176,7 +182,7 @@ pub struct Hit {
     pub score: f32,
     /// The record's attributes (as selected by [`Search::attrs`]).
     pub attrs: Attributes,
-    /// The stored unit vector, with [`Search::with_vectors`].
+    /// The stored unit vector, with [`Search::include_vectors`].
     pub vector: Option<Vec<f32>>,
 }
 
@@ -310,7 +316,7 @@ impl Store {
             threads: search.threads.unwrap_or(self.opts.threads),
         };
         let matrix = &self.model.vectors[rows.start * dim..rows.end * dim];
-        let ranked = scan::top_k_batch(&units, matrix, dim, &spec)?;
+        let ranked = kernel_scan::top_k_batch(&units, matrix, dim, &spec)?;
         Ok(ranked
             .into_iter()
             .map(|list| {

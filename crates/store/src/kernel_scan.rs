@@ -45,7 +45,7 @@ pub(crate) fn top_k_batch(
     if let Some(m) = spec.min_score {
         opts = opts.min_score(m);
     }
-    let convert = |hits: Vec<nidus_kernel::Hit>| {
+    let convert = |hits: Vec<nidus_kernel::RowHit>| {
         hits.into_iter()
             .map(|h| Ranked {
                 score: h.score,
