@@ -4,12 +4,10 @@
 //! It provides [`top_k`] (one query), [`top_k_batch`] (many queries, one
 //! pass over the matrix), [`normalize`] and [`dot`], each dispatched at run
 //! time to the best SIMD [`Tier`] of the CPU (AVX-512F, AVX2+FMA, NEON, or a
-//! portable path), plus the [`Kernel`] handle that binds one tier explicitly
-//! and the machine probes [`measure_read_bandwidth`] and
-//! [`measure_fma_peak`]. [`extend_from_le_bytes_while`] grows a matrix on
-//! two cores: writing into fresh memory is bound by page faults, not by the
-//! copy, and faults go twice as fast on two. It works on
-//! slices and knows nothing of files.
+//! portable path), plus the [`Kernel`] handle that binds one tier
+//! explicitly. It works on slices and knows nothing of files. (The helpers
+//! nidus-store loads and normalizes rows with, and the machine probes of
+//! `nidus bench`, are public for those crates but hidden from these docs.)
 //!
 //! ```
 //! use nidus_kernel::{normalize, top_k, top_k_batch, RowFilter, ScanOptions};
@@ -136,15 +134,25 @@ mod tier;
 mod tests;
 
 pub use error::KernelError;
-pub use fill::{PARALLEL_MIN_FLOATS, extend_from_le_bytes_while};
-pub use normalize::{UNIT_NORM_TOLERANCE, normalize, normalize_append, normalize_into_slice};
-pub use probe::{measure_fma_peak, measure_read_bandwidth};
+pub use normalize::{UNIT_NORM_TOLERANCE, normalize};
 pub use row_filter::RowFilter;
 pub use tier::{Kernel, Tier, active_tier, best_tier, force_tier};
+
+// Cross-crate plumbing: the store's loading and normalizing paths and the
+// CLI's `bench` probes. Public because those crates need them, kept out of
+// the docs: a user of the kernel searches ([`top_k`], [`top_k_batch`]),
+// takes dot products ([`dot`]) and normalizes ([`normalize`]).
+#[doc(hidden)]
+pub use fill::{PARALLEL_MIN_FLOATS, extend_from_le_bytes_while};
+#[doc(hidden)]
+pub use normalize::{normalize_append, normalize_into_slice};
+#[doc(hidden)]
+pub use probe::{measure_fma_peak, measure_read_bandwidth};
 
 /// One result: the score (the dot product of query and row; the cosine
 /// similarity for unit vectors) and the row's index in the matrix.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct RowHit {
     /// Dot product of the query and the row.
     pub score: f32,

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 /// Counts and sizes of a store (cheap: no scan).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// The vector dimension.
     pub dimension: usize,
@@ -22,6 +23,7 @@ pub struct Stats {
 
 /// Memory held by a store, by part (heap bytes, from capacities).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Footprint {
     /// Live rows.
     pub live_rows: usize,
@@ -41,6 +43,7 @@ pub struct Footprint {
 
 /// One collection, as listed by [`Store::collections`](crate::Store::collections).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CollectionInfo {
     /// The name.
     pub name: String,
@@ -52,6 +55,7 @@ pub struct CollectionInfo {
 
 /// How the data file ended when it was last read (open or refresh).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FileEnd {
     /// The file ends exactly after its last frame.
     Clean,
@@ -79,6 +83,7 @@ pub enum FileEnd {
 
 /// What the last open or refresh read (verify-style access).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OpenReport {
     /// Batches read and applied.
     pub batches: u64,

@@ -173,6 +173,7 @@ impl Search {
 
 /// One search result.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Hit {
     /// The record's collection.
     pub collection: String,
