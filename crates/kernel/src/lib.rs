@@ -244,8 +244,21 @@ impl Kernel {
     }
 
     /// [`dot`] with this kernel's tier.
+    ///
+    /// # Panics
+    ///
+    /// If `a` and `b` differ in length, as [`dot`].
     pub fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
-        self.try_dot(a, b).unwrap_or(f32::NAN)
+        // A length mismatch is a bug in the caller, like an out-of-bounds
+        // index: panic (std's convention, e.g. `copy_from_slice`) rather
+        // than return a NaN that would rank silently. `try_dot` is the
+        // checked form for lengths that come from input.
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "nidus_kernel::dot: slices of different lengths"
+        );
+        (self.imp.dot)(a, b)
     }
 
     /// [`try_dot`] with this kernel's tier.
@@ -294,8 +307,11 @@ pub fn top_k_batch(
 }
 
 /// Dot product with the active tier; the same `f32` that [`top_k`] reports
-/// as the score of `b` for query `a`. If the lengths differ the result is
-/// NaN (use [`try_dot`] for an error instead).
+/// as the score of `b` for query `a`.
+///
+/// # Panics
+///
+/// If `a` and `b` differ in length (use [`try_dot`] for an error instead).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     Kernel::active().dot(a, b)
 }
