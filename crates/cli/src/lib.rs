@@ -3,13 +3,14 @@
 //! The binary (`src/main.rs`) is a thin shell over [`commands::run`], which
 //! parses the command line ([`args`]) and runs one subcommand against a
 //! store through a narrow adapter ([`db`]). The pieces are written here
-//! because the project's only runtime dependency is `anyhow`:
+//! because the CLI's only runtime dependency is `anyhow` (the library
+//! crates have none):
 //!
 //! - [`json`]: a strict, complete JSON reader (line and column in every
 //!   error, bounded depth, `f32` numbers read with one correct rounding) and
 //!   a writer printing floats in their shortest round-trip form;
-//! - [`filter`]: the `--filter` where-clause (`$eq`, `$gte`, `$in`, `$glob`,
-//!   `$and`, ...), parsed into [`filter::Where`] and converted to the store's
+//! - [`where_clause`]: the `--filter` where-clause (`$eq`, `$gte`, `$in`, `$glob`,
+//!   `$and`, ...), parsed into [`where_clause::Where`] and converted to the store's
 //!   filter;
 //! - [`formats`]: streaming, bounded-memory readers and writers for JSONL,
 //!   npy and fvecs files, whose errors name the file and the line or row;
