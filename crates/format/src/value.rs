@@ -181,7 +181,7 @@ impl fmt::Display for IntOutOfRange {
 
 impl std::error::Error for IntOutOfRange {}
 
-/// Lets one bound, `TryInto<Value, FormatError: Into<IntOutOfRange>>`, accept both
+/// Lets one bound, `TryInto<Value, Error: Into<IntOutOfRange>>`, accept both
 /// the lossless `From` conversions (whose error is `Infallible`) and the
 /// fallible integer ones.
 impl From<Infallible> for IntOutOfRange {
