@@ -1,9 +1,17 @@
 //! nidus: a small, pure-Rust, embeddable vector store.
 //!
-//! Exact (brute-force) cosine search over a single append-only file. This
-//! crate re-exports the store API ([`Store`], [`Options`], [`Record`],
-//! [`Search`], [`Filter`], [`Hit`], [`Error`], ...) and the layer crates as
-//! modules; see SPEC.md for the file format and every guarantee.
+//! Exact (brute-force) cosine search over a single append-only file.
+//! **Start at [`Store`]**: open one with [`Options`], write [`Record`]s,
+//! search with [`Search`] and [`Filter`], read [`Hit`]s; every call fails
+//! with one [`Error`] whose [`ErrorKind`] a program can match. SPEC.md (at
+//! the repository root) states the file format and every guarantee.
+//!
+//! Two layers are re-exported for the uses that go around a store:
+//! - [`format`](mod@format): the reading API of the data file ([`format::Reader`]),
+//!   for inspection and export tools that only read;
+//! - [`kernel`]: the exact top-k scan over a plain `f32` matrix
+//!   ([`kernel::top_k`], [`kernel::top_k_batch`], [`kernel::dot`],
+//!   [`kernel::normalize`]), for callers that keep their own vectors.
 //!
 //! ```
 //! use nidus::{Filter, Options, Record, Search, Store};
@@ -48,9 +56,16 @@ pub struct ReadmeDoctests;
 
 pub use nidus_format as format;
 pub use nidus_kernel as kernel;
+// Plumbing of the store (writer exclusion, and the store crate under its
+// own name, whose API is re-exported below): reachable, not in the docs.
+#[doc(hidden)]
 pub use nidus_lock as lock;
+#[doc(hidden)]
 pub use nidus_store as store;
 
+/// The file-system seam of a store ([`Options::file_system`]): every read
+/// and write goes through it, so tests can inject faults.
+pub use nidus_store::io;
 pub use nidus_store::{
     AttrSelection, Attributes, CollectionInfo, Durability, Error, ErrorKind, FileEnd, Filter,
     Footprint, Hit, IntOutOfRange, OpenReport, Options, Record, RecordRef, Result, Scan, Search,
@@ -61,3 +76,6 @@ pub use nidus_store::{
 pub use nidus_store::{
     MAX_ATTRS_BYTES, MAX_DIMENSION, MAX_FILTER_DEPTH, MAX_ID_BYTES, MAX_NAME_BYTES,
 };
+
+// The defaults of `Options::auto_compact`.
+pub use nidus_store::{DEFAULT_AUTO_COMPACT_MIN_DEAD, DEFAULT_AUTO_COMPACT_RATIO};

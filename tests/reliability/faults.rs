@@ -1,4 +1,4 @@
-//! I/O faults through the store's seam (`nidus::store::io`), as redb's fuzzer
+//! I/O faults through the store's seam (`nidus::io`), as redb's fuzzer
 //! does with its storage backend: a countdown over every *fault point* (each
 //! write, sync, truncate, rename, directory sync, removal, creation, and in
 //! the read suites each read) fails the Nth one with ENOSPC or EIO. For every
@@ -24,7 +24,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use nidus::store::io::FileSystem;
+use nidus::io::FileSystem;
 use nidus::{Durability, ErrorKind, FileEnd, Filter, Options, Record, Store};
 use nidus_testkit::faults::{Class, Faults, FaultyFs, Mode};
 

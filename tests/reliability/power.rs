@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use nidus::store::io::{FileId, FileSystem, OpenMode, StdFileSystem, StoreFile};
+use nidus::io::{FileId, FileSystem, OpenMode, StdFileSystem, StoreFile};
 use nidus::{ErrorKind, FileEnd, Filter, Options, Record, Store};
 
 use super::model::{Pred, Reference};

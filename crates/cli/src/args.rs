@@ -2,7 +2,7 @@
 //! `--flag value` and `--flag=value`, repeated flags, `--help` and
 //! `--version`.
 //!
-//! Written here because the project's only runtime dependency is `anyhow`.
+//! Written here because the CLI's only runtime dependency is `anyhow`.
 //! Every mistake becomes a [`UsageError`] (exit code 2) whose message names
 //! the offending argument and, for an unknown flag, the valid ones.
 

@@ -393,7 +393,7 @@ impl Db {
 
 /// Checks one data file (see [`Db::verify`]).
 pub fn verify_file(file: &Path) -> Result<VerifyReport> {
-    use nidus_format::{Batch, End, ErrorKind, Reader};
+    use nidus_format::{Batch, End, FormatErrorKind, Reader};
     if !file.exists() {
         bail!(
             "no store at {}: {} is missing",
@@ -406,8 +406,8 @@ pub fn verify_file(file: &Path) -> Result<VerifyReport> {
         Err(e) => {
             let offset = e.offset().unwrap_or(0);
             let damage = match e.kind() {
-                ErrorKind::TornTail { .. } => Damage::TornTail { offset },
-                ErrorKind::Corrupt { .. } | ErrorKind::NotNidus => Damage::Corruption {
+                FormatErrorKind::TornTail { .. } => Damage::TornTail { offset },
+                FormatErrorKind::Corrupt { .. } | FormatErrorKind::NotNidus => Damage::Corruption {
                     offset,
                     detail: e.to_string(),
                 },
@@ -426,7 +426,7 @@ pub fn verify_file(file: &Path) -> Result<VerifyReport> {
         match reader.next_into(&mut batch) {
             Ok(true) => batches += 1,
             Ok(false) => break,
-            Err(e) if matches!(e.kind(), ErrorKind::Corrupt { .. }) => break,
+            Err(e) if matches!(e.kind(), FormatErrorKind::Corrupt { .. }) => break,
             Err(e) => return Err(e).with_context(|| format!("cannot verify {}", file.display())),
         }
     }

@@ -3,7 +3,8 @@
 //! The binary (`src/main.rs`) is a thin shell over [`commands::run`], which
 //! parses the command line ([`args`]) and runs one subcommand against a
 //! store through a narrow adapter ([`db`]). The pieces are written here
-//! because the project's only runtime dependency is `anyhow`:
+//! because the CLI's only runtime dependency is `anyhow` (the library
+//! crates have none):
 //!
 //! - [`json`]: a strict, complete JSON reader (line and column in every
 //!   error, bounded depth, `f32` numbers read with one correct rounding) and

@@ -4,12 +4,10 @@
 //! It provides [`top_k`] (one query), [`top_k_batch`] (many queries, one
 //! pass over the matrix), [`normalize`] and [`dot`], each dispatched at run
 //! time to the best SIMD [`Tier`] of the CPU (AVX-512F, AVX2+FMA, NEON, or a
-//! portable path), plus the [`Kernel`] handle that binds one tier explicitly
-//! and the machine probes [`measure_read_bandwidth`] and
-//! [`measure_fma_peak`]. [`extend_from_le_bytes_while`] grows a matrix on
-//! two cores: writing into fresh memory is bound by page faults, not by the
-//! copy, and faults go twice as fast on two. It works on
-//! slices and knows nothing of files.
+//! portable path), plus the [`Kernel`] handle that binds one tier
+//! explicitly. It works on slices and knows nothing of files. (The helpers
+//! nidus-store loads and normalizes rows with, and the machine probes of
+//! `nidus bench`, are public for those crates but hidden from these docs.)
 //!
 //! [`Int8Rows`] keeps rows as int8 codes with rigorous error bounds (a
 //! quarter of the bytes); [`Kernel::int8_top_k`] and
@@ -143,19 +141,29 @@ mod tier;
 mod tests;
 
 pub use error::KernelError;
-pub use fill::{PARALLEL_MIN_FLOATS, extend_from_le_bytes_while};
 pub use int8::{
     INT8_MAX_DIM, Int8Error, Int8Rows, Int8Search, RowMeta, fetch_from_matrix, int8_top_k,
     int8_top_k_batch,
 };
-pub use normalize::{UNIT_NORM_TOLERANCE, normalize, normalize_append, normalize_into_slice};
-pub use probe::{measure_fma_peak, measure_read_bandwidth};
+pub use normalize::{UNIT_NORM_TOLERANCE, normalize};
 pub use row_filter::RowFilter;
 pub use tier::{Kernel, Tier, active_tier, best_tier, force_tier};
+
+// Cross-crate plumbing: the store's loading and normalizing paths and the
+// CLI's `bench` probes. Public because those crates need them, kept out of
+// the docs: a user of the kernel searches ([`top_k`], [`top_k_batch`]),
+// takes dot products ([`dot`]) and normalizes ([`normalize`]).
+#[doc(hidden)]
+pub use fill::{PARALLEL_MIN_FLOATS, extend_from_le_bytes_while};
+#[doc(hidden)]
+pub use normalize::{normalize_append, normalize_into_slice};
+#[doc(hidden)]
+pub use probe::{measure_fma_peak, measure_read_bandwidth};
 
 /// One result: the score (the dot product of query and row; the cosine
 /// similarity for unit vectors) and the row's index in the matrix.
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
 pub struct RowHit {
     /// Dot product of the query and the row.
     pub score: f32,
@@ -247,8 +255,21 @@ impl Kernel {
     }
 
     /// [`dot`] with this kernel's tier.
+    ///
+    /// # Panics
+    ///
+    /// If `a` and `b` differ in length, as [`dot`].
     pub fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
-        self.try_dot(a, b).unwrap_or(f32::NAN)
+        // A length mismatch is a bug in the caller, like an out-of-bounds
+        // index: panic (std's convention, e.g. `copy_from_slice`) rather
+        // than return a NaN that would rank silently. `try_dot` is the
+        // checked form for lengths that come from input.
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "nidus_kernel::dot: slices of different lengths"
+        );
+        (self.imp.dot)(a, b)
     }
 
     /// [`try_dot`] with this kernel's tier.
@@ -297,8 +318,11 @@ pub fn top_k_batch(
 }
 
 /// Dot product with the active tier; the same `f32` that [`top_k`] reports
-/// as the score of `b` for query `a`. If the lengths differ the result is
-/// NaN (use [`try_dot`] for an error instead).
+/// as the score of `b` for query `a`.
+///
+/// # Panics
+///
+/// If `a` and `b` differ in length (use [`try_dot`] for an error instead).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     Kernel::active().dot(a, b)
 }

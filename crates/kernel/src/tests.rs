@@ -273,7 +273,6 @@ fn dot_matches_reference_on_every_tier_and_length() {
             assert_eq!(k.try_dot(&a, &b), Ok(got));
         }
         assert_eq!(k.dot(&[], &[]), 0.0);
-        assert!(k.dot(&[1.0, 2.0], &[1.0]).is_nan());
         assert_eq!(
             k.try_dot(&[1.0, 2.0], &[1.0]),
             Err(KernelError::DimensionMismatch {
@@ -716,4 +715,14 @@ fn batch_primitive_tiles_and_tails_match_dot() {
             }
         }
     }
+}
+
+/// Different lengths are a caller's bug: `dot` panics (it used to
+/// return NaN, which ranked silently); `try_dot` is the checked form.
+#[test]
+#[should_panic(expected = "slices of different lengths")]
+fn dot_panics_on_different_lengths() {
+    Kernel::new(Tier::Portable)
+        .unwrap()
+        .dot(&[1.0, 2.0], &[1.0]);
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 /// Counts and sizes of a store (cheap: no scan).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// The vector dimension.
     pub dimension: usize,
@@ -28,6 +29,7 @@ pub struct Stats {
 
 /// Memory held by a store, by part (heap bytes, from capacities).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Footprint {
     /// Live rows.
     pub live_rows: usize,
@@ -49,6 +51,7 @@ pub struct Footprint {
 
 /// One collection, as listed by [`Store::collections`](crate::Store::collections).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CollectionInfo {
     /// The name.
     pub name: String,
@@ -60,17 +63,19 @@ pub struct CollectionInfo {
 
 /// How the data file ended when it was last read (open or refresh).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum FileEnd {
     /// The file ends exactly after its last frame.
     Clean,
-    /// The last frame is incomplete (a writer died mid-append): `bytes`
+    /// The last frame is incomplete (a writer died mid-append): `dropped`
     /// bytes from `offset` on. A writable open truncated them; a read-only
-    /// one ignores them.
-    Torn {
+    /// one ignores them. The same fact, with the same names, as
+    /// `nidus_format::End::TornTail`.
+    TornTail {
         /// Where the incomplete frame starts.
         offset: u64,
-        /// How many bytes it has.
-        bytes: u64,
+        /// How many bytes it has (none of them part of the store).
+        dropped: u64,
     },
     /// A frame at `offset` is damaged; only opened with
     /// [`Options::open_valid_prefix`](crate::Options::open_valid_prefix).
@@ -86,6 +91,7 @@ pub enum FileEnd {
 
 /// What the last open or refresh read (verify-style access).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OpenReport {
     /// Batches read and applied.
     pub batches: u64,

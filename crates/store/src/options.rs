@@ -39,6 +39,14 @@ pub enum Scan {
 /// Options for [`Store::open`](crate::Store::open): the builder every open
 /// goes through.
 ///
+/// Builder convention (shared with [`Search`](crate::Search)): a method
+/// that takes a value sets it (`durability(..)`, `threads(..)`); a switch
+/// takes no argument and says what it changes from the default. A switch
+/// that turns off something on by default is `no_<thing>()`
+/// ([`no_create`](Options::no_create), [`no_auto_compact`](Options::no_auto_compact));
+/// one that turns on something off by default says what it does
+/// ([`read_only`](Options::read_only), [`open_valid_prefix`](Options::open_valid_prefix)).
+///
 /// ```
 /// use nidus_store::{Durability, Options};
 /// let opts = Options::new(384).durability(Durability::Deferred).memory_budget(1 << 30);
@@ -111,9 +119,11 @@ impl Options {
         self
     }
 
-    /// Whether a writable open may create a missing store (default true).
-    pub fn create_if_missing(mut self, create: bool) -> Options {
-        self.create = create;
+    /// Refuses to create a missing store: a writable open of a missing
+    /// store then fails with [`ErrorKind::NotFound`](crate::ErrorKind)
+    /// (by default it creates one).
+    pub fn no_create(mut self) -> Options {
+        self.create = false;
         self
     }
 

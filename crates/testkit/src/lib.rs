@@ -6,8 +6,8 @@
 //! - [`faults`]: the fault-injecting file system behind the store's I/O
 //!   seam (`nidus_store::io`).
 //!
-//! A dev-dependency only (`publish = false`): the runtime stays
-//! `anyhow`-only. [`rng`] uses nothing but `core`; the other modules
+//! A dev-dependency only (`publish = false`): the library crates stay
+//! free of runtime dependencies. [`rng`] uses nothing but `core`; the other modules
 //! depend on `nidus-store`, which is why nidus-kernel's own unit tests keep
 //! their in-crate copy of the generator (see `crates/kernel/src/tests.rs`).
 

@@ -24,10 +24,33 @@ impl Store {
     /// frames appended since the last open or refresh, or, if the data file
     /// was replaced by a compaction, reloads it. An unfinished batch at the
     /// end (the writer is mid-append) is left for the next refresh. Returns
-    /// the number of batches applied (all of them after a reload). On a
-    /// writable store this is a no-op returning 0.
+    /// the number of batches applied (all of them after a reload).
+    ///
+    /// # Writable stores
+    ///
+    /// On a writable store `refresh` reads nothing and returns `Ok(0)`, by
+    /// design rather than by accident: a writable store holds the writer
+    /// lock (SPEC.md §6.3), so no other process can have appended, and its
+    /// memory already holds every batch in the file. "0 batches were
+    /// missing" is the true answer, and code that follows a store either
+    /// way (read-only or writable, chosen by a flag) can call `refresh`
+    /// without asking which kind it holds.
+    ///
+    /// ```
+    /// use nidus_store::{Options, Record, Store};
+    /// # let tmp = tempfile::tempdir()?;
+    /// let mut writer = Store::open(tmp.path(), Options::new(2))?;
+    /// writer.upsert("docs", &[Record::new("a", [1.0, 0.0])])?;
+    /// assert_eq!(writer.refresh()?, 0); // nothing it has not seen
+    ///
+    /// let mut reader = Store::open(tmp.path(), Options::new(2).read_only())?;
+    /// writer.upsert("docs", &[Record::new("b", [0.0, 1.0])])?;
+    /// assert_eq!(reader.refresh()?, 1); // the batch appended since its open
+    /// # Ok::<(), anyhow::Error>(())
+    /// ```
     pub fn refresh(&mut self) -> Result<u64> {
         if !self.is_read_only() {
+            // Up to date by construction: see "Writable stores" above.
             return Ok(0);
         }
         let fs = self.opts.fs.clone();

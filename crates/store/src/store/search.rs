@@ -26,6 +26,11 @@ pub enum AttrSelection {
 /// A search request: how many hits, over which collections, with which
 /// filter, and what each hit carries.
 ///
+/// The builder follows [`Options`](crate::Options)' convention: value
+/// setters take the value; switches take no argument and say what they
+/// change from the default ([`include_vectors`](Search::include_vectors),
+/// [`no_attrs`](Search::no_attrs), [`all_collections`](Search::all_collections)).
+///
 /// ```
 /// use nidus_store::{Filter, Search};
 /// let s = Search::top(10).collection("docs").filter(Filter::glob("path", "src/*.rs")).min_score(0.2);
@@ -147,8 +152,9 @@ impl Search {
         self
     }
 
-    /// Hits carry their stored (unit-length) vectors.
-    pub fn with_vectors(mut self) -> Search {
+    /// Hits carry their stored (unit-length) vectors (by default they
+    /// carry none).
+    pub fn include_vectors(mut self) -> Search {
         self.with_vectors = true;
         self
     }
@@ -167,6 +173,7 @@ impl Search {
 
 /// One search result.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Hit {
     /// The record's collection.
     pub collection: String,
@@ -325,13 +332,13 @@ impl Store {
                 // The codes of every row are scanned, the scope given as a
                 // bitmap from row 0: the same rows, in the same order, as
                 // the f32 scan of the scope's slice.
-                let words = scan::absolute_words(rows, allowed, self.model.rows());
+                let words = kernel_scan::absolute_words(rows, allowed, self.model.rows());
                 let spec = ScanSpec {
                     allowed: words.as_deref(),
                     ..spec
                 };
                 let mut reader = self.file_rows().expect("Scan::Int8 keeps offsets");
-                let (lists, rescored) = scan::int8_top_k_batch(
+                let (lists, rescored) = kernel_scan::int8_top_k_batch(
                     &units,
                     &q.rows,
                     &spec,
