@@ -116,6 +116,24 @@ pub fn fails(args: &[&str]) -> String {
     err
 }
 
+/// Runs a command that must exit with `code`; returns its stderr.
+#[track_caller]
+pub fn exit_stderr(args: &[&str], code: i32) -> String {
+    let o = nidus(args);
+    expect_code(&o, code);
+    stderr(&o)
+}
+
+/// Runs a command that must exit with `code` and print nothing on stdout
+/// (a refusal, whatever its exit code); returns its stderr.
+#[track_caller]
+pub fn fails_with(args: &[&str], code: i32) -> String {
+    let o = nidus(args);
+    expect_code(&o, code);
+    assert!(o.stdout.is_empty(), "{args:?}: {}", stdout(&o));
+    stderr(&o)
+}
+
 pub fn stats(store: &Path) -> Json {
     json::parse(ok(&["stats", s(store), "--json"]).trim()).unwrap()
 }
