@@ -80,6 +80,16 @@ pub fn small_jsonl(dir: &Path) -> PathBuf {
     path
 }
 
+/// A store at `dir/st` holding the small data set twice: in collection
+/// "default" and in "other".
+pub fn small_store_in_two_collections(dir: &Path) -> PathBuf {
+    let store = dir.join("st");
+    let small = small_jsonl(dir);
+    ok(&["import", s(&store), s(&small)]);
+    ok(&["import", s(&store), s(&small), "--collection", "other"]);
+    store
+}
+
 /// Generated rows: `n` pseudo-random vectors of `dim` values.
 pub fn rows(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = nidus_cli::synth::Rng::new(seed);
