@@ -2,7 +2,7 @@
 //! code, writing data files, and reading `stats` and `search` output.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use nidus_cli::formats::{self, Format};
 use nidus_cli::json::{self, Json};
@@ -80,6 +80,13 @@ pub fn small_jsonl(dir: &Path) -> PathBuf {
     path
 }
 
+/// A store at `dir/st` holding the small data set in collection "default".
+pub fn small_store(dir: &Path) -> PathBuf {
+    let store = dir.join("st");
+    ok(&["import", s(&store), s(&small_jsonl(dir))]);
+    store
+}
+
 /// A store at `dir/st` holding the small data set twice: in collection
 /// "default" and in "other".
 pub fn small_store_in_two_collections(dir: &Path) -> PathBuf {
@@ -98,6 +105,17 @@ pub fn rows(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
         .collect()
 }
 
+/// Writes `rows` as JSONL, ids `{id_prefix}0`, `{id_prefix}1`, ..., each
+/// with the raw JSON `attrs`.
+pub fn write_jsonl(path: &Path, rows: &[Vec<f32>], id_prefix: &str, attrs: &str) {
+    let text: String = rows
+        .iter()
+        .enumerate()
+        .map(|(i, v)| line(&format!("{id_prefix}{i}"), v, attrs))
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
 pub fn write_file(path: &Path, format: Format, rows: &[Vec<f32>]) {
     let file = std::fs::File::create(path).unwrap();
     let mut w = formats::create_writer(file, format, rows[0].len()).unwrap();
@@ -106,6 +124,16 @@ pub fn write_file(path: &Path, format: Format, rows: &[Vec<f32>]) {
             .unwrap();
     }
     w.finish().unwrap();
+}
+
+/// Starts `nidus import STORE FILE --batch BATCH` in the background (stdout
+/// discarded), for tests that act while a writer works or kill it.
+pub fn spawn_import(store: &Path, file: &Path, batch: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_nidus"))
+        .args(["import", s(store), s(file), "--batch", batch])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the nidus binary starts")
 }
 
 /// Runs a command that must succeed; returns its stdout.

@@ -3,14 +3,13 @@
 use nidus_cli::json::{self, Json};
 
 use crate::common::{
-    fails, ids, int, ok, records, s, small_jsonl, small_store_in_two_collections, stats,
+    fails, ids, int, ok, records, s, small_store, small_store_in_two_collections, stats,
 };
 
 #[test]
 fn get_prints_the_record() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("st");
-    ok(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    let store = small_store(dir.path());
     let out = ok(&["get", s(&store), "c"]);
     let v = json::parse(out.trim()).unwrap();
     assert_eq!(v.get("id"), Some(&Json::Str("c".into())));
