@@ -248,15 +248,7 @@ impl Db {
     /// one atomic write per collection); returns how many.
     pub fn delete_where(&mut self, collection: Option<&str>, filter: &Where) -> Result<u64> {
         let filter = to_filter(filter);
-        let names = match collection {
-            Some(name) => {
-                if !self.store.has_collection(name) {
-                    bail!("the store has no collection '{name}'");
-                }
-                vec![name.to_owned()]
-            }
-            None => self.collections(),
-        };
+        let names = self.collection_or_all(collection)?;
         let mut n = 0;
         for name in names {
             n += self.store.delete_where(&name, &filter)? as u64;
@@ -358,15 +350,7 @@ impl Db {
         f: CollectionRecordVisitor<'_>,
     ) -> Result<u64> {
         let filter = to_filter(filter);
-        let names = match collection {
-            Some(name) => {
-                if !self.store.has_collection(name) {
-                    bail!("the store has no collection '{name}'");
-                }
-                vec![name.to_owned()]
-            }
-            None => self.collections(),
-        };
+        let names = self.collection_or_all(collection)?;
         let mut n = 0;
         for name in &names {
             for r in self.store.records_where(name, &filter)? {
@@ -375,6 +359,20 @@ impl Db {
             }
         }
         Ok(n)
+    }
+
+    /// The collections a `--collection` option names: the one given (which
+    /// must exist), or every collection, sorted.
+    fn collection_or_all(&self, collection: Option<&str>) -> Result<Vec<String>> {
+        match collection {
+            Some(name) => {
+                if !self.store.has_collection(name) {
+                    bail!("the store has no collection '{name}'");
+                }
+                Ok(vec![name.to_owned()])
+            }
+            None => Ok(self.collections()),
+        }
     }
 
     /// Rewrites the file without dead rows; returns (bytes before, after).

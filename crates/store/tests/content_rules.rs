@@ -5,26 +5,14 @@
 
 use nidus_format::{VectorFault, check_vector, sum_of_squares};
 use nidus_kernel::normalize;
+use nidus_testkit::Rng;
 
-/// xorshift64*: deterministic vectors without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+/// In (-1, 1), sometimes exactly zero.
+fn component(rng: &mut Rng) -> f32 {
+    if rng.one_in(13) {
+        return 0.0;
     }
-
-    /// In (-1, 1), sometimes exactly zero.
-    fn component(&mut self) -> f32 {
-        let r = self.next();
-        if r.is_multiple_of(13) {
-            return 0.0;
-        }
-        (r >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
+    rng.unit_f32()
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -43,7 +31,7 @@ fn the_two_tolerances_are_one_number() {
 
 #[test]
 fn every_normalized_vector_passes_the_content_rules_for_every_dimension_to_4096() {
-    let mut rng = Rng(0xC0_7E_A7_15);
+    let mut rng = Rng::new(0xC0_7E_A7_15);
     // Huge, ordinary, tiny and subnormal magnitudes, in turn.
     let scales = [f32::MAX, 3e25, 1.0, 7e-4, 1e-30, 1e-39, 1e-45];
     let mut worst = 0f64;
@@ -51,7 +39,7 @@ fn every_normalized_vector_passes_the_content_rules_for_every_dimension_to_4096(
         let trials = if dim <= 64 { 40 } else { 1 };
         for t in 0..trials {
             let scale = scales[(dim + t) % scales.len()];
-            let mut v: Vec<f32> = (0..dim).map(|_| rng.component() * scale).collect();
+            let mut v: Vec<f32> = (0..dim).map(|_| component(&mut rng) * scale).collect();
             if normalize(&mut v).is_err() {
                 continue; // every component underflowed to zero
             }
@@ -70,20 +58,20 @@ fn every_normalized_vector_passes_the_content_rules_for_every_dimension_to_4096(
 
 #[test]
 fn the_rules_accept_exactly_what_normalization_keeps() {
-    let mut rng = Rng(99);
+    let mut rng = Rng::new(99);
     let (mut kept, mut moved) = (0, 0);
     for dim in [1usize, 2, 3, 7, 8, 9, 31, 384, 1536] {
         for _ in 0..300 {
             // A unit vector, then a few components moved by up to 40 ulps:
             // squared norms on both sides of 1 ± 2^-22.
-            let mut v: Vec<f32> = (0..dim).map(|_| rng.component()).collect();
+            let mut v: Vec<f32> = (0..dim).map(|_| component(&mut rng)).collect();
             if normalize(&mut v).is_err() {
                 continue;
             }
-            for _ in 0..1 + rng.next() % 3 {
-                let i = (rng.next() % dim as u64) as usize;
-                let step = (rng.next() % 40) as u32;
-                v[i] = if rng.next().is_multiple_of(2) {
+            for _ in 0..1 + rng.below(3) {
+                let i = rng.below(dim);
+                let step = rng.below(40) as u32;
+                v[i] = if rng.one_in(2) {
                     f32::from_bits(v[i].to_bits() + step)
                 } else {
                     f32::from_bits(v[i].to_bits().saturating_sub(step))

@@ -2,7 +2,7 @@
 //! code, writing data files, and reading `stats` and `search` output.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 use nidus_cli::formats::{self, Format};
 use nidus_cli::json::{self, Json};
@@ -80,12 +80,40 @@ pub fn small_jsonl(dir: &Path) -> PathBuf {
     path
 }
 
+/// A store at `dir/st` holding the small data set in collection "default".
+pub fn small_store(dir: &Path) -> PathBuf {
+    let store = dir.join("st");
+    ok(&["import", s(&store), s(&small_jsonl(dir))]);
+    store
+}
+
+/// A store at `dir/st` holding the small data set twice: in collection
+/// "default" and in "other".
+pub fn small_store_in_two_collections(dir: &Path) -> PathBuf {
+    let store = dir.join("st");
+    let small = small_jsonl(dir);
+    ok(&["import", s(&store), s(&small)]);
+    ok(&["import", s(&store), s(&small), "--collection", "other"]);
+    store
+}
+
 /// Generated rows: `n` pseudo-random vectors of `dim` values.
 pub fn rows(n: usize, dim: usize, seed: u64) -> Vec<Vec<f32>> {
     let mut rng = nidus_cli::synth::Rng::new(seed);
     (0..n)
         .map(|_| (0..dim).map(|_| rng.normal()).collect())
         .collect()
+}
+
+/// Writes `rows` as JSONL, ids `{id_prefix}0`, `{id_prefix}1`, ..., each
+/// with the raw JSON `attrs`.
+pub fn write_jsonl(path: &Path, rows: &[Vec<f32>], id_prefix: &str, attrs: &str) {
+    let text: String = rows
+        .iter()
+        .enumerate()
+        .map(|(i, v)| line(&format!("{id_prefix}{i}"), v, attrs))
+        .collect();
+    std::fs::write(path, text).unwrap();
 }
 
 pub fn write_file(path: &Path, format: Format, rows: &[Vec<f32>]) {
@@ -96,6 +124,16 @@ pub fn write_file(path: &Path, format: Format, rows: &[Vec<f32>]) {
             .unwrap();
     }
     w.finish().unwrap();
+}
+
+/// Starts `nidus import STORE FILE --batch BATCH` in the background (stdout
+/// discarded), for tests that act while a writer works or kill it.
+pub fn spawn_import(store: &Path, file: &Path, batch: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_nidus"))
+        .args(["import", s(store), s(file), "--batch", batch])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the nidus binary starts")
 }
 
 /// Runs a command that must succeed; returns its stdout.
@@ -114,6 +152,24 @@ pub fn fails(args: &[&str]) -> String {
     let err = stderr(&o);
     assert!(err.starts_with("error: "), "{err}");
     err
+}
+
+/// Runs a command that must exit with `code`; returns its stderr.
+#[track_caller]
+pub fn exit_stderr(args: &[&str], code: i32) -> String {
+    let o = nidus(args);
+    expect_code(&o, code);
+    stderr(&o)
+}
+
+/// Runs a command that must exit with `code` and print nothing on stdout
+/// (a refusal, whatever its exit code); returns its stderr.
+#[track_caller]
+pub fn fails_with(args: &[&str], code: i32) -> String {
+    let o = nidus(args);
+    expect_code(&o, code);
+    assert!(o.stdout.is_empty(), "{args:?}: {}", stdout(&o));
+    stderr(&o)
 }
 
 pub fn stats(store: &Path) -> Json {

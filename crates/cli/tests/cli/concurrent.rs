@@ -3,26 +3,18 @@
 
 use std::process::Command;
 
-use crate::common::{fails, ids, line, ok, records, records_quiet, rows, s, small_jsonl};
+use crate::common::{
+    fails, ids, line, ok, records, records_quiet, rows, s, small_store, spawn_import, write_jsonl,
+};
 
 #[test]
 fn search_works_while_an_import_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("st");
-    ok(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    let store = small_store(dir.path());
     // A larger import in many small durable batches, in another process.
     let big = dir.path().join("big.jsonl");
-    let text: String = rows(6000, 3, 11)
-        .iter()
-        .enumerate()
-        .map(|(i, v)| line(&format!("big{i}"), v, "{\"n\": 1}"))
-        .collect();
-    std::fs::write(&big, text).unwrap();
-    let mut writer = Command::new(env!("CARGO_BIN_EXE_nidus"))
-        .args(["import", s(&store), s(&big), "--batch", "100"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    write_jsonl(&big, &rows(6000, 3, 11), "big", "{\"n\": 1}");
+    let mut writer = spawn_import(&store, &big, "100");
     let mut seen = Vec::new();
     let mut searches_during_import = 0;
     loop {
@@ -51,19 +43,14 @@ fn search_works_while_an_import_runs() {
 fn while_an_import_holds_the_lock() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("st");
-    ok(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    let store = small_store(dir.path());
     let fifo = dir.path().join("feed.jsonl");
     let made = Command::new("mkfifo").arg(&fifo).status();
     if !made.is_ok_and(|st| st.success()) {
         eprintln!("mkfifo unavailable: skipped");
         return;
     }
-    let mut writer = Command::new(env!("CARGO_BIN_EXE_nidus"))
-        .args(["import", s(&store), s(&fifo), "--batch", "10"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut writer = spawn_import(&store, &fifo, "10");
     // Open the FIFO without blocking (O_NONBLOCK fails until the import
     // has opened it for reading), so a failed import cannot hang the test.
     let mut feed = loop {

@@ -2,13 +2,14 @@
 
 use nidus_cli::json::{self, Json};
 
-use crate::common::{fails, ids, int, ok, records, s, small_jsonl, stats};
+use crate::common::{
+    fails, ids, int, ok, records, s, small_store, small_store_in_two_collections, stats,
+};
 
 #[test]
 fn get_prints_the_record() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("st");
-    ok(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    let store = small_store(dir.path());
     let out = ok(&["get", s(&store), "c"]);
     let v = json::parse(out.trim()).unwrap();
     assert_eq!(v.get("id"), Some(&Json::Str("c".into())));
@@ -39,10 +40,7 @@ fn get_prints_the_record() {
 #[test]
 fn delete_by_id_and_by_filter() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("st");
-    let small = small_jsonl(dir.path());
-    ok(&["import", s(&store), s(&small)]);
-    ok(&["import", s(&store), s(&small), "--collection", "other"]);
+    let store = small_store_in_two_collections(dir.path());
     assert_eq!(
         ok(&["delete", s(&store), "a", "b", "zz"]),
         "deleted 2 records\n"

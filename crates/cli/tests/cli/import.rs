@@ -2,13 +2,13 @@
 //! import, and JSONL collection keys.
 
 use std::path::Path;
-use std::process::Command;
 
 use nidus_cli::db::Db;
 use nidus_cli::formats::Format;
 
 use crate::common::{
-    fails, int, line, ok, records, records_quiet, rows, s, small_jsonl, stats, write_file,
+    fails, int, line, ok, records, records_quiet, rows, s, small_jsonl, small_store, spawn_import,
+    stats, write_file, write_jsonl,
 };
 
 #[test]
@@ -80,8 +80,7 @@ fn import_fails(store: &Path, file: &Path, extra: &[&str], records_after: i64) -
 #[test]
 fn bad_input_fails_clearly_without_damage() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("st");
-    ok(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    let store = small_store(dir.path());
     let good = |case: usize, i: usize| line(&format!("g{case}-{i}"), &[1.0, i as f32, 0.5], "{}");
     let write = |name: &str, text: String| {
         let p = dir.path().join(name);
@@ -173,17 +172,8 @@ fn a_killed_import_leaves_whole_batches() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("st");
     let big = dir.path().join("big.jsonl");
-    let text: String = rows(20_000, 4, 12)
-        .iter()
-        .enumerate()
-        .map(|(i, v)| line(&format!("k{i}"), v, "{}"))
-        .collect();
-    std::fs::write(&big, text).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nidus"))
-        .args(["import", s(&store), s(&big), "--batch", "250"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    write_jsonl(&big, &rows(20_000, 4, 12), "k", "{}");
+    let mut child = spawn_import(&store, &big, "250");
     // Wait for the first batches, then SIGKILL mid-import.
     let start = std::time::Instant::now();
     while !Db::exists(&store) || records_quiet(&store) < 500 {

@@ -5,16 +5,14 @@ use nidus_cli::formats::Format;
 use nidus_cli::json::{self, Json};
 
 use crate::common::{
-    expect_code, fails, ids, nidus, ok, results, s, small_jsonl, stderr, write_file,
+    expect_code, fails, ids, nidus, ok, results, s, small_jsonl, small_store_in_two_collections,
+    stderr, write_file,
 };
 
 #[test]
 fn search_plain_filtered_scoped_and_like() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("st");
-    let small = small_jsonl(dir.path());
-    ok(&["import", s(&store), s(&small)]);
-    ok(&["import", s(&store), s(&small), "--collection", "other"]);
+    let store = small_store_in_two_collections(dir.path());
 
     // Plain: every collection, best first, exact cosine.
     let out = ok(&["search", s(&store), "--vector", "[2, 0, 0]", "--k", "3"]);

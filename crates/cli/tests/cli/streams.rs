@@ -5,7 +5,7 @@ use std::process::{Command, Output};
 use nidus_cli::formats::Format;
 
 use crate::common::{
-    expect_code, fails, ids, nidus, ok, rows, s, small_jsonl, stderr, stdout, write_file,
+    expect_code, fails, ids, nidus, rows, s, small_jsonl, small_store, stderr, stdout, write_file,
 };
 
 /// Runs `nidus` with `input` on stdin.
@@ -84,8 +84,7 @@ fn stdin_and_stdout_streams() {
 #[test]
 fn a_closed_stdout_is_a_quiet_success() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("st");
-    ok(&["import", s(&store), s(&small_jsonl(dir.path()))]);
+    let store = small_store(dir.path());
     let q = dir.path().join("q.npy");
     write_file(&q, Format::Npy, &rows(3000, 3, 8));
     for args in [

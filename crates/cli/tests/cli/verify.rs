@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use nidus_cli::formats::Format;
 use nidus_format::{Appender, Attributes, Batch, HEADER_LEN, Header, Op};
 
-use crate::common::{expect_code, fails, nidus, ok, records, rows, s, stderr, stdout, write_file};
+use crate::common::{
+    exit_stderr, expect_code, fails, nidus, ok, records, rows, s, stdout, write_file,
+};
 
 /// Writes a store directory with `batches` batches of 2 records each
 /// (dimension 3) through the format crate; returns the data file's path and
@@ -47,9 +49,7 @@ fn verify_intact_torn_and_corrupt() {
     // Torn: cut the last frame short.
     let full = std::fs::read(&data).unwrap();
     std::fs::write(&data, &full[..full.len() - 5]).unwrap();
-    let o = nidus(&["verify", s(&store)]);
-    expect_code(&o, 1);
-    let err = stderr(&o);
+    let err = exit_stderr(&["verify", s(&store)], 1);
     assert!(
         err.contains(&format!("torn tail at byte offset {}", starts[2])),
         "{err}"
@@ -60,9 +60,7 @@ fn verify_intact_torn_and_corrupt() {
     let at = usize::try_from(starts[1]).unwrap() + 20;
     bad[at] ^= 0x40;
     std::fs::write(&data, &bad).unwrap();
-    let o = nidus(&["verify", s(&store)]);
-    expect_code(&o, 1);
-    let err = stderr(&o);
+    let err = exit_stderr(&["verify", s(&store)], 1);
     assert!(
         err.contains(&format!("corruption at byte offset {}", starts[1])),
         "{err}"
@@ -70,17 +68,11 @@ fn verify_intact_torn_and_corrupt() {
 
     // Not a store at all.
     std::fs::write(&data, b"hello, world, this is not a nidus file at all....").unwrap();
-    let o = nidus(&["verify", s(&store)]);
-    expect_code(&o, 1);
-    assert!(
-        stderr(&o).contains("corruption at byte offset 0"),
-        "{}",
-        stderr(&o)
-    );
+    let err = exit_stderr(&["verify", s(&store)], 1);
+    assert!(err.contains("corruption at byte offset 0"), "{err}");
 
-    let o = nidus(&["verify", s(&dir.path().join("none"))]);
-    expect_code(&o, 1);
-    assert!(stderr(&o).contains("no store at"), "{}", stderr(&o));
+    let err = exit_stderr(&["verify", s(&dir.path().join("none"))], 1);
+    assert!(err.contains("no store at"), "{err}");
 }
 
 #[test]

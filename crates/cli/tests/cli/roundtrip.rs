@@ -4,59 +4,18 @@
 //! content breaks the rules of SPEC.md §5.6 under a re-sealed checksum is
 //! named by `nidus verify` and refused by every command that opens it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
-use nidus_cli::formats::{self, Format};
-use nidus_format::{Attributes, FRAME_HEADER_LEN, HEADER_LEN, checksum};
+use nidus_cli::formats::Format;
+use nidus_format::{FRAME_HEADER_LEN, HEADER_LEN, checksum};
+use nidus_testkit::Rng;
 
-fn nidus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nidus"))
-        .args(args)
-        .output()
-        .expect("the nidus binary runs")
-}
+use crate::common::{exit_stderr, ok, s, write_file};
 
-#[track_caller]
-fn run(args: &[&str], code: i32) -> (String, String) {
-    let o = nidus(args);
-    let (out, err) = (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    );
-    assert_eq!(
-        o.status.code(),
-        Some(code),
-        "nidus {args:?}\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    (out, err)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
-
-/// xorshift64*: deterministic data without a dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Roughly normal (sum of four uniforms), so directions are spread.
-    fn component(&mut self) -> f32 {
-        (0..4)
-            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
-            .sum()
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
+/// Roughly normal (sum of four uniforms in -0.5..0.5), so directions are
+/// spread.
+fn component(rng: &mut Rng) -> f32 {
+    (0..4).map(|_| rng.unit_f32() / 2.0).sum()
 }
 
 /// Normalization as nidus 0.3 to 0.4 did it, with no fixed point: scale
@@ -78,14 +37,14 @@ const DIM: usize = 96;
 /// few ulps); and unit vectors that scaling once more would change (where
 /// a normalization without a fixed point broke export then import).
 fn data() -> (Vec<Vec<f32>>, usize) {
-    let mut rng = Rng(0x15_15_15_15);
+    let mut rng = Rng::new(0x15_15_15_15);
     let mut rows = Vec::new();
     for i in 0..600 {
         let scale = [1.0f32, 1e-3, 40.0, 1e20][i % 4];
-        rows.push((0..DIM).map(|_| rng.component() * scale).collect());
+        rows.push((0..DIM).map(|_| component(&mut rng) * scale).collect());
     }
     for _ in 0..300 {
-        let v: Vec<f32> = (0..DIM).map(|_| rng.component()).collect();
+        let v: Vec<f32> = (0..DIM).map(|_| component(&mut rng)).collect();
         let mut u = scaled_once(&v);
         for _ in 0..1 + rng.below(4) {
             let i = rng.below(DIM);
@@ -103,10 +62,10 @@ fn data() -> (Vec<Vec<f32>>, usize) {
     // large components (as real embeddings often have).
     let mut unstable = 0;
     for _ in 0..20_000 {
-        let mut v: Vec<f32> = (0..DIM).map(|_| rng.component() * 0.02).collect();
+        let mut v: Vec<f32> = (0..DIM).map(|_| component(&mut rng) * 0.02).collect();
         for _ in 0..2 {
             let i = rng.below(DIM);
-            v[i] = rng.component() * 2.0;
+            v[i] = component(&mut rng) * 2.0;
         }
         let u = scaled_once(&v);
         if bits(&scaled_once(&u)) != bits(&u) {
@@ -118,16 +77,6 @@ fn data() -> (Vec<Vec<f32>>, usize) {
         }
     }
     (rows, unstable)
-}
-
-fn write_rows(path: &Path, format: Format, rows: &[Vec<f32>]) {
-    let file = std::fs::File::create(path).unwrap();
-    let mut w = formats::create_writer(file, format, DIM).unwrap();
-    for (i, r) in rows.iter().enumerate() {
-        w.write_row("default", &format!("r{i}"), r, &Attributes::new())
-            .unwrap();
-    }
-    w.finish().unwrap();
 }
 
 #[test]
@@ -144,15 +93,15 @@ fn export_import_export_is_byte_identical_in_every_format() {
         ("fvecs", Format::Fvecs, "fvecs"),
     ] {
         let input = dir.path().join(format!("in.{ext}"));
-        write_rows(&input, format, &rows);
+        write_file(&input, format, &rows);
         let a = dir.path().join(format!("a-{ext}"));
-        run(&["import", s(&a), s(&input), "--format", name], 0);
+        ok(&["import", s(&a), s(&input), "--format", name]);
         let first = dir.path().join(format!("first.{ext}"));
-        run(&["export", s(&a), s(&first), "--collection", "default"], 0);
+        ok(&["export", s(&a), s(&first), "--collection", "default"]);
         let b = dir.path().join(format!("b-{ext}"));
-        run(&["import", s(&b), s(&first), "--format", name], 0);
+        ok(&["import", s(&b), s(&first), "--format", name]);
         let second = dir.path().join(format!("second.{ext}"));
-        run(&["export", s(&b), s(&second), "--collection", "default"], 0);
+        ok(&["export", s(&b), s(&second), "--collection", "default"]);
         let (x, y) = (
             std::fs::read(&first).unwrap(),
             std::fs::read(&second).unwrap(),
@@ -167,7 +116,7 @@ fn export_import_export_is_byte_identical_in_every_format() {
         // The stores are identical too, frame for frame.
         let data = |d: &PathBuf| std::fs::read(d.join(nidus_format::DATA_FILE)).unwrap();
         assert!(data(&a) == data(&b), "{ext}: the re-imported store differs");
-        run(&["verify", s(&b)], 0);
+        ok(&["verify", s(&b)]);
     }
 }
 
@@ -188,9 +137,9 @@ fn verify_names_a_resealed_bad_row_and_nothing_opens_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("in.npy");
     let (rows, _) = data();
-    write_rows(&input, Format::Npy, &rows[..40]);
+    write_file(&input, Format::Npy, &rows[..40]);
     let pristine = dir.path().join("pristine");
-    run(&["import", s(&pristine), s(&input), "--batch", "16"], 0);
+    ok(&["import", s(&pristine), s(&input), "--batch", "16"]);
     let file = pristine.join(nidus_format::DATA_FILE);
     let bytes = std::fs::read(&file).unwrap();
     let (at, row_count) = *frames(&bytes)
@@ -230,14 +179,14 @@ fn verify_names_a_resealed_bad_row_and_nothing_opens_the_store() {
         bad[at..at + 8].copy_from_slice(&sum.to_le_bytes());
         std::fs::write(store.join(nidus_format::DATA_FILE), &bad).unwrap();
 
-        let (_, err) = run(&["verify", s(&store)], 1);
+        let err = exit_stderr(&["verify", s(&store)], 1);
         assert!(
             err.contains(&format!("corruption at byte offset {at}"))
                 && err.contains("vector row 3 (upsert 3 of the batch)")
                 && err.contains(&format!("the {at} bytes before it are intact")),
             "{case}: {err}"
         );
-        let (_, err) = run(
+        let err = exit_stderr(
             &[
                 "search",
                 s(&store),
@@ -247,7 +196,7 @@ fn verify_names_a_resealed_bad_row_and_nothing_opens_the_store() {
             1,
         );
         assert!(err.contains("vector row 3"), "{case}: search: {err}");
-        let (_, err) = run(&["stats", s(&store)], 1);
+        let err = exit_stderr(&["stats", s(&store)], 1);
         assert!(err.contains(&format!("{at}")), "{case}: stats: {err}");
     }
 }

@@ -1,42 +1,12 @@
 //! `nidus get STORE --filter JSON [--collection NAME]`: every record that
 //! matches, as JSON lines (issue 18), and path globs through `--filter`.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::path::{Path, PathBuf};
 
-fn nidus(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nidus"))
-        .args(args)
-        .output()
-        .expect("the nidus binary runs")
-}
-
-#[track_caller]
-fn ok(args: &[&str]) -> String {
-    let o = nidus(args);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).expect("UTF-8 output")
-}
-
-#[track_caller]
-fn fails(args: &[&str], code: i32) -> String {
-    let o = nidus(args);
-    assert_eq!(o.status.code(), Some(code), "{args:?}");
-    assert!(o.stdout.is_empty(), "{args:?}");
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().expect("temp paths are UTF-8")
-}
+use crate::common::{fails_with, ok, s};
 
 /// The id of each output line (`{"collection":...,"id":"a",...}`), in order.
-fn ids(out: &str) -> Vec<String> {
+fn record_ids(out: &str) -> Vec<String> {
     out.lines()
         .map(|l| {
             let rest = &l[l.find(r#""id":""#).expect("an id") + 6..];
@@ -46,7 +16,7 @@ fn ids(out: &str) -> Vec<String> {
 }
 
 /// A store with "docs" (a..e) and "notes" (n1, n2).
-fn store(dir: &Path) -> std::path::PathBuf {
+fn store(dir: &Path) -> PathBuf {
     let store = dir.join("st");
     let docs = dir.join("docs.jsonl");
     std::fs::write(
@@ -83,7 +53,7 @@ fn get_filter_prints_every_match_as_jsonl() {
     let f2021 = r#"{"year": 2021}"#;
     // All collections by name, store order within each.
     let out = ok(&["get", s(&st), "--filter", f2021]);
-    assert_eq!(ids(&out), ["a", "c", "e", "n1"]);
+    assert_eq!(record_ids(&out), ["a", "c", "e", "n1"]);
     assert!(out.lines().all(|l| l.contains(r#""year":2021"#)), "{out}");
     assert!(
         out.starts_with(r#"{"collection":"docs","id":"a","vector":[1,0,0]"#),
@@ -91,7 +61,7 @@ fn get_filter_prints_every_match_as_jsonl() {
     );
     // One collection.
     let out = ok(&["get", s(&st), "--filter", f2021, "--collection", "notes"]);
-    assert_eq!(ids(&out), ["n1"]);
+    assert_eq!(record_ids(&out), ["n1"]);
     // Lines are the import format: importing them reproduces the records.
     let copy = dir.path().join("copy");
     let file = dir.path().join("out.jsonl");
@@ -111,7 +81,7 @@ fn get_filter_globs_keep_star_within_a_segment() {
     let st = store(dir.path());
     let glob = |p: &str| format!(r#"{{"path": {{"$glob": "{p}"}}}}"#);
     let run = |p: &str| {
-        ids(&ok(&[
+        record_ids(&ok(&[
             "get",
             s(&st),
             "--filter",
@@ -132,16 +102,16 @@ fn get_filter_globs_keep_star_within_a_segment() {
 fn get_refuses_an_id_and_a_filter_together_or_neither() {
     let dir = tempfile::tempdir().unwrap();
     let st = store(dir.path());
-    let err = fails(&["get", s(&st), "a", "--filter", "{}"], 2);
+    let err = fails_with(&["get", s(&st), "a", "--filter", "{}"], 2);
     assert!(err.contains("not both"), "{err}");
-    let err = fails(&["get", s(&st)], 2);
+    let err = fails_with(&["get", s(&st)], 2);
     assert!(err.contains("--filter JSON"), "{err}");
-    let err = fails(
+    let err = fails_with(
         &["get", s(&st), "--filter", "{\"year\": {\"$glob\": 1}}"],
         2,
     );
     assert!(err.contains("$glob takes a string"), "{err}");
-    let err = fails(
+    let err = fails_with(
         &[
             "get",
             s(&st),
