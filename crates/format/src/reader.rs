@@ -5,14 +5,25 @@ use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+mod checks;
+mod frame_buf;
+mod input;
+mod torn;
+
+pub use frame_buf::Frame;
+
 use crate::batch::Batch;
-use crate::checksum::{Xxh64, checksum};
-use crate::codec::{MIN_OP_LEN, decode_payload, parse_payload};
-use crate::content::{RowFault, check_vector_block};
+use crate::checksum::checksum;
+use crate::codec::decode_payload;
+use crate::content::RowFault;
 use crate::error::{FormatError, FormatErrorKind};
 use crate::frame::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN, MIN_PAYLOAD_LEN};
 use crate::header::{HEADER_LEN, Header, MAGIC};
 use crate::view::BatchRef;
+use checks::{checksum_and_check, content_verdict, record_failure, validate_loaded};
+use frame_buf::Layout;
+use input::Input;
+use torn::{Scan, find_frame};
 
 /// When the input's length is unknown, a payload buffer grows by at most
 /// this much (or doubles) per read, so a damaged length field cannot make
@@ -75,64 +86,6 @@ impl End {
                 Some(*offset),
             )),
             End::Corrupt { offset, reason } => Err(FormatError::corrupt(*offset, reason.clone())),
-        }
-    }
-}
-
-/// The bytes under the reader, with a byte count and an optional limit.
-struct Input<R> {
-    inner: R,
-    /// Bytes read from `inner` so far.
-    consumed: u64,
-    /// The input's length when known; reads never go past it.
-    limit: Option<u64>,
-}
-
-impl<R: Read> Input<R> {
-    /// Fills `buf` as far as the input allows; returns how many bytes were
-    /// read (less than `buf.len()` only at the end of the input).
-    fn fill(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let want = match self.limit {
-            Some(limit) => {
-                let left = limit.saturating_sub(self.consumed);
-                buf.len().min(usize::try_from(left).unwrap_or(usize::MAX))
-            }
-            None => buf.len(),
-        };
-        let mut n = 0;
-        while n < want {
-            match self.inner.read(&mut buf[n..want]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        self.consumed += n as u64;
-        Ok(n)
-    }
-
-    /// Appends up to `n` bytes of the input to `buf`, stopping early only
-    /// at the end of the input; returns how many were appended.
-    fn read_exactly_or_to_end(&mut self, buf: &mut Vec<u8>, n: usize) -> io::Result<usize> {
-        let got = (&mut self.inner).take(n as u64).read_to_end(buf)?;
-        self.consumed += got as u64;
-        Ok(got)
-    }
-
-    /// Reads to the end of the input; returns `Some(count)` if every byte
-    /// read was zero, `None` at the first non-zero byte.
-    fn zeros_to_end(&mut self, scratch: &mut [u8]) -> io::Result<Option<u64>> {
-        let mut count = 0u64;
-        loop {
-            let n = self.fill(scratch)?;
-            if scratch[..n].iter().any(|&b| b != 0) {
-                return Ok(None);
-            }
-            count += n as u64;
-            if n < scratch.len() {
-                return Ok(Some(count));
-            }
         }
     }
 }
@@ -569,235 +522,6 @@ impl<R: Read> Reader<R> {
             )),
         }
     }
-}
-
-/// A frame read by [`Reader::next_frame_into`], owned by the caller: its
-/// bytes (checksum verified, payload validated) and where the batch lies in
-/// them.
-#[derive(Debug, Default)]
-pub struct Frame {
-    /// Payload length (4 bytes), then the payload.
-    bytes: Vec<u8>,
-    layout: Option<Layout>,
-}
-
-/// Where a validated batch lies in a [`Frame`]'s bytes.
-#[derive(Debug, Clone, Copy)]
-struct Layout {
-    op_count: usize,
-    row_count: usize,
-    dimension: usize,
-    vectors_len: usize,
-    ops_len: usize,
-}
-
-/// The payload starts after its 4-byte length; the vector block after the
-/// payload's two counts (SPEC.md §5.1).
-const VECTORS_AT: usize = 4 + 8;
-
-impl Layout {
-    fn of(view: &BatchRef<'_>) -> Layout {
-        Layout {
-            op_count: view.op_count(),
-            row_count: view.row_count(),
-            dimension: view.dimension(),
-            vectors_len: view.vector_bytes().len(),
-            ops_len: view.op_bytes().len(),
-        }
-    }
-}
-
-impl Frame {
-    /// An empty frame (no batch, no buffer yet).
-    pub fn new() -> Frame {
-        Frame::default()
-    }
-
-    /// The batch the last successful [`Reader::next_frame_into`] read, or
-    /// `None` if the last read found no batch or failed.
-    pub fn batch(&self) -> Option<BatchRef<'_>> {
-        let l = self.layout?;
-        let vectors = &self.bytes[VECTORS_AT..VECTORS_AT + l.vectors_len];
-        let ops_at = VECTORS_AT + l.vectors_len;
-        let ops = &self.bytes[ops_at..ops_at + l.ops_len];
-        Some(BatchRef::from_parts(
-            l.op_count,
-            l.row_count,
-            l.dimension,
-            vectors,
-            ops,
-        ))
-    }
-
-    /// Bytes held by the frame's buffer.
-    pub fn capacity(&self) -> usize {
-        self.bytes.capacity()
-    }
-
-    /// The payload bytes of the batch [`Frame::batch`] lends (0 if none).
-    pub fn payload_len(&self) -> usize {
-        self.layout
-            .map_or(0, |l| VECTORS_AT - 4 + l.vectors_len + l.ops_len)
-    }
-}
-
-/// Rows of the vector block checked per piece of the checksum pass: about
-/// 32 KiB, so a piece is still in L1/L2 when its rows are checked.
-const CHECK_PIECE_BYTES: usize = 32 << 10;
-
-/// The checksum of `frame` (payload length, then payload) and, in the same
-/// pass, the first row of its vector block that breaks the content rules.
-/// The block is hashed and checked piece by piece, so the bytes are read
-/// from memory once.
-///
-/// The row count is read before the checksum has vouched for it: it only
-/// chooses which bytes to check, and a block that cannot fit in the
-/// payload is not checked at all (the grammar check refuses that frame).
-fn checksum_and_check(frame: &[u8], header: &Header) -> (u64, Option<RowFault>) {
-    const BLOCK_AT: usize = 4 + 8;
-    let dim = header.dimension as usize;
-    let row_bytes = header.row_bytes();
-    let rows = frame
-        .get(8..BLOCK_AT)
-        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64);
-    let block_len = rows * row_bytes as u64;
-    let block_end = if BLOCK_AT as u64 + block_len <= frame.len() as u64 {
-        BLOCK_AT + block_len as usize
-    } else {
-        BLOCK_AT.min(frame.len())
-    };
-    let mut sum = Xxh64::new(0);
-    sum.update(&frame[..BLOCK_AT.min(frame.len())]);
-    let piece = (CHECK_PIECE_BYTES / row_bytes).max(1) * row_bytes;
-    let mut fault = None;
-    let mut first_row = 0;
-    for rows in frame[BLOCK_AT.min(block_end)..block_end].chunks(piece) {
-        sum.update(rows);
-        if fault.is_none()
-            && let Err(mut bad) = check_vector_block(rows, dim)
-        {
-            bad.row += first_row;
-            fault = Some(bad);
-        }
-        first_row += rows.len() / row_bytes;
-    }
-    sum.update(&frame[block_end..]);
-    (sum.finish(), fault)
-}
-
-/// The content rules' verdict on the frame at `at` whose grammar passed:
-/// its first bad row, if any, as corruption of the frame.
-fn content_verdict(fault: Option<RowFault>, header: &Header, at: u64) -> Result<(), FormatError> {
-    match fault {
-        None => Ok(()),
-        Some(bad) => {
-            let row_at =
-                at + (FRAME_HEADER_LEN + 8) as u64 + bad.row as u64 * header.row_bytes() as u64;
-            Err(FormatError::corrupt(at, format!("{bad}, at byte {row_at}")))
-        }
-    }
-}
-
-/// Validates the payload just loaded at `*pos` (its grammar, then the
-/// content rules' verdict `fault`) and, if it is valid, moves `*pos` past
-/// its frame; a failure is recorded as [`record_failure`] does.
-fn validate_loaded<'a>(
-    payload: &'a [u8],
-    header: &Header,
-    fault: Option<RowFault>,
-    pos: &mut u64,
-    end: &mut Option<End>,
-    stopped: &mut Option<(FormatErrorKind, Option<u64>)>,
-    path: Option<&Path>,
-) -> Result<BatchRef<'a>, FormatError> {
-    let at = *pos;
-    let parsed = parse_payload(payload, header, at + FRAME_HEADER_LEN as u64, at, &mut ())
-        .and_then(|view| content_verdict(fault, header, at).map(|()| view));
-    match parsed {
-        Ok(view) => {
-            *pos = at + (FRAME_HEADER_LEN + payload.len()) as u64;
-            Ok(view)
-        }
-        Err(err) => Err(record_failure(end, stopped, path, at, err)),
-    }
-}
-
-/// Records why the reader stopped (corruption in `end`, anything else in
-/// `stopped`, replayed by later calls) and names the file in the error.
-fn record_failure(
-    end: &mut Option<End>,
-    stopped: &mut Option<(FormatErrorKind, Option<u64>)>,
-    path: Option<&Path>,
-    at: u64,
-    err: FormatError,
-) -> FormatError {
-    if let FormatErrorKind::Corrupt { reason } = err.kind() {
-        *end = Some(End::Corrupt {
-            offset: at,
-            reason: reason.clone(),
-        });
-    } else {
-        *stopped = Some((err.kind().clone(), err.offset()));
-    }
-    err.with_opt_path(path)
-}
-
-/// What [`find_frame`] concluded.
-enum Scan {
-    /// A whole, verifying frame starts at this offset of the region.
-    Found(usize),
-    /// No frame can start anywhere in the region.
-    None,
-    /// Too many candidates to check within the work budget.
-    GaveUp,
-}
-
-/// Looks for a whole frame that verifies inside `region` (bytes that start
-/// at a 4-aligned file offset, as every frame does). Cheap plausibility
-/// checks come before the checksum, and the bytes checksummed are capped at
-/// eight times the region (plus 16 MiB), so a crafted region cannot make
-/// this quadratic.
-fn find_frame(region: &[u8], row_bytes: usize) -> Scan {
-    let mut budget = region.len().saturating_mul(8).saturating_add(16 << 20);
-    let mut p = 0;
-    while p + FRAME_HEADER_LEN + MIN_PAYLOAD_LEN as usize <= region.len() {
-        let word =
-            |i: usize| u32::from_le_bytes([region[i], region[i + 1], region[i + 2], region[i + 3]]);
-        let len = word(p + 8);
-        let fits = (MIN_PAYLOAD_LEN..=MAX_PAYLOAD_LEN).contains(&len)
-            && len.is_multiple_of(4)
-            && p + FRAME_HEADER_LEN + len as usize <= region.len();
-        if fits {
-            let len = len as usize;
-            let ops = word(p + 12) as u64;
-            let rows = word(p + 16) as u64;
-            // Cheap structure before the checksum: every row has its
-            // upsert op, the counts, the vector block and the smallest
-            // encoding of every op fit in the length, a payload without
-            // ops is just its counts, and an op tag is never 0. Byte runs
-            // inside ops (small integers everywhere) pass the length test
-            // often; these rule nearly all of them out before they cost
-            // checksum work.
-            let ops_at = 8 + rows * row_bytes as u64;
-            let plausible = rows <= ops
-                && ops_at + ops * MIN_OP_LEN as u64 <= len as u64
-                && (ops > 0 || len == 8)
-                && (ops == 0 || region[p + FRAME_HEADER_LEN + ops_at as usize] != 0);
-            if plausible {
-                if budget < len {
-                    return Scan::GaveUp;
-                }
-                budget -= len;
-                let mut sum = [0u8; 8];
-                sum.copy_from_slice(&region[p..p + 8]);
-                if checksum(&region[p + 8..p + FRAME_HEADER_LEN + len]) == u64::from_le_bytes(sum) {
-                    return Scan::Found(p);
-                }
-            }
-        }
-        p += 4;
-    }
-    Scan::None
 }
 
 impl<R> std::fmt::Debug for Reader<R> {
