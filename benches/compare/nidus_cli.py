@@ -1,0 +1,142 @@
+"""nidus through its CLI, as a user runs it: `nidus import`, `nidus stats`,
+`nidus search --queries`, and `nidus bench --json` for the kernel tier.
+
+Single-query latency is the marginal cost of one more query in one
+`nidus search --batch 1` process: (T(Q queries) - T(1 query)) / (Q - 1),
+which leaves out process start and open.
+
+The int8 scan (`--scan f32|int8`) is newer than some builds: whether the
+binary has it is read from `nidus search --help`, and a build without it
+gives an int8 row of nulls, reported as not available, not a crash.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+SCANS = ("f32", "int8")
+
+
+def vm_hwm_mib(pid):
+    """The peak resident set of a live process, from /proc (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def run(args, env=None):
+    """Run a child; return (stdout, seconds, peak RSS in MiB) of that child alone.
+
+    Peak memory is sampled from /proc while the child runs: getrusage's
+    ru_maxrss would not do, since Linux carries the parent's high-water mark
+    into a forked child across exec, and this parent holds the whole dataset.
+    """
+    import tempfile
+
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(args, stdout=out, env=env)
+        peak = 0.0
+        while proc.poll() is None:
+            peak = max(peak, vm_hwm_mib(proc.pid) or 0.0)
+            time.sleep(0.005)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(args[:4])}... exited with {proc.returncode}")
+        out.seek(0)
+        return out.read(), seconds, peak
+
+
+def build(root):
+    """Builds the release binary of this checkout and returns its path."""
+    subprocess.check_call(["cargo", "build", "--release", "-q", "-p", "nidus-cli"], cwd=root)
+    return os.path.join(root, "target", "release", "nidus")
+
+
+def scans_supported(nidus):
+    """The scans this binary's `search` accepts: ("f32", "int8") when its help
+    lists `--scan` with int8, else () (the f32-only build, no flag at all)."""
+    proc = subprocess.run([nidus, "search", "--help"], capture_output=True, text=True)
+    text = proc.stdout + proc.stderr
+    if proc.returncode == 0 and "--scan" in text and "int8" in text:
+        return SCANS
+    return ()
+
+
+def tier(nidus):
+    """The kernel's SIMD tier, from the `tier` key of a tiny `nidus bench --json`."""
+    out = subprocess.run([nidus, "bench", "--n", "2000", "--queries", "1", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["tier"]
+
+
+def search(nidus, store, query_path, k, threads, batch, scan):
+    args = [nidus, "search", store, "--queries", query_path, "--k", str(k),
+            "--threads", str(threads), "--batch", str(batch)]
+    if scan:
+        args += ["--scan", scan]
+    out, seconds, rss = run(args)
+    ids = []
+    for line in out.decode().splitlines():
+        obj = json.loads(line)
+        ids.append([int(h["id"]) for h in obj["hits"]])
+    return ids, seconds, rss
+
+
+def measure(nidus, base_path, query_path, k, workdir, multi):
+    """The f32 row and the int8 row (nulls when the build has no int8 scan)."""
+    import numpy as np
+
+    store = os.path.join(workdir, "nidus-store")
+    shutil.rmtree(store, ignore_errors=True)
+    queries = np.load(query_path)
+    n, nq = np.load(base_path, mmap_mode="r").shape[0], len(queries)
+    _, seconds, import_rss = run([nidus, "import", store, base_path, "--batch", "10000"])
+    ingest = n / seconds
+    # Open time: `nidus stats` opens the store read-only and prints counts.
+    _, open_s, _ = run([nidus, "stats", store, "--json"])
+    one_query = os.path.join(workdir, "one-query.npy")
+    np.save(one_query, queries[:1])
+    # A batch pass is short next to a process's open, so the batch run repeats
+    # the queries until it makes at least 8 passes of 64: the noise of the
+    # open then weighs little in the difference.
+    repeats = max(1, -(-512 // nq))
+    many = os.path.join(workdir, "many-queries.npy")
+    np.save(many, np.tile(queries, (repeats, 1)))
+
+    supported = scans_supported(nidus)
+    # A build without --scan scans f32 only, and takes no flag for it.
+    available = supported or ("f32",)
+    rows = []
+    for scan in SCANS:
+        row = {"engine": "nidus", "mode": scan, "ingest_per_s": ingest, "open_s": open_s,
+               "threads": multi, "blas": None}
+        if scan not in available:
+            row.update(p50_ms_1t=None, p50_ms_2t=None, batch_qps=None, peak_mib=None, ids=None,
+                       ingest_per_s=None, open_s=None, threads=None,
+                       note="not available in this build (no --scan int8)")
+            rows.append(row)
+            continue
+        flag = scan if supported else None
+        peak = import_rss
+        for threads in (1, multi):
+            _, t_one, _ = search(nidus, store, one_query, k, threads, 1, flag)
+            ids, t_all, rss = search(nidus, store, query_path, k, threads, 1, flag)
+            peak = max(peak, rss)
+            row["p50_ms_1t" if threads == 1 else "p50_ms_2t"] = (t_all - t_one) / (nq - 1) * 1e3
+            if threads == multi:
+                row["ids"] = ids
+        _, t_one, _ = search(nidus, store, one_query, k, multi, 64, flag)
+        _, t_all, rss = search(nidus, store, many, k, multi, 64, flag)
+        row["batch_qps"] = (nq * repeats - 1) / (t_all - t_one)
+        row["peak_mib"] = max(peak, rss)
+        row["note"] = f"nidus search --scan {scan}" if flag else "nidus search (f32 scan; no --scan flag in this build)"
+        rows.append(row)
+    return rows
