@@ -64,13 +64,15 @@ def write_chart(rows, meta, path):
     model, cores) and nidus's kernel tier."""
     panels = [("p50_ms_2t", f"single-query p50, {meta['threads']} threads (ms, lower is better)"),
               ("batch_qps", f"batch throughput, {meta['batch']} queries a call, {meta['threads']} threads (q/s, higher is better)")]
-    width, bar_h, gap, left = 900, 20, 6, 230
-    height = 80 + len(panels) * (40 + len(rows) * (bar_h + gap))
+    width, bar_h, gap, left = 960, 20, 6, 260
+    height = 100 + len(panels) * (40 + len(rows) * (bar_h + gap))
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="13">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="10" y="22" font-size="15" font-weight="bold">Search, {meta["n"]:,} x {meta["dim"]}, k = {meta["k"]}, {meta["nq"]} queries</text>',
-           f'<text x="10" y="42">{escape(meta["cpu"])}, {meta["cores"]} cores; nidus kernel tier {escape(meta["tier"])}; {meta["date"]}</text>']
-    y = 62
+           f'<text x="10" y="22" font-size="15" font-weight="bold">Search, {meta["n"]:,} x {meta["dim"]}, k = {meta["k"]}, {meta["nq"]} queries, {meta["date"]}</text>',
+           f'<text x="10" y="42">Machine: {escape(meta["cpu"])}, {meta["cores"]} cores. nidus kernel tier: {escape(meta["tier"])}.</text>',
+           '<text x="10" y="62" fill="#555">Dark bars: exact (recall@k 1.000). Light bars: approximate, recall@k in the label. '
+           'Orange: nidus.</text>']
+    y = 82
     for key, title in panels:
         out.append(f'<text x="10" y="{y + 14}" font-weight="bold">{title}</text>')
         y += 26
@@ -79,14 +81,19 @@ def write_chart(rows, meta, path):
         for row, value in zip(rows, values):
             exact = row.get("recall") is not None and row["recall"] >= 0.9995
             name = label(row) if exact or row.get("recall") is None else f"{label(row)} (recall {row['recall']:.3f})"
-            color = "#d9480f" if row["engine"] == "nidus" else ("#5c7cfa" if exact else "#a5b4fc")
+            if row["engine"] == "nidus":
+                color = "#d9480f" if exact or row.get("recall") is None else "#ffa94d"
+            else:
+                color = "#5c7cfa" if exact else "#a5b4fc"
             out.append(f'<text x="10" y="{y + 15}">{escape(name)}</text>')
             if value:
                 w = (width - left - 90) * value / top
                 out.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{color}"/>')
                 out.append(f'<text x="{left + w + 6:.1f}" y="{y + 15}">{fmt(value)}</text>')
             else:
-                out.append(f'<text x="{left + 6}" y="{y + 15}" fill="#888">n/a</text>')
+                why = "not available in this build" if (row.get("note") or "").startswith("not available") \
+                    else "n/a (one thread)" if row.get("threads") == 1 else "n/a"
+                out.append(f'<text x="{left + 6}" y="{y + 15}" fill="#888">{why}</text>')
             y += bar_h + gap
         y += 14
     out.append("</svg>")
