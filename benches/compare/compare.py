@@ -159,7 +159,7 @@ def peer_specs(engines, base_path, query_path, k, multi, singles, faiss_core_var
     return specs
 
 
-def openblas_check(notes, details):
+def openblas_check(notes, details, with_faiss):
     """Probes the peers' OpenBLAS with the machine's environment and with the
     overrides removed; returns the core to force for faiss, if its OpenBLAS
     falls back to another core than numpy's does on this CPU."""
@@ -172,17 +172,27 @@ def openblas_check(notes, details):
     if any(without["env"].values()):
         raise SystemExit(f"the peers' environment still holds {without['env']}")
     faiss_core, numpy_core = core_of(without["pools"], "faiss"), core_of(without["pools"], "numpy")
+    set_vars = ", ".join(f"{k}={v}" for k, v in overrides.items() if v)
+    cores_with = (core_of(with_env["pools"], "faiss"), core_of(with_env["pools"], "numpy"))
+    cores_without = (faiss_core, numpy_core)
+    forced = overrides.get("OPENBLAS_CORETYPE")
+    if not forced:
+        verdict = "nothing to remove"
+    elif cores_with != cores_without:
+        verdict = "the removal took effect: the core types changed"
+    elif all(c and c.lower() == forced.lower() for c in cores_without):
+        # Detection may pick the same core the override named; then the
+        # probe cannot prove the removal, though the child's environment did.
+        verdict = "the core types are the override's either way, so the probe cannot tell"
+    else:
+        verdict = "the core types did not change"
     notes.append(
-        "OpenBLAS core type: the machine sets "
-        + ", ".join(f"{k}={v}" for k, v in overrides.items() if v) if any(overrides.values())
-        else "OpenBLAS core type: the machine sets no OpenBLAS override"
+        f"OpenBLAS overrides: the machine sets {set_vars or 'none'}; the peers run without "
+        f"them (checked: every peer child saw neither variable). threadpoolctl's core types "
+        f"(faiss's OpenBLAS, numpy's): {cores_with[0]}, {cores_with[1]} with the machine's "
+        f"environment; {cores_without[0]}, {cores_without[1]} without ({verdict})"
     )
-    notes.append(
-        f"with the machine's environment faiss's OpenBLAS runs core {core_of(with_env['pools'], 'faiss')} "
-        f"and numpy's {core_of(with_env['pools'], 'numpy')}; with both overrides removed (checked: the "
-        f"peers' children saw neither variable) faiss's runs {faiss_core} and numpy's {numpy_core}"
-    )
-    if faiss_core and numpy_core and faiss_core != numpy_core:
+    if with_faiss and faiss_core and numpy_core and faiss_core != numpy_core:
         notes.append(
             f"faiss's bundled OpenBLAS chose {faiss_core} where numpy's newer OpenBLAS chose "
             f"{numpy_core} on the same CPU, so the table also shows faiss blas+{numpy_core}: "
@@ -262,9 +272,7 @@ def main():
         print(f"dataset {n} x {dim}, {nq} queries; ground truth (float64)...", file=sys.stderr)
         truth = data.ground_truth(base_path, query_path, args.k)
         peers_chosen = [e for e in engines if e != "nidus"]
-        faiss_core = openblas_check(notes, details) if peers_chosen else None
-        if "faiss" not in engines:
-            faiss_core = None
+        faiss_core = openblas_check(notes, details, "faiss" in engines) if peers_chosen else None
         rows = []
         if "nidus" in engines:
             print("measuring nidus...", file=sys.stderr)
