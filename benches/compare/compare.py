@@ -269,13 +269,13 @@ def main():
                 "singles": min(args.singles, int(nq)), "batch": 64, "threads": multi,
                 "cores": multi, "cpu": machine.cpu_model(), "tier": nidus_cli.tier(nidus),
                 "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "notes": notes}
-        print(f"dataset {n} x {dim}, {nq} queries; ground truth (float64)...", file=sys.stderr)
+        say(f"dataset {n} x {dim}, {nq} queries; ground truth (float64)")
         truth = data.ground_truth(base_path, query_path, args.k)
         peers_chosen = [e for e in engines if e != "nidus"]
         faiss_core = openblas_check(notes, details, "faiss" in engines) if peers_chosen else None
         rows = []
         if "nidus" in engines:
-            print("measuring nidus...", file=sys.stderr)
+            say("measuring nidus")
             for row in nidus_cli.measure(nidus, base_path, query_path, args.k, workdir, multi):
                 ids = row.pop("ids")
                 row.update(recall=data.recall(ids, truth) if ids else None,
@@ -284,8 +284,16 @@ def main():
                 print(json.dumps(report.results([row])[0]), file=sys.stderr)
         specs = peer_specs(engines, base_path, query_path, args.k, multi, meta["singles"], faiss_core)
         for name, spec, coretype in specs:
-            print(f"measuring {name} {spec['build']} {spec.get('modes', '')}...", file=sys.stderr)
-            for row in run_peer(name, spec, coretype, multi, truth, meta, details):
+            say(f"measuring {name} {spec['build']} {' '.join(spec.get('modes', []))}")
+            try:
+                peer_rows = run_peer(name, spec, coretype, multi, truth, meta, details)
+            except RuntimeError as e:
+                # One peer failing (out of memory, a wheel's bug) must not
+                # throw away the others' measurements from the same sitting.
+                notes.append(f"{name} {spec['build']} failed and has no rows: {e}")
+                say(f"  failed: {e}")
+                continue
+            for row in peer_rows:
                 rows.append(row)
                 print(json.dumps(report.results([row])[0]), file=sys.stderr)
         rows.sort(key=order)
@@ -311,6 +319,11 @@ def headline_notes(rows):
     if default and default is not best:
         text += f"; faiss's defaults (\"flat\") gave {default['batch_qps']:,.1f} q/s"
     return [text + ". The table and chart show every faiss row; compare nidus with the best one."]
+
+
+def say(text):
+    """Progress on stderr, stamped with the time (a full run takes minutes)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
 def order(row):

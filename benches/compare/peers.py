@@ -189,7 +189,8 @@ def faiss_sq8(spec, base_path, queries, k):
         return index.search(qs, k)[1].tolist()
 
     row = measure(threads, lambda q, t: search(q[None, :], t), search, queries, spec["singles"])
-    row.update(mode="sq8", ingest_per_s=ingest, note="IndexScalarQuantizer QT_8bit, METRIC_INNER_PRODUCT")
+    row.update(mode="sq8", ingest_per_s=ingest,
+               note="IndexScalarQuantizer QT_8bit, METRIC_INNER_PRODUCT; ingest = a min/max pass, train, add")
     return [row]
 
 
@@ -216,7 +217,7 @@ def faiss_sq8_refine(spec, base_path, queries, k):
 
         row = measure(threads, lambda q, t: search(q[None, :], t), search, queries, spec["singles"])
         row.update(mode=f"sq8+refine{k_factor}", ingest_per_s=ingest,
-                   note=f"IndexRefineFlat(SQ8), k_factor = {k_factor}")
+                   note=f"IndexRefineFlat(SQ8), k_factor = {k_factor}; ingest = a min/max pass, train, add")
         rows.append(row)
     return rows
 
