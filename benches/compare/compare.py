@@ -70,6 +70,7 @@ sys.path.insert(0, HERE)
 import data  # noqa: E402
 import machine  # noqa: E402
 import nidus_cli  # noqa: E402
+import processes  # noqa: E402
 import report  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -112,7 +113,7 @@ def in_venv():
 
 def child(args, env):
     """Runs this script in a child role; returns (its JSON object, sampled peak MiB)."""
-    out, _, rss = nidus_cli.run([venv_python(), os.path.abspath(__file__), *args], env=env)
+    out, _, rss = processes.run([venv_python(), os.path.abspath(__file__), *args], env=env)
     return json.loads(out), rss
 
 
