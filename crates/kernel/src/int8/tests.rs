@@ -318,18 +318,20 @@ fn loading_from_le_bytes_equals_quantizing_floats_on_any_thread_count() {
             fresh.extend_from_le_bytes(&bytes, threads).unwrap();
             assert_eq!(fresh, want, "n={n} d={d} threads={threads}");
         }
-        // A NaN late in the block: the first bad float is named, nothing
-        // is appended.
+        // A NaN late in the block (past the one-thread path's first
+        // chunks at 700 x 384), then one in its middle: the first bad float
+        // is named, nothing is appended.
         let mut bad = bytes.clone();
-        let at = (n - 1) * d + 2;
-        bad[at * 4..at * 4 + 4].copy_from_slice(&f32::NAN.to_le_bytes());
-        for threads in [1, 2] {
-            let mut rows = quantized(&m[..d], d);
-            assert_eq!(
-                rows.extend_from_le_bytes(&bad, threads),
-                Err(KernelError::NonFinite { index: at })
-            );
-            assert_eq!(rows.len(), 1);
+        for at in [(n - 1) * d + 2, (n / 2) * d + 1] {
+            bad[at * 4..at * 4 + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+            for threads in [1, 2] {
+                let mut rows = quantized(&m[..d], d);
+                assert_eq!(
+                    rows.extend_from_le_bytes(&bad, threads),
+                    Err(KernelError::NonFinite { index: at })
+                );
+                assert_eq!(rows.len(), 1);
+            }
         }
         let mut rows = Int8Rows::new(d).unwrap();
         assert!(matches!(
