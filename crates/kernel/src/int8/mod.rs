@@ -115,6 +115,7 @@
 
 mod bound;
 mod quantize;
+mod quantize_tiers;
 mod search;
 pub(crate) mod simd;
 

@@ -59,6 +59,7 @@ const ROUND_MAGIC_BITS: i32 = 0x4B40_0000;
 const Q_LANES: usize = 16;
 
 /// The largest `|x_i|` (`x` finite).
+#[inline(always)]
 fn max_abs(x: &[f32]) -> f32 {
     let (full, rest) = x.as_chunks::<Q_LANES>();
     let mut m = [0.0f32; Q_LANES];
@@ -75,6 +76,7 @@ fn max_abs(x: &[f32]) -> f32 {
 /// `(Σ (x_i - s·c_i)², Σ c_i²)`, the first in `f64` (each term is exact up
 /// to one rounding of the subtraction and one of the square), the second
 /// exact in `i32` (at most `127² · dim`).
+#[inline(always)]
 fn residual_sums(x: &[f32], codes: &[i8], s: f64) -> (f64, i32) {
     let (xf, xt) = x.as_chunks::<Q_LANES>();
     let (cf, ct) = codes.as_chunks::<Q_LANES>();
@@ -100,8 +102,22 @@ fn residual_sums(x: &[f32], codes: &[i8], s: f64) -> (f64, i32) {
 
 /// Quantizes `x` into `codes` (same length) and returns its [`RowMeta`].
 /// `x` must be finite (checked by the callers) and at most
-/// [`INT8_MAX_DIM`] long.
+/// [`INT8_MAX_DIM`] long. Runs the fastest tier this CPU has; every tier
+/// gives bit-identical codes and metadata (see [`super::quantize_tiers`]).
 pub(crate) fn quantize_into(x: &[f32], codes: &mut [i8]) -> RowMeta {
+    let mut meta = [RowMeta::default()];
+    (super::quantize_tiers::best().f32_rows)(x, x.len(), codes, &mut meta);
+    meta[0]
+}
+
+/// The quantizer itself, for one row: inlined into each tier's clone of
+/// [`f32_rows`] and [`le_rows`], whose target features let the compiler
+/// widen its loops. Only IEEE operations whose results do not depend on
+/// the vector width appear here (no fused multiply-add: Rust never
+/// contracts `a * b + c`), and every reduction runs over a fixed number of
+/// lanes in a fixed order, so each tier computes the same bits.
+#[inline(always)]
+pub(crate) fn quantize_row(x: &[f32], codes: &mut [i8]) -> RowMeta {
     debug_assert_eq!(x.len(), codes.len());
     let maxabs = max_abs(x);
     // In f64 so that it neither overflows nor loses the subnormal range.
@@ -158,10 +174,26 @@ struct LoadJob<'a> {
     meta: &'a mut [RowMeta],
 }
 
+/// Quantizes the rows of `rows` (finite, whole rows of `dim`) into `codes`
+/// and `meta` (one per row): the body every tier of
+/// [`super::quantize_tiers`] compiles with its own target features.
+#[inline(always)]
+pub(crate) fn f32_rows(rows: &[f32], dim: usize, codes: &mut [i8], meta: &mut [RowMeta]) {
+    for ((x, c), m) in rows
+        .chunks_exact(dim)
+        .zip(codes.chunks_exact_mut(dim))
+        .zip(meta.iter_mut())
+    {
+        *m = quantize_row(x, c);
+    }
+}
+
 /// Quantizes the little-endian rows of `bytes` into `codes` and `meta`
 /// (as many rows as `meta` holds); on a non-finite float, its index in
-/// `bytes` (in floats).
-fn quantize_le_rows(
+/// `bytes` (in floats). Each row is decoded into a buffer that stays in L1
+/// cache, so the quantizer's passes over it do not touch memory again.
+#[inline(always)]
+pub(crate) fn le_rows(
     bytes: &[u8],
     dim: usize,
     codes: &mut [i8],
@@ -174,13 +206,18 @@ fn quantize_le_rows(
         .zip(meta.iter_mut())
         .enumerate()
     {
+        // Decode and test finiteness in one pass; the position is only
+        // looked for once a row is known to be bad.
+        let mut finite = true;
         for (x, f) in row.iter_mut().zip(b.as_chunks::<4>().0) {
             *x = f32::from_le_bytes(*f);
+            finite &= x.is_finite();
         }
-        if let Some(i) = row.iter().position(|v| !v.is_finite()) {
+        if !finite {
+            let i = row.iter().position(|v| !v.is_finite()).unwrap_or(0);
             return Err(r * dim + i);
         }
-        *m = quantize_into(&row, c);
+        *m = quantize_row(&row, c);
     }
     Ok(())
 }
@@ -273,15 +310,15 @@ impl Int8Rows {
         }
         check_finite(rows)?;
         let n = rows.len() / self.dim;
-        let start = self.codes.len();
+        let (start, first) = (self.codes.len(), self.meta.len());
         self.codes.resize(start + rows.len(), 0);
-        self.meta.reserve(n);
-        for (x, c) in rows
-            .chunks_exact(self.dim)
-            .zip(self.codes[start..].chunks_exact_mut(self.dim))
-        {
-            self.meta.push(quantize_into(x, c));
-        }
+        self.meta.resize(first + n, RowMeta::default());
+        (super::quantize_tiers::best().f32_rows)(
+            rows,
+            self.dim,
+            &mut self.codes[start..],
+            &mut self.meta[first..],
+        );
         Ok(())
     }
 
@@ -310,8 +347,6 @@ impl Int8Rows {
         }
         let n = bytes.len() / (4 * dim);
         let start = self.len();
-        self.codes.resize((start + n) * dim, 0);
-        self.meta.resize(start + n, RowMeta::default());
         let threads = match threads {
             0 => crate::scan::default_threads(),
             t => t,
@@ -321,13 +356,18 @@ impl Int8Rows {
         } else {
             threads.clamp(1, crate::scan::MAX_THREADS).min(n)
         };
+        if parts <= 1 {
+            return self.extend_le_in_chunks(bytes);
+        }
+        self.codes.resize((start + n) * dim, 0);
+        self.meta.resize(start + n, RowMeta::default());
         let per = n.div_ceil(parts.max(1)).max(1);
         let codes = self.codes[start * dim..].chunks_mut(per * dim);
         let meta = self.meta[start..].chunks_mut(per);
         let src = bytes.chunks(per * dim * 4);
+        let le_rows = super::quantize_tiers::best().le_rows;
         let work = |job: LoadJob<'_>| {
-            quantize_le_rows(job.bytes, dim, job.codes, job.meta)
-                .map_err(|i| i + job.index * per * dim)
+            le_rows(job.bytes, dim, job.codes, job.meta).map_err(|i| i + job.index * per * dim)
         };
         let jobs: Vec<LoadJob<'_>> = codes
             .zip(meta)
@@ -364,6 +404,37 @@ impl Int8Rows {
         if let Err(index) = result {
             self.truncate(start);
             return Err(KernelError::NonFinite { index });
+        }
+        Ok(())
+    }
+
+    /// [`Int8Rows::extend_from_le_bytes`] on the calling thread, a chunk of
+    /// rows at a time: each chunk's codes are zero-filled just before the
+    /// quantizer overwrites them, so the fill costs a write to cache
+    /// instead of a whole extra pass over fresh memory.
+    fn extend_le_in_chunks(&mut self, bytes: &[u8]) -> Result<(), KernelError> {
+        /// About 100 KiB of codes at dimension 384: stays in L2 cache.
+        const CHUNK_FLOATS: usize = 96 * 1024;
+        let dim = self.dim;
+        let start = self.len();
+        let le_rows = super::quantize_tiers::best().le_rows;
+        let rows_per_chunk = (CHUNK_FLOATS / dim).max(1);
+        for (c, chunk) in bytes.chunks(rows_per_chunk * dim * 4).enumerate() {
+            let (at, rows) = (self.len(), chunk.len() / (4 * dim));
+            self.codes.resize((at + rows) * dim, 0);
+            self.meta.resize(at + rows, RowMeta::default());
+            let done = le_rows(
+                chunk,
+                dim,
+                &mut self.codes[at * dim..],
+                &mut self.meta[at..],
+            );
+            if let Err(i) = done {
+                self.truncate(start);
+                return Err(KernelError::NonFinite {
+                    index: c * rows_per_chunk * dim + i,
+                });
+            }
         }
         Ok(())
     }

@@ -104,6 +104,20 @@ impl Phase1 {
     ) {
         let hi = &mut hi[..rows.len()];
         qb.uppers(block, dots, hi);
+        self.offer_uppers(qb, meta, rows, dots, hi);
+    }
+
+    /// Offers rows with their integer dot products and the upper ends of
+    /// their intervals (`hi`, one per row, as [`QueryBound::uppers`]).
+    #[inline]
+    pub(crate) fn offer_uppers(
+        &mut self,
+        qb: &QueryBound,
+        meta: &[RowMeta],
+        rows: &[usize],
+        dots: &[i32],
+        hi: &[f64],
+    ) {
         let mut thr = self.cut.max(self.min);
         // Almost every row misses: settle 8 at a time without a branch each.
         for (c, h) in hi.chunks(8).enumerate() {
@@ -168,21 +182,16 @@ pub(crate) fn scan_single(
     let parts = run_chunks(
         n,
         threads,
-        || {
-            (
-                Phase1::new(opts.k, min),
-                Vec::with_capacity(SINGLE_BLOCK),
-                BlockMeta::default(),
-            )
-        },
-        |(p1, buf, bm), range| {
+        || (Phase1::new(opts.k, min), Vec::with_capacity(SINGLE_BLOCK)),
+        |(p1, buf), range| {
             let mut dots = [0i32; SINGLE_BLOCK];
             let mut hi = [0f64; SINGLE_BLOCK];
             for_each_block(range, opts.filter.as_ref(), SINGLE_BLOCK, buf, |r| {
                 let d = &mut dots[..r.len()];
                 (imp.dot_rows)(&qb.codes, codes, dim, r, d);
-                bm.fill(meta, r);
-                p1.offer_block(qb, meta, bm, r, d, &mut hi);
+                let h = &mut hi[..r.len()];
+                qb.uppers_of_rows(meta, r, d, h);
+                p1.offer_uppers(qb, meta, r, d, h);
             });
         },
     );

@@ -318,18 +318,20 @@ fn loading_from_le_bytes_equals_quantizing_floats_on_any_thread_count() {
             fresh.extend_from_le_bytes(&bytes, threads).unwrap();
             assert_eq!(fresh, want, "n={n} d={d} threads={threads}");
         }
-        // A NaN late in the block: the first bad float is named, nothing
-        // is appended.
+        // A NaN late in the block (past the one-thread path's first
+        // chunks at 700 x 384), then one in its middle: the first bad float
+        // is named, nothing is appended.
         let mut bad = bytes.clone();
-        let at = (n - 1) * d + 2;
-        bad[at * 4..at * 4 + 4].copy_from_slice(&f32::NAN.to_le_bytes());
-        for threads in [1, 2] {
-            let mut rows = quantized(&m[..d], d);
-            assert_eq!(
-                rows.extend_from_le_bytes(&bad, threads),
-                Err(KernelError::NonFinite { index: at })
-            );
-            assert_eq!(rows.len(), 1);
+        for at in [(n - 1) * d + 2, (n / 2) * d + 1] {
+            bad[at * 4..at * 4 + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+            for threads in [1, 2] {
+                let mut rows = quantized(&m[..d], d);
+                assert_eq!(
+                    rows.extend_from_le_bytes(&bad, threads),
+                    Err(KernelError::NonFinite { index: at })
+                );
+                assert_eq!(rows.len(), 1);
+            }
         }
         let mut rows = Int8Rows::new(d).unwrap();
         assert!(matches!(
@@ -653,5 +655,58 @@ fn int8_rescoring_on_a_million_random_rows() {
         }
         eprintln!("k={k}: mean rescored {}", total as f64 / 20.0);
         assert!(total as f64 / 20.0 <= 10.0 * k as f64);
+    }
+}
+
+/// The bits of a row's metadata (`==` on floats would let `-0.0 == 0.0`).
+fn meta_bits(m: &[RowMeta]) -> Vec<[u32; 3]> {
+    m.iter()
+        .map(|m| [m.scale.to_bits(), m.norm.to_bits(), m.residual.to_bits()])
+        .collect()
+}
+
+#[test]
+fn every_quantizer_tier_gives_the_portable_bits() {
+    // The store re-quantizes rows it reads back and compares them with
+    // what it loaded, so the tiers must agree exactly, not just closely.
+    use super::quantize_tiers::all_available;
+    let tiers = all_available();
+    assert_eq!(tiers[0].name, "portable");
+    let mut r = Rng::new(12);
+    let tiny = f32::from_bits(1);
+    for d in [1usize, 2, 7, 15, 16, 17, 31, 33, 64, 100, 384, 1000] {
+        let mut rows = Vec::new();
+        for scale in [1.0f32, 1e-30, 1e30, 1e-42, 3e38] {
+            for _ in 0..4 {
+                rows.extend((0..d).map(|_| r.f32() * scale));
+            }
+        }
+        rows.extend((0..d).map(|i| if i % 3 == 0 { tiny } else { -0.0 }));
+        rows.extend(std::iter::repeat_n(0.0, d));
+        rows.extend((0..d).map(|i| if i == d / 2 { f32::MAX } else { 1e-20 }));
+        // Values exactly halfway between codes (ties round to even).
+        rows.extend((0..d).map(|i| (i % 255) as f32 - 127.0 + 0.5 * (i % 2) as f32));
+        let n = rows.len() / d;
+        let bytes: Vec<u8> = rows.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let run = |q: &super::quantize_tiers::Quantizer| {
+            let (mut c1, mut m1) = (vec![0i8; n * d], vec![RowMeta::default(); n]);
+            (q.f32_rows)(&rows, d, &mut c1, &mut m1);
+            let (mut c2, mut m2) = (vec![0i8; n * d], vec![RowMeta::default(); n]);
+            (q.le_rows)(&bytes, d, &mut c2, &mut m2).unwrap();
+            assert_eq!((&c1, meta_bits(&m1)), (&c2, meta_bits(&m2)), "{}", q.name);
+            (c1, meta_bits(&m1))
+        };
+        let want = run(tiers[0]);
+        for q in &tiers[1..] {
+            assert_eq!(run(q), want, "tier {} at dim {d}", q.name);
+        }
+        // A non-finite float is named by its index, in every tier.
+        let mut bad = bytes.clone();
+        let at = (n / 2) * d + d / 3;
+        bad[4 * at..4 * at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+        for q in &tiers {
+            let (mut c, mut m) = (vec![0i8; n * d], vec![RowMeta::default(); n]);
+            assert_eq!((q.le_rows)(&bad, d, &mut c, &mut m), Err(at), "{}", q.name);
+        }
     }
 }
