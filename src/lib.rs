@@ -2,8 +2,10 @@
 //!
 //! Exact (brute-force) cosine search over a single append-only file. This
 //! crate re-exports the store API ([`Store`], [`Options`], [`Record`],
-//! [`Search`], [`Filter`], [`Hit`], [`Error`], ...) and the layer crates as
-//! modules; see SPEC.md for the file format and every guarantee.
+//! [`Search`], [`Filter`], [`Hit`], [`Error`], ...), the search over several
+//! stores ([`search_shards`]) with the shard function that routes writes
+//! ([`shard_of`]), and the layer crates as modules; see SPEC.md for the file
+//! format and every guarantee.
 //!
 //! ```
 //! use nidus::{Filter, Options, Record, Search, Store};
@@ -34,5 +36,6 @@ pub use nidus_store as store;
 
 pub use nidus_store::{
     AttrSelection, Attributes, CollectionInfo, Durability, Error, ErrorKind, FileEnd, Filter,
-    Footprint, Hit, OpenReport, Options, Record, RecordRef, Result, Search, Stats, Store, Value,
+    Footprint, Hit, OpenReport, Options, Record, RecordRef, Result, Search, ShardHit, Stats, Store,
+    Value, merge_top_k, search_shards, search_shards_batch, shard_hash, shard_of,
 };

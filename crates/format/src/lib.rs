@@ -66,6 +66,7 @@ mod error;
 mod frame;
 mod header;
 mod reader;
+mod shard;
 mod value;
 mod view;
 mod writer;
@@ -78,6 +79,7 @@ pub use frame::{
 };
 pub use header::{ElementType, HEADER_LEN, Header, MAGIC, MAX_DIMENSION, Version};
 pub use reader::{End, Frame, Reader};
+pub use shard::{SHARD_SEPARATOR, shard_hash, shard_of};
 pub use value::{Attributes, Value};
 pub use view::{AttrIter, AttrsRef, BatchRef, ListIter, ListRef, OpIter, OpRef, ValueRef};
 pub use writer::{Appender, Sink, sync_parent_dir};
