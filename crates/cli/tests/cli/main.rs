@@ -11,6 +11,7 @@ mod export;
 mod get_delete;
 mod import;
 mod search;
+mod shards;
 mod streams;
 mod usage;
 mod verify;
