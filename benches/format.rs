@@ -11,25 +11,14 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use nidus_format::{Appender, Attributes, Batch, Header, Op, OpRef, Reader, Value, encode_frame};
+use nidus_testkit::Rng;
 
 const RECORDS: usize = 10_000;
 const DIM: u32 = 384;
 
-/// xorshift64*: a seeded, dependency-free source of test data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-}
-
 /// 10,000 upserts with realistic ids and two attributes, and 384 floats each.
 fn batch() -> Batch {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(1);
     let mut ops = Vec::with_capacity(RECORDS);
     for i in 0..RECORDS {
         let mut attrs = Attributes::new();
@@ -45,7 +34,7 @@ fn batch() -> Batch {
         });
     }
     let vectors = (0..RECORDS * DIM as usize)
-        .map(|_| (rng.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
+        .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
         .collect();
     Batch { ops, vectors }
 }
@@ -107,8 +96,8 @@ fn checksum(c: &mut Criterion) {
         0xE306_9283,
         "CRC32C check value"
     );
-    let mut rng = Rng(1);
-    let data: Vec<u8> = (0..16 << 20).map(|_| rng.next() as u8).collect();
+    let mut rng = Rng::new(0);
+    let data: Vec<u8> = (0..16 << 20).map(|_| rng.next_u64() as u8).collect();
     let mut copy = vec![0u8; data.len()];
     let mut g = c.benchmark_group("format/checksum");
     g.throughput(Throughput::Bytes(data.len() as u64));

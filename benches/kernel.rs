@@ -35,20 +35,14 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group};
 use nidus::kernel::{Kernel, ScanOptions, Tier, normalize};
+use nidus_testkit::Rng;
 
 const BATCH: usize = 64;
 
-/// xorshift64*: the same seeded data every run.
+/// The same seeded data every run (the shared xorshift64*).
 fn random_unit_rows(n: usize, d: usize, seed: u64) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v: Vec<f32> = (0..n * d)
-        .map(|_| {
-            s ^= s >> 12;
-            s ^= s << 25;
-            s ^= s >> 27;
-            (s.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-        })
-        .collect();
+    let mut rng = Rng::new(seed);
+    let mut v: Vec<f32> = (0..n * d).map(|_| rng.unit_f32()).collect();
     for row in v.chunks_mut(d) {
         normalize(row).expect("random rows are non-zero");
     }

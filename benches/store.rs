@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use nidus::kernel::{ScanOptions, top_k, top_k_batch};
 use nidus::{Durability, Filter, Options, Record, Search, Store};
+use nidus_testkit::Rng;
 
 const DIM: usize = 384;
 const BATCH: usize = 10_000;
@@ -37,17 +38,11 @@ fn big_rows() -> usize {
         .unwrap_or(1_000_000)
 }
 
-/// Deterministic pseudo-random vectors (xorshift64*).
+/// Deterministic pseudo-random vectors (the shared xorshift64*).
 fn vectors(seed: u64, rows: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut rng = Rng::new(seed);
     (0..rows * DIM)
-        .map(|_| {
-            s ^= s >> 12;
-            s ^= s << 25;
-            s ^= s >> 27;
-            let x = s.wrapping_mul(0x2545_F491_4F6C_DD1D);
-            (x >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-        })
+        .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5)
         .collect()
 }
 

@@ -22,6 +22,25 @@
 //! assert_eq!(hits[0].id, "b");
 //! # Ok(()) }
 //! ```
+//!
+//! # Limits
+//!
+//! The limits on what a store accepts sit beside the types they limit:
+//! [`Record`] ids ([`MAX_ID_BYTES`]) and attributes ([`MAX_ATTRS_BYTES`]),
+//! collection and attribute names ([`MAX_NAME_BYTES`]), [`Filter`] nesting
+//! ([`MAX_FILTER_DEPTH`]) and the dimension [`Options::new`] may ask for
+//! ([`MAX_DIMENSION`]). Going past one is [`ErrorKind::InvalidInput`].
+//!
+//! ```
+//! use nidus::{ErrorKind, MAX_ID_BYTES, Options, Record, Store};
+//! # let tmp = tempfile::tempdir()?;
+//! let mut store = Store::open(tmp.path(), Options::new(2))?;
+//! let long = "x".repeat(MAX_ID_BYTES + 1);
+//! let err = store.upsert("docs", &[Record::new(long, [1.0, 0.0])]).unwrap_err();
+//! assert_eq!(err.kind(), ErrorKind::InvalidInput);
+//! store.upsert("docs", &[Record::new("x".repeat(MAX_ID_BYTES), [1.0, 0.0])])?;
+//! # Ok::<(), anyhow::Error>(())
+//! ```
 #![forbid(unsafe_code)]
 
 /// The README's Rust examples, compiled and run as doctests.
@@ -36,6 +55,12 @@ pub use nidus_store as store;
 
 pub use nidus_store::{
     AttrSelection, Attributes, CollectionInfo, Durability, Error, ErrorKind, FileEnd, Filter,
-    Footprint, Hit, OpenReport, Options, Record, RecordRef, Result, Search, ShardHit, Stats, Store,
-    Value, merge_top_k, search_shards, search_shards_batch, shard_hash, shard_of,
+    Footprint, Hit, IntOutOfRange, OpenReport, Options, Record, RecordRef, Result, Search,
+    ShardHit, Stats, Store, Value, merge_top_k, search_shards, search_shards_batch, shard_hash,
+    shard_of,
+};
+
+// The limits, beside the types they limit (see the crate docs).
+pub use nidus_store::{
+    MAX_ATTRS_BYTES, MAX_DIMENSION, MAX_FILTER_DEPTH, MAX_ID_BYTES, MAX_NAME_BYTES,
 };

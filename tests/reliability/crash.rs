@@ -112,7 +112,7 @@ fn apply_store(store: &mut Store, step: &Step) -> nidus::Result<()> {
     match step {
         Step::Upsert(c, recs) => store.upsert(c, recs),
         Step::Delete(ids) => store.delete("a", ids).map(drop),
-        Step::DeleteOlderThan(b) => store.delete_where("a", &Filter::lt("batch", *b)).map(drop),
+        Step::DeleteOlderThan(b) => store.delete_where("a", Filter::lt("batch", *b)).map(drop),
         Step::DropB if store.has_collection("b") => store.drop_collection("b"),
         Step::DropB => Ok(()),
         Step::Meta(v) => store.set_metadata("a", "last", v),

@@ -20,255 +20,16 @@
 //! old end that the next call must cut); no temporary file is left; the same
 //! call succeeds once the fault is gone; a reopen sees exactly the model.
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use nidus::store::io::{FileId, FileSystem, OpenMode, StdFileSystem, StoreFile};
+use nidus::store::io::FileSystem;
 use nidus::{Durability, ErrorKind, FileEnd, Filter, Options, Record, Store};
+use nidus_testkit::faults::{Class, Faults, FaultyFs, Mode};
 
 use super::model::{Pred, Reference};
 use super::support::{Rng, base_seed, copy_dir, data_path, soak, tempdir};
-
-/// The kinds of fault points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Write,
-    Sync,
-    SetLen,
-    Rename,
-    SyncDir,
-    Remove,
-    Create,
-    Open,
-    /// `fstat` for the file's length.
-    Len,
-    /// `fstat` for the file's identity, or `stat` of a path.
-    Id,
-    Seek,
-    Read,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Once,
-    Sticky,
-    CutFails,
-    /// As `CutFails`, then the process ends: a reopen meets the debris.
-    CutFailsThenExit,
-    Benign,
-}
-
-/// Runs when a fault fires (e.g. a reader refreshing at that moment).
-type Hook = Box<dyn FnMut() + Send>;
-
-#[derive(Default)]
-struct State {
-    hook: Option<Hook>,
-    /// Points passed since the last `arm`.
-    seen: u64,
-    /// Classes of the points passed, in order (the counting run's log).
-    log: Vec<Class>,
-    fail_at: Option<u64>,
-    mode: Option<Mode>,
-    fired: Option<(Class, u64)>,
-    /// Reads are fault points (read suites only).
-    reads: bool,
-    /// Reads return at most this many bytes (0: no limit).
-    short_reads: usize,
-    rng: u64,
-    injected: u64,
-}
-
-/// The switchboard the faulty file system consults at every point.
-#[derive(Default)]
-struct Plan(Mutex<State>);
-
-impl std::fmt::Debug for Plan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Plan")
-    }
-}
-
-enum Verdict {
-    Pass,
-    Fail(io::Error),
-    /// A benign fault on a write: write at most this many bytes.
-    Short(usize),
-    Interrupted,
-}
-
-impl Plan {
-    fn arm(&self, fail_at: Option<u64>, mode: Option<Mode>) {
-        let mut s = self.0.lock().unwrap();
-        s.seen = 0;
-        s.log.clear();
-        s.fail_at = fail_at;
-        s.mode = mode;
-        s.fired = None;
-    }
-
-    fn heal(&self) {
-        self.arm(None, None);
-    }
-
-    fn point(&self, class: Class) -> Verdict {
-        let mut s = self.0.lock().unwrap();
-        if class == Class::Read && !s.reads {
-            return Verdict::Pass;
-        }
-        let index = s.seen;
-        s.seen += 1;
-        s.log.push(class);
-        let fail = match (s.fired, s.mode) {
-            (None, _) => s.fail_at == Some(index),
-            (Some((c, _)), Some(Mode::Sticky)) => c == class,
-            (Some(_), Some(Mode::CutFails | Mode::CutFailsThenExit)) => class == Class::SetLen,
-            _ => false,
-        };
-        if !fail {
-            return Verdict::Pass;
-        }
-        if s.fired.is_none() {
-            s.fired = Some((class, index));
-        }
-        s.injected += 1;
-        if s.mode == Some(Mode::Benign) {
-            s.rng = s
-                .rng
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            return if (s.rng >> 33).is_multiple_of(2) {
-                Verdict::Interrupted
-            } else {
-                Verdict::Short(((s.rng >> 40) % 64) as usize + 1)
-            };
-        }
-        if let Some(mut hook) = s.hook.take() {
-            drop(s);
-            hook();
-        }
-        // ENOSPC (28) for writes, creations and every other index's rename;
-        // EIO (5) otherwise.
-        let code = match class {
-            Class::Write | Class::Create => 28,
-            Class::Rename if index.is_multiple_of(2) => 28,
-            _ => 5,
-        };
-        Verdict::Fail(io::Error::from_raw_os_error(code))
-    }
-}
-
-#[derive(Debug)]
-struct FaultyFs(Arc<Plan>);
-
-#[derive(Debug)]
-struct FaultyFile {
-    inner: Box<dyn StoreFile>,
-    plan: Arc<Plan>,
-}
-
-impl Read for FaultyFile {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let limit = self.plan.0.lock().unwrap().short_reads;
-        let n = if limit > 0 {
-            buf.len().min(limit)
-        } else {
-            buf.len()
-        };
-        match self.plan.point(Class::Read) {
-            Verdict::Fail(e) => Err(e),
-            _ => self.inner.read(&mut buf[..n]),
-        }
-    }
-}
-impl Seek for FaultyFile {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        check(self.plan.point(Class::Seek))?;
-        self.inner.seek(pos)
-    }
-}
-impl Write for FaultyFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self.plan.point(Class::Write) {
-            Verdict::Pass => self.inner.write(buf),
-            Verdict::Short(n) => self.inner.write(&buf[..n.min(buf.len())]),
-            Verdict::Interrupted => Err(io::Error::from(io::ErrorKind::Interrupted)),
-            Verdict::Fail(e) => {
-                // A failing write may have written part of the buffer first,
-                // as a real ENOSPC does.
-                let part = buf.len() / 3;
-                if part > 0 {
-                    let _ = self.inner.write(&buf[..part]);
-                }
-                Err(e)
-            }
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-fn check(v: Verdict) -> io::Result<()> {
-    match v {
-        Verdict::Fail(e) => Err(e),
-        _ => Ok(()),
-    }
-}
-
-impl StoreFile for FaultyFile {
-    fn sync_data(&mut self) -> io::Result<()> {
-        check(self.plan.point(Class::Sync))?;
-        self.inner.sync_data()
-    }
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
-        check(self.plan.point(Class::SetLen))?;
-        self.inner.set_len(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        check(self.plan.point(Class::Len))?;
-        self.inner.len()
-    }
-    fn id(&self) -> io::Result<FileId> {
-        check(self.plan.point(Class::Id))?;
-        self.inner.id()
-    }
-}
-
-impl FileSystem for FaultyFs {
-    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StoreFile>> {
-        let class = if mode == OpenMode::CreateNew {
-            Class::Create
-        } else {
-            Class::Open
-        };
-        check(self.0.point(class))?;
-        Ok(Box::new(FaultyFile {
-            inner: StdFileSystem.open(path, mode)?,
-            plan: Arc::clone(&self.0),
-        }))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        check(self.0.point(Class::Rename))?;
-        StdFileSystem.rename(from, to)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        check(self.0.point(Class::SyncDir))?;
-        StdFileSystem.sync_dir(dir)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        check(self.0.point(Class::Remove))?;
-        StdFileSystem.remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.create_dir_all(dir)
-    }
-    fn id_of(&self, path: &Path) -> io::Result<FileId> {
-        check(self.0.point(Class::Id))?;
-        StdFileSystem.id_of(path)
-    }
-}
 
 // ----- the workload -----------------------------------------------------------
 
@@ -392,7 +153,7 @@ fn cases() -> Vec<Case> {
             name: "delete_where",
             options: |o| o,
             prepare: |_, _| {},
-            run: |s| s.delete_where("a", &Filter::lt("n", 50)).map(drop),
+            run: |s| s.delete_where("a", Filter::lt("n", 50)).map(drop),
             model: |m| {
                 m.delete_where("a", &Pred::Lt("n", 50.0));
             },
@@ -485,7 +246,7 @@ fn read(p: &Path) -> Vec<u8> {
 }
 
 fn run_case(base: &Path, base_model: &Reference, case: &Case, tally: &mut Tally, seed: u64) {
-    let plan = Arc::new(Plan::default());
+    let plan = Arc::new(Faults::default());
     let tmp = tempdir();
     let open = |dir: &Path| {
         Store::open(
@@ -741,7 +502,7 @@ fn a_fault_at_any_step_of_an_open_loses_nothing() {
     ];
     let mut injected = 0;
     for case in &cases {
-        let plan = Arc::new(Plan::default());
+        let plan = Arc::new(Faults::default());
         let opts = case
             .opts
             .clone()
@@ -822,7 +583,7 @@ fn read_errors_are_reported_and_never_cut_the_file() {
     let tmp = tempdir();
     let base = tmp.path().join("base");
     let mut model = base_store(&base, seed);
-    let plan = Arc::new(Plan::default());
+    let plan = Arc::new(Faults::default());
     {
         let mut s = plan.0.lock().unwrap();
         s.reads = true;
@@ -938,7 +699,7 @@ fn a_flush_after_a_failed_sync_does_not_claim_lost_pages_durable() {
     use std::os::unix::fs::MetadataExt;
     let tmp = tempdir();
     let dir = tmp.path();
-    let plan = Arc::new(Plan::default());
+    let plan = Arc::new(Faults::default());
     let opts = Options::new(DIM)
         .no_auto_compact()
         .durability(Durability::Deferred)
@@ -995,7 +756,7 @@ fn a_flush_after_a_failed_sync_does_not_claim_lost_pages_durable() {
 fn a_reader_that_saw_a_rolled_back_batch_catches_up() {
     let tmp = tempdir();
     let dir = tmp.path();
-    let plan = Arc::new(Plan::default());
+    let plan = Arc::new(Faults::default());
     let mut writer = Store::open(
         dir,
         Options::new(DIM).file_system(Arc::new(FaultyFs(Arc::clone(&plan)))),

@@ -1,5 +1,5 @@
 //! Writer exclusion between processes (SPEC.md §6.3): a second writer fails
-//! at once with "store is locked" naming the holder's pid; readers are never
+//! at once with "store locked" naming the holder's pid; readers are never
 //! refused; a SIGKILLed writer's lock is taken by the next writer at once,
 //! whether it died idle or in the middle of writing.
 
@@ -79,7 +79,7 @@ fn a_second_writer_is_refused_at_once_and_a_killed_writers_lock_is_free_at_once(
             .line(WAIT, "second writer")
             .expect("second writer reports");
         assert!(line.starts_with("refused "), "round {round}: {line}");
-        assert!(line.contains("store is locked"), "round {round}: {line}");
+        assert!(line.contains("store locked"), "round {round}: {line}");
         assert!(
             line.contains(&format!("pid {pid}")),
             "round {round}: {line} does not name pid {pid}"
@@ -91,7 +91,7 @@ fn a_second_writer_is_refused_at_once_and_a_killed_writers_lock_is_free_at_once(
         let t = Instant::now();
         let e = Store::open(dir, Options::new(DIM)).expect_err("a second writer must be refused");
         assert_eq!(e.kind(), ErrorKind::Locked, "{e}");
-        assert!(e.to_string().contains("store is locked"), "{e}");
+        assert!(e.to_string().contains("store locked"), "{e}");
         assert!(e.to_string().contains(&format!("pid {pid}")), "{e}");
         assert!(
             t.elapsed() < Duration::from_secs(5),
@@ -139,7 +139,7 @@ fn of_writers_racing_for_one_store_exactly_one_wins() {
                 winners.push(line);
             } else {
                 assert!(
-                    line.starts_with("refused ") && line.contains("store is locked"),
+                    line.starts_with("refused ") && line.contains("store locked"),
                     "{line}"
                 );
                 refused += 1;

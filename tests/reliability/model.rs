@@ -544,7 +544,7 @@ fn run_model_check(seed: u64, steps: usize, tally: &mut Tally) {
             }
             10 if model.collections.contains_key(c) => {
                 let p = random_pred(&mut rng);
-                let got = store.delete_where(c, &p.filter()).expect("delete_where");
+                let got = store.delete_where(c, p.filter()).expect("delete_where");
                 assert_eq!(
                     got,
                     model.delete_where(c, &p),

@@ -292,7 +292,7 @@ fn call(rng: &mut Rng, n: usize) -> (StoreCall, ModelCall) {
             (
                 Box::new(move |s| {
                     if s.has_collection("c") {
-                        s.delete_where("c", &Filter::lt("n", bound)).map(drop)
+                        s.delete_where("c", Filter::lt("n", bound)).map(drop)
                     } else {
                         Ok(())
                     }

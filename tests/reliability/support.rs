@@ -14,60 +14,8 @@ pub const ROLE_ENV: &str = "NIDUS_RELIABILITY_ROLE";
 /// Prefix of protocol lines (anything else on stdout is libtest chatter).
 const PROTOCOL: &str = "@@ ";
 
-/// xorshift64*: tiny, seedable, good enough to pick test moves.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator for `seed` (any value; 0 is remapped).
-    pub fn new(seed: u64) -> Rng {
-        // splitmix64 once, so nearby seeds diverge at once.
-        let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        Rng((z ^ (z >> 31)) | 1)
-    }
-
-    /// A generator for a pair of numbers (e.g. a seed and a batch number).
-    pub fn for_pair(a: u64, b: u64) -> Rng {
-        Rng::new(a.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ b.rotate_left(29))
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-
-    /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 <= p
-    }
-
-    /// Uniform in `-1.0..1.0`.
-    pub fn unit_f32(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-
-    /// One element of `items`.
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
+/// The seeded generator every suite shares (xorshift64*, in nidus-testkit).
+pub use nidus_testkit::Rng;
 
 /// How much bigger than the default run to make every count:
 /// `NIDUS_SOAK=<factor>` (a non-number means 10), 1 when unset.

@@ -100,6 +100,11 @@ pub enum Damage {
 /// A callback receiving (id, vector, attributes) of each record.
 pub type RecordVisitor<'a> = &'a mut dyn FnMut(&str, &[f32], &Attributes) -> Result<()>;
 
+/// What [`Db::for_each_where`] calls per record: collection, id, vector,
+/// attributes.
+pub type CollectionRecordVisitor<'a> =
+    &'a mut dyn FnMut(&str, &str, &[f32], &Attributes) -> Result<()>;
+
 /// An open store.
 pub struct Db {
     store: Store,
@@ -361,6 +366,36 @@ impl Db {
             f(r.id(), r.vector(), &r.attrs())?;
         }
         Ok(())
+    }
+
+    /// Calls `f` with every live record matching `filter` (in
+    /// `collection`, or in every collection by name), in store order;
+    /// returns how many matched. Nothing is collected first, so a large
+    /// answer streams.
+    pub fn for_each_where(
+        &self,
+        collection: Option<&str>,
+        filter: &Where,
+        f: CollectionRecordVisitor<'_>,
+    ) -> Result<u64> {
+        let filter = to_filter(filter);
+        let names = match collection {
+            Some(name) => {
+                if !self.store.has_collection(name) {
+                    bail!("the store has no collection '{name}'");
+                }
+                vec![name.to_owned()]
+            }
+            None => self.collections(),
+        };
+        let mut n = 0;
+        for name in &names {
+            for r in self.store.records_where(name, &filter)? {
+                f(name, r.id(), r.vector(), &r.attrs())?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Rewrites the file without dead rows; returns (bytes before, after).

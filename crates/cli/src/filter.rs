@@ -55,7 +55,8 @@ pub enum Cond {
     Nin(Vec<Value>),
     /// Present (`true`) or absent (`false`).
     Exists(bool),
-    /// A string matching a glob (`*`, `?`, `[...]`, anchored at both ends).
+    /// A string matching a glob (anchored at both ends; `*` within a
+    /// `/`-separated segment, `**` across segments, `?`, `[...]`).
     Glob(String),
 }
 

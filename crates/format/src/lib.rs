@@ -80,7 +80,7 @@ pub use frame::{
 pub use header::{ElementType, HEADER_LEN, Header, MAGIC, MAX_DIMENSION, Version};
 pub use reader::{End, Frame, Reader};
 pub use shard::{SHARD_SEPARATOR, shard_hash, shard_of};
-pub use value::{Attributes, Value};
+pub use value::{Attributes, IntOutOfRange, Value};
 pub use view::{AttrIter, AttrsRef, BatchRef, ListIter, ListRef, OpIter, OpRef, ValueRef};
 pub use writer::{Appender, Sink, sync_parent_dir};
 

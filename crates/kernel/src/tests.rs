@@ -10,7 +10,11 @@ use crate::select::rank;
 use crate::simd::Impl;
 use crate::{Hit, Kernel, KernelError, RowFilter, ScanOptions, Tier, scan};
 
-/// xorshift64*: deterministic, dependency-free.
+/// xorshift64*: deterministic, dependency-free. The same generator and
+/// seeding as `nidus_testkit::Rng::new`, copied on purpose: these unit
+/// tests are compiled inside nidus-kernel, and the testkit depends on
+/// nidus-store, which depends on nidus-kernel, so a dev-dependency on it
+/// would link a second copy of the kernel into this test binary.
 struct Rng(u64);
 
 impl Rng {

@@ -77,6 +77,17 @@ pub(crate) enum Record {
 }
 
 impl HolderInfo {
+    /// Whether this record names the calling process: same pid, host, boot
+    /// and (where known) process start time. A second writer in one
+    /// process meets its own lock, and its error can then say so.
+    pub fn is_this_process(&self) -> bool {
+        let me = crate::process::local();
+        self.pid == me.pid
+            && self.host == me.host
+            && unknown_or_equal(&self.boot_id, &me.boot_id)
+            && unknown_or_equal(&self.start_ticks, &me.start_ticks)
+    }
+
     /// The record's bytes (SPEC.md §6.3).
     pub(crate) fn encode(&self) -> Vec<u8> {
         let since = self.acquired.duration_since(UNIX_EPOCH).unwrap_or_default();
@@ -98,6 +109,11 @@ impl HolderInfo {
         )
         .into_bytes()
     }
+}
+
+/// Two optional facts agree unless both are known and differ.
+fn unknown_or_equal<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+    a.is_none() || b.is_none() || a == b
 }
 
 fn mode_name(mode: LockMode) -> &'static str {
@@ -348,6 +364,35 @@ mod tests {
             shown,
             "pid 1234 on host build-7 since 2025-11-29 09:40:58 UTC, nidus 0.1.0"
         );
+    }
+
+    #[test]
+    fn knows_a_record_of_this_process_from_one_of_another() {
+        let me = crate::process::local();
+        let mine = HolderInfo {
+            pid: me.pid,
+            host: me.host.clone(),
+            boot_id: me.boot_id.clone(),
+            start_ticks: me.start_ticks,
+            ..sample()
+        };
+        assert!(mine.is_this_process());
+        let other_pid = HolderInfo {
+            pid: me.pid.wrapping_add(1),
+            ..mine.clone()
+        };
+        assert!(!other_pid.is_this_process());
+        let other_host = HolderInfo {
+            host: format!("{}-elsewhere", me.host),
+            ..mine.clone()
+        };
+        assert!(!other_host.is_this_process());
+        // A recycled pid: same number, another process start.
+        let recycled = HolderInfo {
+            start_ticks: Some(me.start_ticks.map_or(1, |t| t.wrapping_add(1))),
+            ..mine
+        };
+        assert_eq!(recycled.is_this_process(), me.start_ticks.is_none());
     }
 
     #[test]

@@ -95,7 +95,26 @@ impl Error {
         self.offset
     }
 
-    /// `(expected, got)` for [`ErrorKind::DimensionMismatch`] errors.
+    /// For [`ErrorKind::DimensionMismatch`] errors, always in this order:
+    /// `(the store's dimension, the dimension it was given)`, whatever gave
+    /// it: a record's vector, a query, or the [`Options::new`] of an open.
+    ///
+    /// ```
+    /// use nidus_store::{Options, Record, Search, Store};
+    /// # let tmp = tempfile::tempdir().expect("temp dir");
+    /// let mut store = Store::open(tmp.path(), Options::new(64))?;
+    /// let e = store.upsert("docs", &[Record::new("a", vec![1.0; 128])]).unwrap_err();
+    /// assert_eq!(e.dimensions(), Some((64, 128)));
+    /// let e = store.search(&[1.0; 128], Search::top(1)).unwrap_err();
+    /// assert_eq!(e.dimensions(), Some((64, 128)));
+    /// drop(store);
+    /// let e = Store::open(tmp.path(), Options::new(128)).unwrap_err();
+    /// assert_eq!(e.dimensions(), Some((64, 128)));
+    /// assert!(e.to_string().contains("the store has dimension 64; the options ask for 128"), "{e}");
+    /// # Ok::<(), nidus_store::Error>(())
+    /// ```
+    ///
+    /// [`Options::new`]: crate::Options::new
     pub fn dimensions(&self) -> Option<(usize, usize)> {
         self.dimensions
     }
@@ -138,12 +157,25 @@ impl Error {
         )
     }
 
-    pub(crate) fn dimension(expected: usize, got: usize, what: &str) -> Self {
+    /// `what` (a vector, a query) has dimension `got`; the store's is
+    /// `store`.
+    pub(crate) fn dimension(store: usize, got: usize, what: &str) -> Self {
         let mut e = Error::new(
             ErrorKind::DimensionMismatch,
-            format!("{what} has dimension {got}, but the store's dimension is {expected}"),
+            format!("{what} has dimension {got}, but the store's dimension is {store}"),
         );
-        e.dimensions = Some((expected, got));
+        e.dimensions = Some((store, got));
+        e
+    }
+
+    /// An open whose options ask for dimension `asked` found a store of
+    /// dimension `store`. Same order as [`Error::dimension`].
+    pub(crate) fn open_dimension(store: usize, asked: usize) -> Self {
+        let mut e = Error::new(
+            ErrorKind::DimensionMismatch,
+            format!("the store has dimension {store}; the options ask for {asked}"),
+        );
+        e.dimensions = Some((store, asked));
         e
     }
 

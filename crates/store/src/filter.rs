@@ -4,11 +4,12 @@
 use std::cmp::Ordering;
 use std::ops::Not;
 
-use nidus_format::Value;
+use nidus_format::{IntOutOfRange, Value};
 
 use crate::attrs::{Keys, lookup};
 use crate::error::{Error, Result};
 use crate::glob::Glob;
+use crate::wide::{self, Use, argument};
 
 /// Filters nested deeper than this are refused, so that evaluation can never
 /// exhaust the stack whatever the input.
@@ -26,8 +27,32 @@ pub const MAX_FILTER_DEPTH: usize = 64;
 /// - `Lt`/`Le`/`Gt`/`Ge` take a numeric bound (`Int` or `Float`, not NaN) and
 ///   match only numeric attributes, comparing ints and floats exactly.
 /// - `Glob` matches a string attribute (or any element of a list attribute)
-///   against an anchored pattern: `*`, `?`, `[abc]`, `[a-z]`, `[!a-z]`, `\x`.
+///   against an anchored path pattern: `*` within one `/`-separated segment,
+///   `**` across segments, `?`, `[abc]`, `[a-z]`, `[!a-z]`, `\x` (see
+///   [`Filter::glob`]).
 /// - `And(vec![])` is true, `Or(vec![])` is false.
+///
+/// # Absent attributes
+///
+/// A record without attribute `f` fails every test *on* `f`: `Eq`, `In`,
+/// `Lt`, `Le`, `Gt`, `Ge`, `Glob` and `Exists` are false for it, and so
+/// their negations `Ne`, `NotIn`, `Missing` and `Not(..)` are true. Nothing
+/// checks names against the store, so a misspelled name is simply absent
+/// everywhere: `eq` on it matches no record and `ne` matches every one.
+/// Tools that take filters from users can check the names against
+/// [`Store::attribute_names`](crate::Store::attribute_names).
+///
+/// ```
+/// use nidus_store::{Attributes, Filter, Value};
+/// let mut attrs = Attributes::new();
+/// attrs.insert("language".into(), Value::from("go"));
+/// // "langauge" is absent from the record: eq is false, ne is true.
+/// assert!(!Filter::eq("langauge", "go").matches(&attrs)?);
+/// assert!(Filter::ne("langauge", "go").matches(&attrs)?);
+/// assert!(!Filter::gt("langauge", 1).matches(&attrs)?);
+/// assert!(Filter::missing("langauge").matches(&attrs)?);
+/// # Ok::<(), nidus_store::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Filter {
@@ -61,46 +86,119 @@ pub enum Filter {
     Not(Box<Filter>),
 }
 
+/// The builders take values as [`Record::attr`](crate::Record::attr)
+/// does: strings, booleans, floats, string lists, `Option`s and integers
+/// of every type. An integer past `i64` (a `u64`, `usize`, `u128` or `i128`
+/// that no `Value::Int` holds) compares exactly all the same: no stored
+/// number equals one, and a bound becomes the float bound that selects the
+/// same stored numbers (a strict `lt`/`gt` then comes back as the
+/// equivalent `Le`/`Ge` of that float).
+///
+/// ```
+/// use nidus_store::{Attributes, Filter, Value};
+/// let year: usize = 2021;
+/// let attrs = Attributes::from([("year".to_owned(), Value::Int(2024))]);
+/// assert!(Filter::ge("year", year).matches(&attrs)?);
+/// assert!(Filter::lt("year", u64::MAX).matches(&attrs)?);
+/// assert!(!Filter::eq("year", u64::MAX).matches(&attrs)?);
+/// # Ok::<(), nidus_store::Error>(())
+/// ```
 impl Filter {
     /// `field == value`.
-    pub fn eq(field: impl Into<String>, value: impl Into<Value>) -> Filter {
-        Filter::Eq(field.into(), value.into())
+    pub fn eq(
+        field: impl Into<String>,
+        value: impl TryInto<Value, Error: Into<IntOutOfRange>>,
+    ) -> Filter {
+        Filter::Eq(field.into(), argument(value, Use::Equality))
     }
     /// `field != value` (absent fields match).
-    pub fn ne(field: impl Into<String>, value: impl Into<Value>) -> Filter {
-        Filter::Ne(field.into(), value.into())
+    pub fn ne(
+        field: impl Into<String>,
+        value: impl TryInto<Value, Error: Into<IntOutOfRange>>,
+    ) -> Filter {
+        Filter::Ne(field.into(), argument(value, Use::Equality))
     }
     /// `field` is one of `values`.
-    pub fn is_in<V: Into<Value>>(
+    pub fn is_in<V: TryInto<Value, Error: Into<IntOutOfRange>>>(
         field: impl Into<String>,
         values: impl IntoIterator<Item = V>,
     ) -> Filter {
-        Filter::In(field.into(), values.into_iter().map(Into::into).collect())
+        Filter::In(
+            field.into(),
+            values
+                .into_iter()
+                .map(|v| argument(v, Use::Equality))
+                .collect(),
+        )
     }
     /// `field` is none of `values` (absent fields match).
-    pub fn not_in<V: Into<Value>>(
+    pub fn not_in<V: TryInto<Value, Error: Into<IntOutOfRange>>>(
         field: impl Into<String>,
         values: impl IntoIterator<Item = V>,
     ) -> Filter {
-        Filter::NotIn(field.into(), values.into_iter().map(Into::into).collect())
+        Filter::NotIn(
+            field.into(),
+            values
+                .into_iter()
+                .map(|v| argument(v, Use::Equality))
+                .collect(),
+        )
     }
     /// `field < bound` (numbers only).
-    pub fn lt(field: impl Into<String>, bound: impl Into<Value>) -> Filter {
-        Filter::Lt(field.into(), bound.into())
+    pub fn lt(
+        field: impl Into<String>,
+        bound: impl TryInto<Value, Error: Into<IntOutOfRange>>,
+    ) -> Filter {
+        match wide::bound(bound, Use::Upper) {
+            (v, true) => Filter::Lt(field.into(), v),
+            (v, false) => Filter::Le(field.into(), v),
+        }
     }
     /// `field <= bound` (numbers only).
-    pub fn le(field: impl Into<String>, bound: impl Into<Value>) -> Filter {
-        Filter::Le(field.into(), bound.into())
+    pub fn le(
+        field: impl Into<String>,
+        bound: impl TryInto<Value, Error: Into<IntOutOfRange>>,
+    ) -> Filter {
+        Filter::Le(field.into(), argument(bound, Use::Upper))
     }
     /// `field > bound` (numbers only).
-    pub fn gt(field: impl Into<String>, bound: impl Into<Value>) -> Filter {
-        Filter::Gt(field.into(), bound.into())
+    pub fn gt(
+        field: impl Into<String>,
+        bound: impl TryInto<Value, Error: Into<IntOutOfRange>>,
+    ) -> Filter {
+        match wide::bound(bound, Use::Lower) {
+            (v, true) => Filter::Gt(field.into(), v),
+            (v, false) => Filter::Ge(field.into(), v),
+        }
     }
     /// `field >= bound` (numbers only).
-    pub fn ge(field: impl Into<String>, bound: impl Into<Value>) -> Filter {
-        Filter::Ge(field.into(), bound.into())
+    pub fn ge(
+        field: impl Into<String>,
+        bound: impl TryInto<Value, Error: Into<IntOutOfRange>>,
+    ) -> Filter {
+        Filter::Ge(field.into(), argument(bound, Use::Lower))
     }
-    /// `field` matches the anchored glob `pattern`.
+    /// `field` (a string, or any element of a list) matches the anchored
+    /// glob `pattern` in full, with path semantics as in gitignore:
+    /// - `*` is any run of characters within one segment (never `/`);
+    /// - `**` is any run, `/` included; as a whole segment before `/`
+    ///   (`src/**/x.rs`) it also matches no segment at all;
+    /// - `?` is one character other than `/`; `[abc]`, `[a-z]`, `[!a-z]`
+    ///   (or `[^a-z]`) are classes, which never match `/`; `\x` is a literal
+    ///   `x`.
+    ///
+    /// A malformed pattern (an unclosed `[`, a trailing `\`) makes the call
+    /// using the filter fail with `InvalidInput`.
+    ///
+    /// ```
+    /// use nidus_store::{Attributes, Filter, Value};
+    /// let path = |p: &str| Attributes::from([("path".to_owned(), Value::from(p))]);
+    /// assert!(Filter::glob("path", "src/*.rs").matches(&path("src/a.rs"))?);
+    /// assert!(!Filter::glob("path", "src/*.rs").matches(&path("src/deep/x.rs"))?);
+    /// assert!(Filter::glob("path", "src/**/*.rs").matches(&path("src/deep/x.rs"))?);
+    /// assert!(Filter::glob("path", "src/**/*.rs").matches(&path("src/a.rs"))?);
+    /// # Ok::<(), nidus_store::Error>(())
+    /// ```
     pub fn glob(field: impl Into<String>, pattern: impl Into<String>) -> Filter {
         Filter::Glob(field.into(), pattern.into())
     }
@@ -146,6 +244,14 @@ impl Filter {
         let mut keys = Keys::default();
         let row = keys.compact(attrs);
         Ok(Compiled::new(self, &keys)?.matches(&row))
+    }
+}
+
+/// A copy: lets the calls that take `impl Into<Filter>` take a borrowed
+/// filter too.
+impl From<&Filter> for Filter {
+    fn from(filter: &Filter) -> Filter {
+        filter.clone()
     }
 }
 
@@ -415,7 +521,15 @@ mod tests {
                 false,
                 false,
             ),
-            ("glob", Filter::glob("path", "src/*.rs"), true, false),
+            // `*` stays within a path segment (issue 18); `**` crosses.
+            ("glob", Filter::glob("path", "src/*/*.rs"), true, false),
+            ("glob star", Filter::glob("path", "src/*.rs"), false, false),
+            (
+                "glob globstar",
+                Filter::glob("path", "src/**.rs"),
+                true,
+                false,
+            ),
             ("glob anchored", Filter::glob("path", "store"), false, false),
             (
                 "glob class",
@@ -432,7 +546,7 @@ mod tests {
             ("missing unknown", Filter::missing("nope"), true, true),
             (
                 "and",
-                Filter::eq("year", 2024).and(Filter::glob("path", "*.rs")),
+                Filter::eq("year", 2024).and(Filter::glob("path", "**.rs")),
                 true,
                 false,
             ),
@@ -465,6 +579,80 @@ mod tests {
             assert!(!f.matches(&nan).unwrap(), "{f:?}");
         }
         assert!(Filter::exists("score").matches(&nan).unwrap());
+    }
+
+    #[test]
+    fn integers_of_every_type_filter_as_the_integer_would() {
+        let two64 = 18_446_744_073_709_551_616.0_f64;
+        let below_two64 = two64.next_down();
+        let values = [
+            Value::Int(i64::MAX),
+            Value::Int(i64::MIN),
+            Value::Float(9_223_372_036_854_775_808.0),
+            Value::Float(below_two64),
+            Value::Float(two64),
+            Value::Float(-two64),
+        ];
+        // The truth, computed exactly in i128/f64 arithmetic for the bound
+        // u64::MAX (2^64 - 1, which no f64 holds) and i64::MIN - 1.
+        let exact = |v: &Value, bound: i128| -> std::cmp::Ordering {
+            match *v {
+                Value::Int(i) => i128::from(i).cmp(&bound),
+                // Every float here is an integer within i128.
+                Value::Float(f) => (f as i128).cmp(&bound),
+                _ => unreachable!(),
+            }
+        };
+        use std::cmp::Ordering::{Equal, Greater, Less};
+        for v in &values {
+            let attrs: nidus_format::Attributes = [("n".to_owned(), v.clone())].into();
+            for (bound, filters) in [
+                (
+                    i128::from(u64::MAX),
+                    [
+                        Filter::eq("n", u64::MAX),
+                        Filter::ne("n", u64::MAX),
+                        Filter::lt("n", u64::MAX),
+                        Filter::le("n", u64::MAX),
+                        Filter::gt("n", u64::MAX),
+                        Filter::ge("n", u64::MAX),
+                    ],
+                ),
+                (
+                    i128::from(i64::MIN) - 1,
+                    [
+                        Filter::eq("n", i128::from(i64::MIN) - 1),
+                        Filter::ne("n", i128::from(i64::MIN) - 1),
+                        Filter::lt("n", i128::from(i64::MIN) - 1),
+                        Filter::le("n", i128::from(i64::MIN) - 1),
+                        Filter::gt("n", i128::from(i64::MIN) - 1),
+                        Filter::ge("n", i128::from(i64::MIN) - 1),
+                    ],
+                ),
+            ] {
+                let ord = exact(v, bound);
+                let want = [
+                    ord == Equal,
+                    ord != Equal,
+                    ord == Less,
+                    ord != Greater,
+                    ord == Greater,
+                    ord != Less,
+                ];
+                for (f, want) in filters.iter().zip(want) {
+                    assert_eq!(f.matches(&attrs).unwrap(), want, "{f:?} on {v:?}");
+                }
+            }
+        }
+        // In range, any integer type is an Int.
+        assert_eq!(
+            Filter::ge("n", 2020usize),
+            Filter::Ge("n".into(), Value::Int(2020))
+        );
+        assert_eq!(
+            Filter::is_in("n", [1u64, 2]),
+            Filter::In("n".into(), vec![Value::Int(1), Value::Int(2)])
+        );
     }
 
     #[test]

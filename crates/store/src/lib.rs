@@ -57,11 +57,12 @@ mod shards;
 mod stage;
 mod store;
 mod validate;
+mod wide;
 
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{Filter, MAX_FILTER_DEPTH};
 pub use info::{CollectionInfo, FileEnd, Footprint, OpenReport, Stats};
-pub use nidus_format::{Attributes, Value};
+pub use nidus_format::{Attributes, IntOutOfRange, MAX_DIMENSION, Value};
 pub use nidus_format::{shard_hash, shard_of};
 pub use options::{DEFAULT_AUTO_COMPACT_MIN_DEAD, DEFAULT_AUTO_COMPACT_RATIO, Durability, Options};
 pub use record::Record;

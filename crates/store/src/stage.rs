@@ -19,6 +19,9 @@ pub(crate) fn check_records(collection: &str, records: &[Record]) -> Result<usiz
     for r in records {
         validate::id(collection, &r.id)?;
         validate::attrs(&r.id, &r.attrs)?;
+        if let Some((name, e)) = r.out_of_range() {
+            return Err(validate::out_of_range(collection, &r.id, name, e));
+        }
         id_bytes += r.id.len();
     }
     Ok(id_bytes)

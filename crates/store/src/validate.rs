@@ -1,7 +1,7 @@
 //! Checks on every argument, run before anything is written (SPEC.md §7.1),
 //! and the unit-length normalization of vectors.
 
-use nidus_format::{Attributes, Value};
+use nidus_format::{Attributes, IntOutOfRange, Value};
 use nidus_kernel::KernelError;
 
 use crate::error::{Error, Result};
@@ -64,6 +64,14 @@ pub(crate) fn attrs(id: &str, attrs: &Attributes) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The error for a record whose attribute `name` was given an integer no
+/// attribute value can hold (see `Record::attr`).
+pub(crate) fn out_of_range(collection: &str, id: &str, name: &str, e: &IntOutOfRange) -> Error {
+    Error::invalid(format!(
+        "attribute {name:?} of record {id:?} in collection {collection:?}: {e}"
+    ))
 }
 
 /// Checks `v` (dimension, finite, non-zero) and appends its unit-length

@@ -6,16 +6,7 @@ use common::vector;
 use nidus_store::{
     AttrSelection, ErrorKind, FileEnd, Filter, Options, Record, Search, Store, Value,
 };
-
-fn records(range: std::ops::Range<u64>, dim: usize) -> Vec<Record> {
-    range
-        .map(|i| {
-            Record::new(format!("r{i}"), vector(i, dim))
-                .attr("i", i as i64)
-                .attr("parity", if i % 2 == 0 { "even" } else { "odd" })
-        })
-        .collect()
-}
+use nidus_testkit::records;
 
 fn ids(hits: &[nidus_store::Hit]) -> Vec<&str> {
     hits.iter().map(|h| h.id.as_str()).collect()
@@ -117,7 +108,7 @@ fn overwrite_delete_compact_keep_the_logical_state() -> anyhow::Result<()> {
         Some(&Value::Bool(true))
     );
     assert_eq!(store.delete("c", &["r1", "r2", "r2", "nope"])?, 2);
-    assert_eq!(store.delete_where("c", &Filter::ge("i", 90))?, 10);
+    assert_eq!(store.delete_where("c", Filter::ge("i", 90))?, 10);
     assert_eq!(store.count("c")?, 88);
     assert!(store.get("c", "r1")?.is_none());
     assert!(store.get("c", "r95")?.is_none());
@@ -302,7 +293,8 @@ fn open_refuses_other_dimension_lock_holders_and_missing_stores() -> anyhow::Res
     drop(store);
     let e = Store::open(dir.path(), Options::new(384)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::DimensionMismatch);
-    assert_eq!(e.dimensions(), Some((384, 3)));
+    // (store, given), the order of every DimensionMismatch (issue 18).
+    assert_eq!(e.dimensions(), Some((3, 384)));
     assert!(
         e.to_string().contains("384") && e.to_string().contains('3'),
         "{e}"
@@ -336,7 +328,7 @@ fn read_only_store_refuses_writes() -> anyhow::Result<()> {
             .unwrap_err()
             .kind(),
         ro.delete("c", &["a"]).unwrap_err().kind(),
-        ro.delete_where("c", &Filter::exists("x"))
+        ro.delete_where("c", Filter::exists("x"))
             .unwrap_err()
             .kind(),
         ro.create_collection("d").unwrap_err().kind(),

@@ -4,22 +4,7 @@
 //! without filters, before and after compaction and reopen.
 
 use nidus_store::{Filter, Hit, Options, Record, Search, Store};
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    }
-}
+use nidus_testkit::Rng;
 
 const DIM: usize = 6;
 const COLLECTIONS: [&str; 3] = ["a", "b", "c"];
@@ -59,10 +44,10 @@ fn check(store: &Store, rng: &mut Rng) {
     ];
     let scopes: [&[&str]; 4] = [&["a"], &["a", "c"], &["b", "c", "b"], &COLLECTIONS];
     for _ in 0..4 {
-        let q: Vec<f32> = (0..DIM).map(|_| rng.unit()).collect();
+        let q: Vec<f32> = (0..DIM).map(|_| rng.unit_f32()).collect();
         for scope in scopes {
             for f in &filters {
-                let k = 1 + rng.below(30) as usize;
+                let k = 1 + rng.below(30);
                 let mut search = Search::top(k);
                 if scope != COLLECTIONS {
                     search = search.collections(scope.iter().copied());
@@ -98,18 +83,18 @@ fn check(store: &Store, rng: &mut Rng) {
 #[test]
 fn random_writes_then_searches_match_brute_force() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let mut rng = Rng(0x1234_5678_9ABC_DEF1);
+    let mut rng = Rng::new(0x1234_5678_9ABC_DEF1);
     let opts = Options::new(DIM).no_auto_compact();
     let mut store = Store::open(dir.path(), opts.clone())?;
     for round in 0..40 {
-        let c = COLLECTIONS[rng.below(3) as usize];
+        let c = COLLECTIONS[rng.below(3)];
         match rng.below(6) {
             0 => {
                 let ids: Vec<String> = (0..5).map(|_| format!("x{}", rng.below(120))).collect();
                 store.delete(c, &ids).ok();
             }
             1 if round % 7 == 0 => {
-                store.delete_where(c, &Filter::gt("n", 90)).ok();
+                store.delete_where(c, Filter::gt("n", 90)).ok();
             }
             _ => {
                 let recs: Vec<Record> = (0..1 + rng.below(12))
@@ -117,7 +102,7 @@ fn random_writes_then_searches_match_brute_force() -> anyhow::Result<()> {
                         let id = rng.below(120);
                         let mut r = Record::new(
                             format!("x{id}"),
-                            (0..DIM).map(|_| rng.unit()).collect::<Vec<_>>(),
+                            (0..DIM).map(|_| rng.unit_f32()).collect::<Vec<_>>(),
                         )
                         .attr("n", rng.below(100) as i64)
                         .attr("name", format!("x{id}"));

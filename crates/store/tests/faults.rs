@@ -2,139 +2,14 @@
 //! or rename leaves the file and the store exactly as before, and the next
 //! call succeeds (SPEC.md §7.3).
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use nidus_store::io::{FileId, FileSystem, OpenMode, StdFileSystem, StoreFile};
 use nidus_store::{ErrorKind, Options, Record, Search, Store};
-
-/// Switches the tests flip to make the next operations fail.
-#[derive(Debug, Default)]
-struct Faults {
-    /// Writes fail once this many more bytes went through (u64::MAX: never),
-    /// after writing what fits: a short write, then ENOSPC.
-    write_budget: AtomicU64,
-    fail_sync: AtomicBool,
-    fail_set_len: AtomicBool,
-    fail_rename: AtomicBool,
-}
-
-impl Faults {
-    fn new() -> Arc<Faults> {
-        let f = Faults::default();
-        f.write_budget.store(u64::MAX, Ordering::SeqCst);
-        Arc::new(f)
-    }
-    fn heal(&self) {
-        self.write_budget.store(u64::MAX, Ordering::SeqCst);
-        self.fail_sync.store(false, Ordering::SeqCst);
-        self.fail_set_len.store(false, Ordering::SeqCst);
-        self.fail_rename.store(false, Ordering::SeqCst);
-    }
-}
-
-#[derive(Debug)]
-struct FaultyFs(Arc<Faults>);
-
-#[derive(Debug)]
-struct FaultyFile {
-    inner: Box<dyn StoreFile>,
-    faults: Arc<Faults>,
-}
-
-fn enospc() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::StorageFull,
-        "injected: no space left on device",
-    )
-}
-
-impl Read for FaultyFile {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf)
-    }
-}
-impl Seek for FaultyFile {
-    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        self.inner.seek(pos)
-    }
-}
-impl Write for FaultyFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let budget = self.faults.write_budget.load(Ordering::SeqCst);
-        if budget == 0 {
-            return Err(enospc());
-        }
-        let n = buf.len().min(usize::try_from(budget).unwrap_or(usize::MAX));
-        let n = self.inner.write(&buf[..n])?;
-        if budget != u64::MAX {
-            self.faults
-                .write_budget
-                .store(budget - n as u64, Ordering::SeqCst);
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-impl StoreFile for FaultyFile {
-    fn sync_data(&mut self) -> io::Result<()> {
-        if self.faults.fail_sync.load(Ordering::SeqCst) {
-            return Err(io::Error::other("injected: EIO on fsync"));
-        }
-        self.inner.sync_data()
-    }
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
-        if self.faults.fail_set_len.load(Ordering::SeqCst) {
-            return Err(io::Error::other("injected: EIO on truncate"));
-        }
-        self.inner.set_len(len)
-    }
-    fn len(&self) -> io::Result<u64> {
-        self.inner.len()
-    }
-    fn id(&self) -> io::Result<FileId> {
-        self.inner.id()
-    }
-}
-
-impl FileSystem for FaultyFs {
-    fn open(&self, path: &Path, mode: OpenMode) -> io::Result<Box<dyn StoreFile>> {
-        Ok(Box::new(FaultyFile {
-            inner: StdFileSystem.open(path, mode)?,
-            faults: Arc::clone(&self.0),
-        }))
-    }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        if self.0.fail_rename.load(Ordering::SeqCst) {
-            return Err(io::Error::other("injected: EIO on rename"));
-        }
-        StdFileSystem.rename(from, to)
-    }
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.sync_dir(dir)
-    }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        StdFileSystem.remove_file(path)
-    }
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        StdFileSystem.create_dir_all(dir)
-    }
-    fn id_of(&self, path: &Path) -> io::Result<FileId> {
-        StdFileSystem.id_of(path)
-    }
-}
+use nidus_testkit::faults::{Class, Faults, FaultyFs};
 
 fn recs(prefix: &str, n: usize) -> Vec<Record> {
-    (0..n)
-        .map(|i| {
-            Record::new(format!("{prefix}{i}"), [1.0 + i as f32, 2.0, -1.0, 0.5])
-                .attr("n", i as i64)
-        })
-        .collect()
+    nidus_testkit::recs(prefix, n, 4)
 }
 
 fn data_len(dir: &Path) -> u64 {
@@ -162,7 +37,7 @@ fn failed_writes_leave_file_and_memory_unchanged() -> anyhow::Result<()> {
     let len = data_len(dir.path());
 
     // A short write then ENOSPC: cut back, nothing applied.
-    faults.write_budget.store(100, Ordering::SeqCst);
+    faults.set_write_budget(100);
     let e = store.upsert("c", &recs("b", 10)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io, "{e}");
     assert!(e.to_string().contains("no space left"), "{e}");
@@ -171,7 +46,7 @@ fn failed_writes_leave_file_and_memory_unchanged() -> anyhow::Result<()> {
     faults.heal();
 
     // fsync fails (EIO): cut back too.
-    faults.fail_sync.store(true, Ordering::SeqCst);
+    faults.set_failing(Class::Sync, true);
     assert_eq!(
         store.delete("c", &["a1"]).unwrap_err().kind(),
         ErrorKind::Io
@@ -181,8 +56,8 @@ fn failed_writes_leave_file_and_memory_unchanged() -> anyhow::Result<()> {
     faults.heal();
 
     // The write fails and so does the cut-back: the next call cuts first.
-    faults.write_budget.store(10, Ordering::SeqCst);
-    faults.fail_set_len.store(true, Ordering::SeqCst);
+    faults.set_write_budget(10);
+    faults.set_failing(Class::SetLen, true);
     assert_eq!(
         store.upsert("c", &recs("d", 3)).unwrap_err().kind(),
         ErrorKind::Io
@@ -190,7 +65,7 @@ fn failed_writes_leave_file_and_memory_unchanged() -> anyhow::Result<()> {
     assert_eq!(snapshot(&store), before);
     assert!(data_len(dir.path()) > len, "debris left by the failed cut");
     // Still failing to cut: the next write refuses rather than append after debris.
-    faults.write_budget.store(u64::MAX, Ordering::SeqCst);
+    faults.set_write_budget(u64::MAX);
     assert_eq!(
         store.upsert("c", &recs("d", 3)).unwrap_err().kind(),
         ErrorKind::Io
@@ -222,10 +97,10 @@ fn failed_compaction_keeps_the_old_file() -> anyhow::Result<()> {
     let before = snapshot(&store);
     let len = data_len(dir.path());
 
-    faults.write_budget.store(500, Ordering::SeqCst);
+    faults.set_write_budget(500);
     assert_eq!(store.compact().unwrap_err().kind(), ErrorKind::Io);
     faults.heal();
-    faults.fail_rename.store(true, Ordering::SeqCst);
+    faults.set_failing(Class::Rename, true);
     assert_eq!(store.compact().unwrap_err().kind(), ErrorKind::Io);
     faults.heal();
     assert_eq!(snapshot(&store), before);
@@ -267,8 +142,8 @@ fn failed_big_batch_unstages_its_vectors() -> anyhow::Result<()> {
     let footprint = store.footprint();
     let len = data_len(dir.path());
     for (budget, fail_sync) in [(1 << 20, false), (u64::MAX, true)] {
-        faults.write_budget.store(budget, Ordering::SeqCst);
-        faults.fail_sync.store(fail_sync, Ordering::SeqCst);
+        faults.set_write_budget(budget);
+        faults.set_failing(Class::Sync, fail_sync);
         assert_eq!(store.upsert("c", &big).unwrap_err().kind(), ErrorKind::Io);
         faults.heal();
         assert_eq!(store.len(), 10);

@@ -13,9 +13,7 @@ const DIM: usize = 64;
 const BIG: u64 = 4_200;
 
 fn records(range: std::ops::Range<u64>) -> Vec<Record> {
-    range
-        .map(|i| Record::new(format!("r{i}"), vector(i, DIM)).attr("i", i as i64))
-        .collect()
+    nidus_testkit::records(range, DIM)
 }
 
 fn all_vector_bits(store: &Store) -> anyhow::Result<Vec<(String, Vec<u32>)>> {

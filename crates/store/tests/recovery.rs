@@ -7,9 +7,7 @@ use std::sync::{Arc, RwLock};
 use nidus_store::{Durability, ErrorKind, FileEnd, Filter, Options, Record, Search, Store};
 
 fn recs(prefix: &str, n: usize) -> Vec<Record> {
-    (0..n)
-        .map(|i| Record::new(format!("{prefix}{i}"), [1.0, i as f32, 0.5]).attr("n", i as i64))
-        .collect()
+    nidus_testkit::recs(prefix, n, 3)
 }
 
 fn data(dir: &Path) -> PathBuf {
@@ -169,7 +167,7 @@ fn reader_refreshes_while_a_writer_appends_and_compacts() -> anyhow::Result<()> 
     assert_eq!(reader.refresh()?, 1);
 
     // Compaction replaces the file: the reader notices and reloads.
-    writer.delete_where("c", &Filter::lt("n", 2))?;
+    writer.delete_where("c", Filter::lt("n", 2))?;
     writer.compact()?;
     writer.upsert("c", &recs("post", 2))?;
     reader.refresh()?;

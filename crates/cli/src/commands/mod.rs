@@ -43,7 +43,7 @@ Usage: nidus <COMMAND> [ARGS]
 Commands:
   import   Import vectors from a JSONL, npy or fvecs file (creates the store)
   search   Nearest neighbours of vectors, a query file, or a stored record
-  get      Print one record
+  get      Print one record, or every record matching a filter
   delete   Delete records by id or by filter
   stats    Dimension, record counts per collection, dead rows, file size
   verify   Read and check every byte of a store
@@ -147,7 +147,8 @@ With one store the output has no \"store\" key, exactly as before.
 Filters (JSON, Chroma / MongoDB style):
   {\"source\": \"man\"}                     equality
   {\"year\": {\"$gte\": 2020, \"$lt\": 2025}}  operators: $eq $ne $gt $gte $lt $lte $in $nin
-                                        $exists $glob (glob: * ? [...], whole string)
+                                        $exists $glob (glob: whole string; * within a
+                                        /-segment, ** across, ? [...])
   {\"$and\": [...]}, {\"$or\": [...]}, {\"$not\": {...}}
 Several keys in one object must all hold. null matches a present null, never an absent
 attribute; $exists: false matches absent ones; $ne and $nin also match records without the
@@ -174,16 +175,22 @@ Search opens the stores read-only and takes no lock: it works while another proc
     },
     CommandSpec {
         name: "get",
-        summary: "Print one record as a JSON line (the import format).",
-        usage: "get STORE ID [--collection NAME]",
+        summary: "Print one record, or every record matching a filter, as JSON lines.",
+        usage: "get STORE ID [--collection NAME]\n       nidus get STORE --filter JSON [--collection NAME]",
         help: "\
-Prints {\"collection\": ..., \"id\": ..., \"vector\": [...], \"attrs\": {...}} on stdout; the
-vector is as stored (unit length). Exit 1 with 'not found' when the record does not exist.
+Prints {\"collection\": ..., \"id\": ..., \"vector\": [...], \"attrs\": {...}} on stdout (the
+import format); the vector is as stored (unit length). With an ID: that record, exit 1 with
+'not found' when it does not exist. With --filter (same syntax as for search): one line per
+matching record, in store order, nothing when none match.
 
 Flags:
-  --collection NAME   the record's collection (default 'default')",
-        flags: &[FlagSpec::value("collection", "NAME")],
-        min_positionals: 2,
+  --collection NAME   the collection (default 'default' for an ID; all collections for --filter)
+  --filter JSON       print every record that matches instead of one id",
+        flags: &[
+            FlagSpec::value("collection", "NAME"),
+            FlagSpec::value("filter", "JSON"),
+        ],
+        min_positionals: 1,
         max_positionals: Some(2),
     },
     CommandSpec {

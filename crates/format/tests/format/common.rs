@@ -1,38 +1,24 @@
-//! Shared helpers: a tiny seeded RNG, sample batches, file images, and a
-//! read-everything helper.
+//! Shared helpers: random format data from the shared seeded RNG, sample
+//! batches, file images, and a read-everything helper.
 
 use nidus_format::{
     Attributes, Batch, End, Error, FRAME_HEADER_LEN, HEADER_LEN, Header, Op, Reader, Value,
     encode_frame,
 };
 
-/// xorshift64*: deterministic, dependency-free, good enough for tests.
-pub struct Rng(u64);
+/// The seeded generator every suite shares (xorshift64*, in nidus-testkit).
+pub use nidus_testkit::Rng;
 
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
+/// Random format values from the shared generator: strings over an
+/// awkward alphabet, values of every kind, batches of every op kind.
+pub trait RandomBatches {
+    fn string(&mut self, max: usize) -> String;
+    fn value(&mut self) -> Value;
+    fn batch(&mut self, dimension: u32, max_ops: usize) -> Batch;
+}
 
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform-ish in 0..n (n > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-
-    pub fn chance(&mut self, one_in: usize) -> bool {
-        self.below(one_in) == 0
-    }
-
-    pub fn string(&mut self, max: usize) -> String {
+impl RandomBatches for Rng {
+    fn string(&mut self, max: usize) -> String {
         const ALPHABET: &[&str] = &["a", "b", "z", "0", "_", "-", " ", "é", "語", "🦀"];
         let n = self.below(max + 1);
         (0..n)
@@ -40,10 +26,10 @@ impl Rng {
             .collect()
     }
 
-    pub fn value(&mut self) -> Value {
+    fn value(&mut self) -> Value {
         match self.below(7) {
             0 => Value::Null,
-            1 => Value::Bool(self.chance(2)),
+            1 => Value::Bool(self.one_in(2)),
             2 => Value::Int(self.next_u64() as i64),
             3 => Value::Float(f64::from_bits(self.next_u64())),
             4 => Value::Str(self.string(12)),
@@ -53,7 +39,7 @@ impl Rng {
     }
 
     /// A random batch of every op kind, with its vectors.
-    pub fn batch(&mut self, dimension: u32, max_ops: usize) -> Batch {
+    fn batch(&mut self, dimension: u32, max_ops: usize) -> Batch {
         let mut batch = Batch::default();
         for _ in 0..self.below(max_ops + 1) {
             let op = match self.below(6) {
@@ -66,7 +52,7 @@ impl Rng {
                 2 => Op::SetMetadata {
                     collection: self.string(8),
                     key: self.string(8),
-                    value: self.chance(2).then(|| self.string(8)),
+                    value: self.one_in(2).then(|| self.string(8)),
                 },
                 3 => Op::Delete {
                     collection: self.string(8),

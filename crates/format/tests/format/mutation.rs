@@ -6,7 +6,7 @@
 
 use nidus_format::{Batch, End, ErrorKind, HEADER_LEN, MAX_DIMENSION, MAX_PAYLOAD_LEN, Reader};
 
-use crate::common::{FRAME_HEAD, Rng, image};
+use crate::common::{FRAME_HEAD, RandomBatches, Rng, image};
 
 const CASES: u64 = 20_000;
 
@@ -79,7 +79,7 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>, offsets: &[u64]) {
             let near = get_u32(bytes, frame + 8);
             let v = absurd(rng, near);
             put_u32(bytes, frame + 8, v);
-            if rng.chance(2) {
+            if rng.one_in(2) {
                 rechecksum_frame(bytes, frame);
             }
         }
@@ -125,7 +125,7 @@ fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>, offsets: &[u64]) {
             if let Some(b) = bytes.get_mut(at) {
                 *b = rng.next_u64() as u8;
             }
-            if rng.chance(2) {
+            if rng.one_in(2) {
                 rechecksum_header(bytes);
             }
         }
@@ -148,7 +148,7 @@ fn random_damage_never_panics_never_over_allocates_and_always_reports() {
             mutate(&mut rng, &mut bytes, &offsets);
         }
         let len = bytes.len() as u64;
-        let known = rng.chance(2).then_some(len);
+        let known = rng.one_in(2).then_some(len);
         let mut reader = match Reader::with_source(bytes.as_slice(), None, known) {
             Ok(r) => r,
             Err(e) => {

@@ -4,7 +4,9 @@
 
 use nidus_format::{Batch, End, ErrorKind, HEADER_LEN, Header, Reader};
 
-use crate::common::{FRAME_HEAD, FRAME_START, Rng, every_kind, image, read_all, same};
+use crate::common::{
+    FRAME_HEAD, FRAME_START, RandomBatches, Rng, every_kind, image, read_all, same,
+};
 
 fn sample() -> (Header, Vec<Batch>, Vec<u8>, Vec<u64>) {
     let header = Header::new(5).unwrap();

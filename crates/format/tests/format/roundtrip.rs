@@ -5,7 +5,7 @@ use nidus_format::{
     Value, encode_frame,
 };
 
-use crate::common::{Rng, every_kind, image, read_all, same};
+use crate::common::{RandomBatches, Rng, every_kind, image, read_all, same};
 
 #[test]
 fn every_op_and_value_kind_round_trips_bit_for_bit() {

@@ -3,6 +3,7 @@
 //!
 //! - `open`: opening, creating and recovering the data file;
 //! - `read`: lookups, listings and reports ([`RecordRef`]);
+//! - `filtered`: counts, ids and records selected by a filter alone;
 //! - `search`: what a search asks for, what it returns, and the scan;
 //! - `write`: upserts, deletes, collections, metadata and flushing;
 //! - `big_upsert`: upserts big enough to copy on a second thread while
@@ -14,6 +15,7 @@
 mod big_upsert;
 mod budget;
 mod compact;
+mod filtered;
 mod open;
 mod read;
 mod refresh;

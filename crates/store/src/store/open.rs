@@ -5,7 +5,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use nidus_format::{DATA_FILE, End, HEADER_LEN, Header, MAX_DIMENSION};
-use nidus_lock::{LockError, WriteLock};
+use nidus_lock::{HolderInfo, LockError, WriteLock};
 
 use super::budget::check_budget;
 use super::{NEW_FILE, Store};
@@ -18,13 +18,59 @@ use crate::options::Options;
 
 fn lock_error(e: LockError, dir: &Path) -> Error {
     let kind = match e {
-        LockError::Locked { .. } => ErrorKind::Locked,
+        LockError::Locked { path, holder } => {
+            // No source: it would only repeat the message as "store is
+            // locked: ...".
+            return Error::new(ErrorKind::Locked, held_by(&path, holder.as_deref())).with_path(dir);
+        }
         LockError::Io { .. } => ErrorKind::Io,
         _ => ErrorKind::Locked,
     };
     Error::new(kind, e.to_string())
         .with_path(dir)
         .with_source(e)
+}
+
+/// Who holds the write lock file `path`. The error's kind already says
+/// "store locked"; this says by whom, and whether that is this very process
+/// (a second `Store::open` for writing beside a first), which a pid alone
+/// does not tell a reader.
+fn held_by(path: &Path, holder: Option<&HolderInfo>) -> String {
+    match holder {
+        Some(h) if h.is_this_process() => format!(
+            "{} is held by pid {}, which is this process: the store is already open for \
+             writing here. Open it once and share that Store (for example as \
+             Arc<RwLock<Store>>), or drop it before opening again",
+            path.display(),
+            h.pid
+        ),
+        Some(h) => format!("{} is held by {h}", path.display()),
+        None => format!(
+            "{} is held by an unknown writer (the lock file is empty, being written, or not \
+             a nidus lock record)",
+            path.display()
+        ),
+    }
+}
+
+/// The error for a `dir` that is a file: most likely the data file itself
+/// (`.../data.nidus`) passed where its directory belongs.
+fn not_a_directory(dir: &Path) -> Error {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let what = if dir.file_name() == Some(DATA_FILE.as_ref()) {
+        "is the store's data file"
+    } else {
+        "is a file"
+    };
+    Error::invalid(format!(
+        "{} {what}, not a store directory: pass the directory that holds it ({})",
+        dir.display(),
+        parent.display()
+    ))
+    .with_path(dir)
 }
 
 fn dimension_u32(d: usize) -> Result<u32> {
@@ -48,9 +94,16 @@ impl Store {
     /// takes no lock and writes nothing. Either refuses a file damaged
     /// mid-way ([`ErrorKind::Corrupt`], with the byte offset) unless
     /// [`Options::open_valid_prefix`], and a file of another dimension
-    /// ([`ErrorKind::DimensionMismatch`], naming both).
+    /// ([`ErrorKind::DimensionMismatch`], naming both, the store's first).
+    ///
+    /// `dir` is the store's directory, not its data file: passing a file
+    /// (such as `.../data.nidus`) is [`ErrorKind::InvalidInput`], naming the
+    /// directory to pass instead.
     pub fn open(dir: impl AsRef<Path>, opts: Options) -> Result<Store> {
         let dir = dir.as_ref().to_path_buf();
+        if dir.is_file() {
+            return Err(not_a_directory(&dir));
+        }
         let path = dir.join(DATA_FILE);
         if let Some(d) = opts.dimension {
             dimension_u32(d)?;
@@ -148,7 +201,7 @@ impl Store {
         if let Some(want) = opts.dimension
             && want != dim
         {
-            return Err(Error::dimension(want, dim, "the store's data file").with_path(&path));
+            return Err(Error::open_dimension(dim, want).with_path(&path));
         }
         let mut model = Model::new(dim);
         // Reserve the vector buffer once, from the file size (an upper

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use nidus_format::Attributes;
+use nidus_format::{Attributes, Value};
 
 use super::Store;
 use crate::error::{Error, Result};
@@ -15,8 +15,8 @@ use crate::record::Record;
 /// A borrowed view of one stored record (see [`Store::records`]).
 #[derive(Clone, Copy)]
 pub struct RecordRef<'a> {
-    model: &'a Model,
-    row: usize,
+    pub(super) model: &'a Model,
+    pub(super) row: usize,
 }
 
 impl std::fmt::Debug for RecordRef<'_> {
@@ -41,17 +41,31 @@ impl<'a> RecordRef<'a> {
     pub fn vector(&self) -> &'a [f32] {
         self.model.row_vector(self.row)
     }
+    /// The value of attribute `name`, or `None` if the record does not
+    /// have it: one lookup, without building the map [`RecordRef::attrs`]
+    /// builds.
+    ///
+    /// ```
+    /// use nidus_store::{Options, Record, Store};
+    /// # let tmp = tempfile::tempdir().expect("temp dir");
+    /// let mut store = Store::open(tmp.path(), Options::new(2))?;
+    /// store.upsert("docs", &[Record::new("a", [1.0, 0.0]).attr("year", 2024)])?;
+    /// let r = store.records("docs")?.next().expect("one record");
+    /// assert_eq!(r.attr("year").and_then(|v| v.as_i64()), Some(2024));
+    /// assert_eq!(r.attr("yaer"), None);
+    /// # Ok::<(), nidus_store::Error>(())
+    /// ```
+    pub fn attr(&self, name: &str) -> Option<&'a Value> {
+        let key = self.model.keys.get(name)?;
+        crate::attrs::lookup(self.model.row_attrs(self.row), key)
+    }
     /// The record's attributes.
     pub fn attrs(&self) -> Attributes {
         self.model.keys.expand(self.model.row_attrs(self.row))
     }
     /// An owned copy.
     pub fn to_record(&self) -> Record {
-        Record {
-            id: self.id().to_owned(),
-            vector: self.vector().to_vec(),
-            attrs: self.attrs(),
-        }
+        Record::new(self.id(), self.vector()).with_attrs(self.attrs())
     }
 }
 
@@ -99,9 +113,27 @@ impl Store {
         self.model.collection(collection).is_some()
     }
 
-    /// The record `id` of `collection`: `Ok(None)` if there is no such
-    /// record, [`ErrorKind::NotFound`] if there is no such collection. The
-    /// vector is the stored unit vector.
+    /// The record `id` of `collection`. The vector is the stored unit
+    /// vector.
+    ///
+    /// The two ways to miss differ on purpose: a missing *record* is
+    /// `Ok(None)`, an ordinary answer (ids come and go), while a missing
+    /// *collection* is [`ErrorKind::NotFound`], as in every call that names
+    /// one, because it usually means a misspelled name or a store other
+    /// than the one intended. Check [`Store::has_collection`] first where a
+    /// missing collection is expected.
+    ///
+    /// ```
+    /// use nidus_store::{ErrorKind, Options, Record, Store};
+    /// # let tmp = tempfile::tempdir().expect("temp dir");
+    /// let mut store = Store::open(tmp.path(), Options::new(2))?;
+    /// store.upsert("docs", &[Record::new("a", [1.0, 0.0])])?;
+    /// assert!(store.get("docs", "a")?.is_some());
+    /// assert!(store.get("docs", "zz")?.is_none());
+    /// let err = store.get("dosc", "a").unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::NotFound);
+    /// # Ok::<(), nidus_store::Error>(())
+    /// ```
     ///
     /// [`ErrorKind::NotFound`]: crate::ErrorKind::NotFound
     pub fn get(&self, collection: &str, id: &str) -> Result<Option<Record>> {
@@ -121,6 +153,46 @@ impl Store {
         let c = self.collection_exists(collection)?;
         let model = &self.model;
         Ok(c.live.iter().map(move |row| RecordRef { model, row }))
+    }
+
+    /// The attribute names the live records of `collection` use, sorted,
+    /// each once. Filters do not check their names (a misspelled one is
+    /// absent from every record, see [`Filter`](crate::Filter)); a tool
+    /// that takes filters from people can check them against this list.
+    /// A missing collection is [`ErrorKind::NotFound`].
+    ///
+    /// ```
+    /// use nidus_store::{Options, Record, Store};
+    /// # let tmp = tempfile::tempdir().expect("temp dir");
+    /// let mut store = Store::open(tmp.path(), Options::new(2))?;
+    /// store.upsert("docs", &[
+    ///     Record::new("a", [1.0, 0.0]).attr("language", "go").attr("year", 2024),
+    ///     Record::new("b", [0.0, 1.0]).attr("language", "rust"),
+    /// ])?;
+    /// assert_eq!(store.attribute_names("docs")?, ["language", "year"]);
+    /// # Ok::<(), nidus_store::Error>(())
+    /// ```
+    ///
+    /// [`ErrorKind::NotFound`]: crate::ErrorKind::NotFound
+    pub fn attribute_names(&self, collection: &str) -> Result<Vec<String>> {
+        let c = self.collection_exists(collection)?;
+        // Interned ids are dense and few: mark them, then name them.
+        let mut used: Vec<bool> = Vec::new();
+        for row in c.live.iter() {
+            for &(key, _) in self.model.row_attrs(row) {
+                let key = key as usize;
+                if key >= used.len() {
+                    used.resize(key + 1, false);
+                }
+                used[key] = true;
+            }
+        }
+        let mut names: Vec<String> = (0..used.len())
+            .filter(|&k| used[k])
+            .map(|k| self.model.keys.name(k as u32).to_owned())
+            .collect();
+        names.sort_unstable();
+        Ok(names)
     }
 
     /// All collections in name order, with record counts and metadata.

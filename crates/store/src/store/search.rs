@@ -40,10 +40,28 @@ pub struct Search {
     pub(crate) threads: Option<usize>,
     pub(crate) with_vectors: bool,
     pub(crate) attrs: AttrSelection,
+    pub(crate) exclude: Vec<(String, String)>,
 }
 
 impl Search {
     /// The best `k` records of every collection, with their attributes.
+    ///
+    /// `k = 0` is allowed and asks for nothing: the search still checks its
+    /// query, collections and filter (and fails as any search would), then
+    /// returns `Ok` with no hits. So a caller computing `k` (say, the room
+    /// left on a page) needs no special case for zero.
+    ///
+    /// ```
+    /// use nidus_store::{ErrorKind, Options, Record, Search, Store};
+    /// # let tmp = tempfile::tempdir().expect("temp dir");
+    /// let mut store = Store::open(tmp.path(), Options::new(2))?;
+    /// store.upsert("docs", &[Record::new("a", [1.0, 0.0])])?;
+    /// assert!(store.search(&[1.0, 0.0], Search::top(0))?.is_empty());
+    /// // A bad query is still an error with k = 0.
+    /// let err = store.search(&[0.0, 0.0], Search::top(0)).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    /// # Ok::<(), nidus_store::Error>(())
+    /// ```
     pub fn top(k: usize) -> Search {
         Search {
             k,
@@ -53,6 +71,7 @@ impl Search {
             threads: None,
             with_vectors: false,
             attrs: AttrSelection::All,
+            exclude: Vec::new(),
         }
     }
 
@@ -89,8 +108,29 @@ impl Search {
     /// Only records matching `filter` rank (applied before ranking, so `k`
     /// hits come back whenever `k` records match). A second call replaces
     /// the first.
-    pub fn filter(mut self, filter: Filter) -> Search {
-        self.filter = Some(filter);
+    ///
+    /// Takes a [`Filter`] or a `&Filter` (cloned), like every other call
+    /// that takes a filter, so one filter can serve several calls:
+    ///
+    /// ```
+    /// use nidus_store::{Filter, Search};
+    /// let drafts = Filter::eq("draft", true);
+    /// let a = Search::top(5).filter(&drafts);
+    /// let b = Search::top(5).filter(drafts);
+    /// assert_eq!(a, b);
+    /// ```
+    pub fn filter(mut self, filter: impl Into<Filter>) -> Search {
+        self.filter = Some(filter.into());
+        self
+    }
+
+    /// Leaves record `id` of `collection` out of the hits (it neither
+    /// ranks nor counts toward `k`), for "more like this" searches that
+    /// should not return their own record, or to skip records already
+    /// shown. Repeatable; an id that does not exist is ignored.
+    /// [`Store::search_like`] uses it.
+    pub fn exclude(mut self, collection: impl Into<String>, id: impl Into<String>) -> Search {
+        self.exclude.push((collection.into(), id.into()));
         self
     }
 
@@ -155,6 +195,44 @@ impl Store {
         Ok(hits.pop().unwrap_or_default())
     }
 
+    /// "More like this": [`Store::search`] with the stored vector of record
+    /// `id` of `collection` as the query, leaving that record out of the
+    /// hits ([`Search::exclude`]). Every other part of `search` applies, so
+    /// by default all collections are searched. A missing collection or
+    /// record is [`ErrorKind::NotFound`].
+    ///
+    /// ```
+    /// use nidus_store::{Options, Record, Search, Store};
+    /// # let tmp = tempfile::tempdir().expect("temp dir");
+    /// let mut store = Store::open(tmp.path(), Options::new(2))?;
+    /// store.upsert("docs", &[
+    ///     Record::new("a", [1.0, 0.0]),
+    ///     Record::new("b", [0.9, 0.1]),
+    ///     Record::new("c", [0.0, 1.0]),
+    /// ])?;
+    /// let hits = store.search_like("docs", "a", Search::top(1))?;
+    /// assert_eq!(hits[0].id, "b");
+    /// # Ok::<(), nidus_store::Error>(())
+    /// ```
+    ///
+    /// [`ErrorKind::NotFound`]: crate::ErrorKind::NotFound
+    pub fn search_like(
+        &self,
+        collection: &str,
+        id: &str,
+        search: impl Borrow<Search>,
+    ) -> Result<Vec<Hit>> {
+        self.collection_exists(collection)?;
+        let row = self.model.find(collection, id).ok_or_else(|| {
+            Error::not_found(format!(
+                "record {id:?} does not exist in collection {collection:?}"
+            ))
+            .with_path(&self.dir)
+        })?;
+        let search = search.borrow().clone().exclude(collection, id);
+        self.search(self.model.row_vector(row), &search)
+    }
+
     /// [`Store::search`] for many queries in one pass over the vectors.
     /// Returns one hit list per query, in order.
     pub fn search_batch<Q: AsRef<[f32]>>(
@@ -191,20 +269,35 @@ impl Store {
             None => None,
         };
         let scope = self.model.scope(search.collections.as_deref());
-        let filtered;
-        let (rows, allowed, candidates) = match &compiled {
-            None => {
-                let count = match scope.words() {
-                    None => scope.rows().len(),
-                    Some(w) => w.iter().map(|w| w.count_ones() as usize).sum(),
-                };
-                (scope.rows(), scope.words(), count)
+        let rows = scope.rows();
+        let mut owned = match &compiled {
+            Some(c) => Some(self.model.filter_scope(&scope, c)?),
+            None => None,
+        };
+        if !search.exclude.is_empty() {
+            let mut words = match owned.take() {
+                Some(words) => words,
+                None => scope_words(scope.words(), rows.len())?,
+            };
+            for (collection, id) in &search.exclude {
+                if let Some(row) = self.model.find(collection, id)
+                    && rows.contains(&row)
+                {
+                    let rel = row - rows.start;
+                    if let Some(w) = words.get_mut(rel / 64) {
+                        *w &= !(1u64 << (rel % 64));
+                    }
+                }
             }
-            Some(c) => {
-                filtered = self.model.filter_scope(&scope, c)?;
-                let count = filtered.iter().map(|w| w.count_ones() as usize).sum();
-                (scope.rows(), Some(filtered.as_slice()), count)
-            }
+            owned = Some(words);
+        }
+        let allowed = match &owned {
+            Some(words) => Some(words.as_slice()),
+            None => scope.words(),
+        };
+        let candidates = match allowed {
+            None => rows.len(),
+            Some(w) => w.iter().map(|w| w.count_ones() as usize).sum(),
         };
         let k = search.k.min(candidates);
         if k == 0 || queries.is_empty() {
@@ -249,4 +342,25 @@ impl Store {
             vector: search.with_vectors.then(|| m.row_vector(row).to_vec()),
         }
     }
+}
+
+/// An owned copy of a scope's allowed-row bitmap, for a search that clears
+/// some rows of it; a scope of contiguous rows (no bitmap) becomes all
+/// ones over its `rows` rows.
+fn scope_words(words: Option<&[u64]>, rows: usize) -> Result<Vec<u64>> {
+    let mut out = Vec::new();
+    match words {
+        Some(w) => {
+            out.try_reserve_exact(w.len())?;
+            out.extend_from_slice(w);
+        }
+        None => {
+            out.try_reserve_exact(rows.div_ceil(64))?;
+            out.resize(rows / 64, u64::MAX);
+            if !rows.is_multiple_of(64) {
+                out.push((1u64 << (rows % 64)) - 1);
+            }
+        }
+    }
+    Ok(out)
 }

@@ -1,6 +1,8 @@
 //! Writes: upserts, deletes, collections and metadata, each one frame
 //! written (and synced) before memory changes (SPEC.md §6.4).
 
+use std::borrow::Borrow;
+
 use nidus_format::{Batch, Op, OpRef};
 
 use super::Store;
@@ -8,7 +10,7 @@ use super::big_upsert::OVERLAP_MIN_FLOATS;
 use super::budget::{check_budget, check_records};
 use crate::attrs::{Keys, RowAttrs};
 use crate::error::{Error, ErrorKind, Result};
-use crate::filter::{Compiled, Filter};
+use crate::filter::Filter;
 use crate::frame_log;
 use crate::options::Durability;
 use crate::record::Record;
@@ -96,10 +98,25 @@ impl Store {
     /// Inserts or replaces `records` in `collection` (created if missing),
     /// as one atomic batch: all of them or, on error, none. Vectors are
     /// stored normalized. Within one call a repeated id: the last wins.
+    ///
+    /// After `Ok`, `collection` exists, even when `records` is empty: an
+    /// empty upsert is [`Store::create_collection`] (which writes nothing
+    /// if the collection is already there), so an import of an empty file
+    /// still leaves a collection to count and search.
+    ///
+    /// ```
+    /// use nidus_store::{Options, Record, Store};
+    /// # let tmp = tempfile::tempdir().expect("temp dir");
+    /// let mut store = Store::open(tmp.path(), Options::new(2))?;
+    /// store.upsert("fresh", &[])?;
+    /// assert_eq!(store.count("fresh")?, 0);
+    /// # Ok::<(), nidus_store::Error>(())
+    /// ```
     pub fn upsert(&mut self, collection: &str, records: &[Record]) -> Result<()> {
         self.writable("upsert")?;
         validate::name("a collection name", collection)?;
         if records.is_empty() {
+            self.create_collection(collection)?;
             return Ok(());
         }
         // Small batches: the unit vectors go straight into the vector
@@ -229,18 +246,15 @@ impl Store {
     }
 
     /// Deletes every record of `collection` matching `filter`, as one
-    /// batch; returns how many.
-    pub fn delete_where(&mut self, collection: &str, filter: &Filter) -> Result<usize> {
+    /// batch; returns how many. Takes a [`Filter`] or a `&Filter`; the
+    /// records are those [`Store::records_where`] lists.
+    pub fn delete_where(&mut self, collection: &str, filter: impl Borrow<Filter>) -> Result<usize> {
         self.writable("delete_where")?;
-        let c = self.collection_exists(collection)?;
-        let compiled = Compiled::new(filter, &self.model.keys)?;
-        let ops: Vec<Op> = c
-            .live
-            .iter()
-            .filter(|&row| compiled.matches(self.model.row_attrs(row)))
-            .map(|row| Op::Delete {
+        let ops: Vec<Op> = self
+            .records_where(collection, filter)?
+            .map(|r| Op::Delete {
                 collection: collection.to_owned(),
-                id: self.model.row_id(row).to_owned(),
+                id: r.id().to_owned(),
             })
             .collect();
         self.commit_deletes(ops)

@@ -1,14 +1,6 @@
-//! Helpers shared by the store's integration tests.
+//! The store's integration tests reach the shared helpers through here as
+//! well as directly: `vector()` lives in nidus-testkit now (one seeded
+//! generator for every suite), and `mod common; use common::vector;` keeps
+//! working in every test file that says so.
 
-/// A deterministic pseudo-random vector (xorshift), components in -1..1.
-pub fn vector(seed: u64, dim: usize) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..dim)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect()
-}
+pub use nidus_testkit::vector;
