@@ -5,7 +5,8 @@
                                           [--k 10] [--nidus PATH] [--keep DIR]
 
 It builds nidus (`cargo build --release -p nidus-cli`) unless --nidus is given,
-generates seeded random data in two collections, imports it whole into one
+generates seeded random data in two collections (with repeated vectors,
+so that ties occur), imports it whole into one
 store and split into 4 shards with `nidus import ... --shard I/4`, and then,
 without and with a --filter:
 
@@ -50,10 +51,15 @@ def run(cmd, **kw):
 
 
 def generate(path, rows, dim, seed):
+    """Seeded rows; every 25th row repeats the vector of the row before it
+    (under another id, usually in another shard and collection), so equal
+    scores do occur and the tie rule is exercised."""
     rng = random.Random(seed)
+    vector = None
     with open(path, "w") as f:
         for i in range(rows):
-            vector = [round(rng.gauss(0, 1), 6) for _ in range(dim)]
+            if vector is None or i % 25 != 1:
+                vector = [round(rng.gauss(0, 1), 6) for _ in range(dim)]
             collection = "notes" if i % 5 == 0 else "docs"
             f.write(json.dumps({"collection": collection, "id": f"doc-{i}", "vector": vector,
                                 "attrs": {"n": i, "lang": ["en", "de", "fr"][i % 3]}}) + "\n")
