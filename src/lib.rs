@@ -5,6 +5,8 @@
 //! search with [`Search`] and [`Filter`], read [`Hit`]s; every call fails
 //! with one [`Error`] whose [`ErrorKind`] a program can match. SPEC.md (at
 //! the repository root) states the file format and every guarantee.
+//! Past one machine, [`search_shards`] merges the exact top-k of several
+//! stores, and [`shard_of`] is the shard function that routes writes.
 //!
 //! Two layers are re-exported for the uses that go around a store:
 //! - [`format`](mod@format): the reading API of the data file ([`format::Reader`]),
@@ -69,7 +71,8 @@ pub use nidus_store::io;
 pub use nidus_store::{
     AttrSelection, Attributes, CollectionInfo, Durability, Error, ErrorKind, FileEnd, Filter,
     Footprint, Hit, IntOutOfRange, OpenReport, Options, Record, RecordRef, Result, Scan, Search,
-    Stats, Store, Value,
+    ShardHit, Stats, Store, Value, merge_top_k, search_shards, search_shards_batch, shard_hash,
+    shard_of,
 };
 
 // The limits, beside the types they limit (see the crate docs).

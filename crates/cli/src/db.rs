@@ -137,6 +137,33 @@ pub fn to_filter(w: &Where) -> Filter {
     }
 }
 
+/// The store's search request for `p`.
+fn to_search(p: &SearchParams<'_>) -> Search {
+    let mut search = Search::top(p.k).threads(p.threads);
+    if !p.collections.is_empty() {
+        search = search.collections(p.collections.iter().cloned());
+    }
+    if let Some(w) = p.filter {
+        search = search.filter(to_filter(w));
+    }
+    if let Some(s) = p.min_score {
+        search = search.min_score(s);
+    }
+    if !p.with_attrs {
+        search = search.no_attrs();
+    }
+    search
+}
+
+fn to_hit(h: nidus_store::Hit, with_attrs: bool) -> Hit {
+    Hit {
+        collection: h.collection,
+        id: h.id,
+        score: h.score,
+        attrs: with_attrs.then_some(h.attrs),
+    }
+}
+
 fn open(path: &Path, opts: Options, how: &str) -> Result<Db> {
     let store = Store::open(path, opts)
         .with_context(|| format!("cannot open the store {} {how}", path.display()))?;
@@ -258,40 +285,45 @@ impl Db {
 
     /// Searches `queries` (row-major, `dim` values each) together.
     pub fn search_batch(&self, queries: &[f32], p: SearchParams<'_>) -> Result<Vec<Vec<Hit>>> {
-        let mut search = Search::top(p.k).threads(p.threads);
-        if !p.collections.is_empty() {
-            for name in p.collections {
-                if !self.store.has_collection(name) {
-                    bail!(
-                        "the store has no collection '{name}' (collections: {})",
-                        self.collections().join(", ")
-                    );
-                }
+        for name in p.collections {
+            if !self.store.has_collection(name) {
+                bail!(
+                    "the store has no collection '{name}' (collections: {})",
+                    self.collections().join(", ")
+                );
             }
-            search = search.collections(p.collections.iter().cloned());
-        }
-        if let Some(w) = p.filter {
-            search = search.filter(to_filter(w));
-        }
-        if let Some(s) = p.min_score {
-            search = search.min_score(s);
-        }
-        if !p.with_attrs {
-            search = search.no_attrs();
         }
         let dim = self.dim().max(1);
         let rows: Vec<&[f32]> = queries.chunks(dim).collect();
-        let results = self.store.search_batch(&rows, &search)?;
+        let results = self.store.search_batch(&rows, to_search(&p))?;
+        Ok(results
+            .into_iter()
+            .map(|hits| hits.into_iter().map(|h| to_hit(h, p.with_attrs)).collect())
+            .collect())
+    }
+
+    /// Searches `queries` over several stores together (SPEC.md §9.2): one
+    /// exact top-k per query, each hit with the index of its store in
+    /// `dbs`; equal scores in the order of `dbs`. The stores must share a
+    /// dimension (the caller checks, to name them in its own terms); a
+    /// named collection must exist in at least one of them.
+    pub fn search_shards(
+        dbs: &[&Db],
+        queries: &[f32],
+        p: SearchParams<'_>,
+    ) -> Result<Vec<Vec<(usize, Hit)>>> {
+        let Some(first) = dbs.first() else {
+            bail!("no stores to search");
+        };
+        let dim = first.dim().max(1);
+        let rows: Vec<&[f32]> = queries.chunks(dim).collect();
+        let stores: Vec<&Store> = dbs.iter().map(|db| &db.store).collect();
+        let results = nidus_store::search_shards_batch(&stores, &rows, to_search(&p))?;
         Ok(results
             .into_iter()
             .map(|hits| {
                 hits.into_iter()
-                    .map(|h| Hit {
-                        collection: h.collection,
-                        id: h.id,
-                        score: h.score,
-                        attrs: p.with_attrs.then_some(h.attrs),
-                    })
+                    .map(|h| (h.shard, to_hit(h.hit, p.with_attrs)))
                     .collect()
             })
             .collect())

@@ -73,6 +73,7 @@ mod error;
 mod frame;
 mod header;
 mod reader;
+mod shard;
 mod value;
 mod view;
 mod writer;
@@ -83,6 +84,7 @@ pub use error::{FormatError, FormatErrorKind};
 pub use frame::{FRAME_HEADER_LEN, MAX_PAYLOAD_LEN};
 pub use header::{ElementType, HEADER_LEN, Header, MAGIC, MAX_DIMENSION, Version};
 pub use reader::{End, Frame, Reader};
+pub use shard::{SHARD_SEPARATOR, shard_hash, shard_of};
 pub use value::{Attributes, IntOutOfRange, Value};
 pub use view::{AttrIter, AttrsRef, BatchRef, ListIter, ListRef, OpIter, OpRef, ValueRef};
 

@@ -179,6 +179,22 @@ impl Error {
         e
     }
 
+    /// Stores searched together differ in dimension: names both stores.
+    pub(crate) fn shard_dimensions(first: (&Path, usize), other: (&Path, usize)) -> Self {
+        let mut e = Error::new(
+            ErrorKind::DimensionMismatch,
+            format!(
+                "stores searched together must share a dimension, but {} has {} and {} has {}",
+                first.0.display(),
+                first.1,
+                other.0.display(),
+                other.1
+            ),
+        );
+        e.dimensions = Some((first.1, other.1));
+        e
+    }
+
     pub(crate) fn oom(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::OutOfMemory, message)
     }

@@ -57,6 +57,7 @@ mod model;
 mod options;
 mod quantized;
 mod record;
+mod shards;
 mod stage;
 mod store;
 mod validate;
@@ -66,9 +67,11 @@ pub use error::{Error, ErrorKind, Result};
 pub use filter::{Filter, MAX_FILTER_DEPTH};
 pub use info::{CollectionInfo, FileEnd, Footprint, OpenReport, Stats};
 pub use nidus_format::{Attributes, IntOutOfRange, MAX_DIMENSION, Value};
+pub use nidus_format::{shard_hash, shard_of};
 pub use options::{
     DEFAULT_AUTO_COMPACT_MIN_DEAD, DEFAULT_AUTO_COMPACT_RATIO, Durability, Options, Scan,
 };
 pub use record::Record;
+pub use shards::{ShardHit, merge_top_k, search_shards, search_shards_batch};
 pub use store::{AttrSelection, Hit, RecordRef, Search, Store};
 pub use validate::{MAX_ATTRS_BYTES, MAX_ID_BYTES, MAX_NAME_BYTES};

@@ -61,7 +61,15 @@ pub fn run(_m: &Matches) -> Result<()> {
     )?;
 
     // 2. Import both, in durable batches of 10,000 rows.
-    let s = import_file(&store, &docs, Format::Jsonl, 10_000, Some("docs"), true)?;
+    let s = import_file(
+        &store,
+        &docs,
+        Format::Jsonl,
+        10_000,
+        Some("docs"),
+        None,
+        true,
+    )?;
     outln!(
         "  {:<9} {:>8.2} s  {} rows from docs.jsonl into 'docs': {} rows/s, {:.0} MB/s",
         "import",
@@ -70,7 +78,15 @@ pub fn run(_m: &Matches) -> Result<()> {
         group_digits(s.rows_per_s() as u64),
         s.mb_per_s()
     );
-    let s = import_file(&store, &notes, Format::Npy, 10_000, Some("notes"), true)?;
+    let s = import_file(
+        &store,
+        &notes,
+        Format::Npy,
+        10_000,
+        Some("notes"),
+        None,
+        true,
+    )?;
     outln!(
         "  {:<9} {:>8.2} s  {} rows from notes.npy into 'notes': {} rows/s",
         "import",

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use crate::args::Matches;
 use crate::db::Db;
-use crate::formats::{self, Format, RowBatch};
+use crate::formats::{self, Format, Row, RowBatch};
 use crate::progress::{Progress, group_digits};
 
 /// The collection rows go to when neither a flag nor the line names one.
@@ -21,6 +21,35 @@ pub const DEFAULT_BATCH: usize = 10_000;
 /// The most rows per atomic write: one batch is held in memory and written
 /// as one frame, which the format caps at 1 GiB.
 pub const MAX_BATCH: usize = 1_000_000;
+
+/// `--shard I/N`: only the rows that belong to shard `index` of `count`
+/// by the shard function of SPEC.md §9.1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardSelection {
+    /// Which shard, 0 ..= `count` - 1.
+    pub index: usize,
+    /// How many shards.
+    pub count: usize,
+}
+
+impl ShardSelection {
+    /// Parses `I/N` with `0 <= I < N`.
+    pub fn parse(text: &str) -> Result<ShardSelection, String> {
+        let bad = || format!("--shard: expected I/N with 0 <= I < N (e.g. 0/4), got '{text}'");
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let index: usize = i.trim().parse().map_err(|_| bad())?;
+        let count: usize = n.trim().parse().map_err(|_| bad())?;
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(ShardSelection { index, count })
+    }
+
+    /// Whether record `id` of `collection` belongs to this shard.
+    pub fn holds(&self, collection: &str, id: &str) -> bool {
+        nidus_format::shard_of(collection, id, self.count) == self.index
+    }
+}
 
 /// Runs `import`.
 pub fn run(m: &Matches) -> Result<()> {
@@ -37,7 +66,11 @@ pub fn run(m: &Matches) -> Result<()> {
     if collection == Some("") {
         return Err(m.usage_error("--collection must not be empty").into());
     }
-    let summary = import_file(store, file, format, batch_rows, collection, true)?;
+    let shard = match m.value("shard") {
+        Some(text) => Some(ShardSelection::parse(text).map_err(|e| m.usage_error(e))?),
+        None => None,
+    };
+    let summary = import_file(store, file, format, batch_rows, collection, shard, true)?;
     let mut line = format!(
         "imported {} rows into {} in {:.2} s ({} rows/s",
         group_digits(summary.rows),
@@ -48,7 +81,16 @@ pub fn run(m: &Matches) -> Result<()> {
     if summary.file_bytes > 0 {
         line.push_str(&format!(", {:.1} MB/s", summary.mb_per_s()));
     }
-    outln!("{line})");
+    line.push(')');
+    if let Some(shard) = shard {
+        line.push_str(&format!(
+            "; shard {}/{}: {} rows of the file belong to other shards",
+            shard.index,
+            shard.count,
+            group_digits(summary.skipped)
+        ));
+    }
+    outln!("{line}");
     Ok(())
 }
 
@@ -57,6 +99,8 @@ pub fn run(m: &Matches) -> Result<()> {
 pub struct ImportSummary {
     /// Rows imported.
     pub rows: u64,
+    /// Rows of the file left out because they belong to another shard.
+    pub skipped: u64,
     /// Bytes of the input file.
     pub file_bytes: u64,
     /// Wall time.
@@ -76,14 +120,16 @@ impl ImportSummary {
 }
 
 /// Imports `file` into the store at `store` (created if missing), in
-/// batches of `batch_rows` rows. On an error, the batches before it stay
-/// and the error says how many rows they hold.
+/// batches of `batch_rows` rows; with `shard`, only the rows that belong
+/// to it (every row is still checked). On an error, the batches before it
+/// stay and the error says how many rows they hold.
 pub fn import_file(
     store: &Path,
     file: &Path,
     format: Format,
     batch_rows: usize,
     collection: Option<&str>,
+    shard: Option<ShardSelection>,
     show_progress: bool,
 ) -> Result<ImportSummary> {
     let start = Instant::now();
@@ -100,6 +146,7 @@ pub fn import_file(
     };
     let mut db: Option<Db> = None;
     let mut rows = 0u64;
+    let mut skipped = 0u64;
     let stopped = |rows: u64| {
         format!(
             "import of {} stopped; the {} rows before the error are stored",
@@ -142,7 +189,13 @@ pub fn import_file(
                 let Some(db) = db.as_mut() else {
                     unreachable!("opened above")
                 };
-                let result = write_batch(db, &mut batch, collection, file, &mut rows);
+                let result = check_ids(&batch, file).map(|()| {
+                    if let Some(shard) = shard {
+                        skipped += keep_shard(&mut batch, collection, shard);
+                    }
+                });
+                let result =
+                    result.and_then(|()| write_batch(db, &mut batch, collection, file, &mut rows));
                 result.with_context(|| stopped(rows))?;
                 progress.update(rows, fraction);
                 let _ = empty_tx.try_send(batch);
@@ -173,6 +226,7 @@ pub fn import_file(
     }
     Ok(ImportSummary {
         rows,
+        skipped,
         file_bytes,
         seconds: start.elapsed().as_secs_f64(),
     })
@@ -193,6 +247,54 @@ fn open_for(store: &Path, dim: usize, file: &Path) -> Result<Db> {
     Ok(db)
 }
 
+/// Every row has a non-empty id (checked for the whole batch, also the
+/// rows `--shard` leaves out, so each shard's import fails on the same line).
+fn check_ids(batch: &RowBatch, file: &Path) -> Result<()> {
+    for row in &batch.rows {
+        match row.id.as_deref() {
+            None => bail!("{}: {}: no \"id\" key", file.display(), row.location),
+            Some("") => bail!("{}: {}: the id is empty", file.display(), row.location),
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The collection a row goes to: `--collection`, else the line's
+/// "collection", else the default.
+fn collection_of<'a>(flag: Option<&'a str>, row: &'a Row) -> &'a str {
+    flag.or(row.collection.as_deref())
+        .unwrap_or(DEFAULT_COLLECTION)
+}
+
+/// Drops the rows of `batch` that belong to another shard, keeping the
+/// order of the rest; returns how many it dropped. Routing uses the
+/// collection the row is written to, so `--collection` changes the shard.
+fn keep_shard(batch: &mut RowBatch, flag: Option<&str>, shard: ShardSelection) -> u64 {
+    let dim = batch.dim;
+    let mut kept = 0;
+    for i in 0..batch.rows.len() {
+        let row = &batch.rows[i];
+        if !shard.holds(
+            collection_of(flag, row),
+            row.id.as_deref().unwrap_or_default(),
+        ) {
+            continue;
+        }
+        if kept != i {
+            batch.rows.swap(kept, i);
+            batch
+                .vectors
+                .copy_within(i * dim..(i + 1) * dim, kept * dim);
+        }
+        kept += 1;
+    }
+    let dropped = batch.rows.len() - kept;
+    batch.rows.truncate(kept);
+    batch.vectors.truncate(kept * dim);
+    dropped as u64
+}
+
 /// Writes one batch: one atomic write per run of rows sharing a collection
 /// (with `--collection`, or a file without "collection" keys, that is the
 /// whole batch). Ids and attributes are moved out of `batch`. `stored`
@@ -204,27 +306,12 @@ fn write_batch(
     file: &Path,
     stored: &mut u64,
 ) -> Result<()> {
-    for row in &batch.rows {
-        match row.id.as_deref() {
-            None => bail!("{}: {}: no \"id\" key", file.display(), row.location),
-            Some("") => bail!("{}: {}: the id is empty", file.display(), row.location),
-            Some(_) => {}
-        }
-    }
     let n = batch.rows.len();
     let mut start = 0;
     while start < n {
-        let name = flag
-            .or(batch.rows[start].collection.as_deref())
-            .unwrap_or(DEFAULT_COLLECTION)
-            .to_owned();
+        let name = collection_of(flag, &batch.rows[start]).to_owned();
         let mut end = start + 1;
-        while end < n
-            && flag
-                .or(batch.rows[end].collection.as_deref())
-                .unwrap_or(DEFAULT_COLLECTION)
-                == name
-        {
+        while end < n && collection_of(flag, &batch.rows[end]) == name {
             end += 1;
         }
         let (first, last) = (batch.rows[start].location, batch.rows[end - 1].location);

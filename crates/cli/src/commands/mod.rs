@@ -62,7 +62,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         name: "import",
         summary: "Import vectors from a JSONL, npy or fvecs file; creates the store if it is missing.",
-        usage: "import STORE FILE [--collection NAME] [--format jsonl|npy|fvecs] [--batch N]",
+        usage: "import STORE FILE [--collection NAME] [--format jsonl|npy|fvecs] [--batch N]
+              [--shard I/N]",
         help: "\
 The dimension of a new store comes from the data. The format comes from FILE's extension
 (.jsonl or .ndjson, .npy, .fvecs) unless --format says otherwise. FILE '-' reads standard
@@ -85,12 +86,18 @@ Flags:
   --collection NAME   collection to import into (default: the line's \"collection\", else 'default')
   --format FORMAT     jsonl, npy or fvecs (default: from the extension)
   --batch N           rows per atomic, durable write (default 10000)
+  --shard I/N         import only the rows of shard I of N (0 <= I < N): those whose
+                      (collection, id) the shard function of SPEC.md §9.1 maps to I. The same
+                      file imported with I = 0 .. N-1 gives N disjoint stores whose union is
+                      the whole; search them together with 'nidus search S0 S1 ...'
 
-Prints a summary line on stdout: rows imported, seconds, rows/s and MB/s.",
+Prints a summary line on stdout: rows imported, seconds, rows/s and MB/s (with --shard, also
+how many rows of the file belong to other shards).",
         flags: &[
             FlagSpec::value("collection", "NAME"),
             FlagSpec::value("format", "FORMAT"),
             FlagSpec::value("batch", "N"),
+            FlagSpec::value("shard", "I/N"),
         ],
         min_positionals: 2,
         max_positionals: Some(2),
@@ -98,9 +105,9 @@ Prints a summary line on stdout: rows imported, seconds, rows/s and MB/s.",
     CommandSpec {
         name: "search",
         summary: "Nearest neighbours by cosine similarity, exact.",
-        usage: "search STORE (--vector JSON_ARRAY | --queries FILE [--format jsonl|npy|fvecs] | --like ID)
-              [--k K] [--collection NAME]... [--filter JSON] [--min-score S] [--threads T]
-              [--batch B] [--attrs] [--scan f32|int8]",
+        usage: "search STORE [STORE ...] (--vector JSON_ARRAY | --queries FILE [--format jsonl|npy|fvecs]
+              | --like ID) [--k K] [--collection NAME]... [--filter JSON] [--min-score S]
+              [--threads T] [--batch B] [--attrs] [--scan f32|int8] [--allow-partial]",
         help: "\
 Exactly one query source:
   --vector JSON_ARRAY  one query, e.g. --vector '[0.1, 0.2, 0.3]'
@@ -122,11 +129,24 @@ Flags:
                       vectors, or int8 codes (a quarter of the bytes) plus exact rescoring of
                       the few rows that can still reach the top k, read back from the data
                       file. The output is the same, byte for byte
+  --allow-partial     with several stores: leave out a store that cannot be opened instead
+                      of failing (see below)
 
 Output: one JSON object per query on stdout, in query order:
   {\"query\": 0, \"hits\": [{\"collection\": \"default\", \"id\": \"a\", \"score\": 0.98}, ...]}
 \"query\" is the 0-based query index, or the query's \"id\" from a JSONL query file. With --attrs
 each hit also has \"attrs\": {...}. Hits are best first; ties in insertion order.
+
+Several stores (shards, e.g. from 'nidus import --shard I/N') are searched together: each
+store's exact top K, merged by score, is the exact top K of their union. Every flag applies to
+each store. Each hit also has \"store\": the store's path as given. Ties on score are in the
+order the stores were given, then in each store's insertion order. The stores must share a
+dimension; a store given twice (the same directory) is refused; a --collection must exist in
+at least one store (stores without it contribute no hits); --like takes the vector from the
+first store holding the record. A store that cannot be opened (missing, unreadable, corrupt)
+fails the whole search, naming it. With --allow-partial it is left out instead: a warning on
+stderr names it, and every output line ends with \"partial\": true, \"failed_stores\": [...].
+With one store the output has no \"store\" key, exactly as before.
 
 Filters (JSON, Chroma / MongoDB style):
   {\"source\": \"man\"}                     equality
@@ -139,7 +159,7 @@ attribute; $exists: false matches absent ones; $ne and $nin also match records w
 attribute. A list attribute equals a string it contains; $glob matches any of its elements.
 Numbers compare numerically (2 equals 2.0); $gt/$gte/$lt/$lte match numeric attributes only.
 
-Search opens the store read-only and takes no lock: it works while another process writes.",
+Search opens the stores read-only and takes no lock: it works while another process writes.",
         flags: &[
             FlagSpec::value("vector", "JSON_ARRAY"),
             FlagSpec::value("queries", "FILE"),
@@ -153,9 +173,10 @@ Search opens the store read-only and takes no lock: it works while another proce
             FlagSpec::value("batch", "B"),
             FlagSpec::switch("attrs"),
             FlagSpec::value("scan", "f32|int8"),
+            FlagSpec::switch("allow-partial"),
         ],
         min_positionals: 1,
-        max_positionals: Some(1),
+        max_positionals: None,
     },
     CommandSpec {
         name: "get",

@@ -14,6 +14,7 @@ mod import;
 mod roundtrip;
 mod scan;
 mod search;
+mod shards;
 mod streams;
 mod usage;
 mod verify;
