@@ -3,25 +3,15 @@
 //! every record gives — ids, collections and scores bit for bit — with
 //! filters, scopes, `min_score` and batches; and the refusals.
 
+use nidus_testkit::Rng;
 use nidus_store::{
     ErrorKind, Filter, Hit, Options, Record, Search, ShardHit, Store, search_shards,
     search_shards_batch, shard_of,
 };
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn unit(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    }
-    fn vector(&mut self, dim: usize) -> Vec<f32> {
-        (0..dim).map(|_| self.unit()).collect()
-    }
+/// A vector of `dim` components in [-1, 1) from the shared seeded RNG.
+fn random_vector(rng: &mut Rng, dim: usize) -> Vec<f32> {
+    (0..dim).map(|_| rng.unit_f32()).collect()
 }
 
 const DIM: usize = 13;
@@ -71,7 +61,7 @@ fn assert_same_ranking(
 /// One store with every record, and `n` stores with the records routed by
 /// `shard_of`. Rows go in in the same order everywhere.
 fn build(n: usize, rows: usize) -> anyhow::Result<(Vec<tempfile::TempDir>, Store, Vec<Store>)> {
-    let mut rng = Rng(0x5eed_1234_abcd_0001);
+    let mut rng = Rng::new(0x5eed_1234_abcd_0001);
     let mut dirs = Vec::new();
     let whole_dir = tempfile::tempdir()?;
     let mut whole = Store::open(whole_dir.path(), Options::new(DIM))?;
@@ -87,7 +77,7 @@ fn build(n: usize, rows: usize) -> anyhow::Result<(Vec<tempfile::TempDir>, Store
             let batch: Vec<Record> = (0..100)
                 .map(|i| {
                     let n = chunk * 100 + i;
-                    Record::new(format!("{collection}-{n}"), rng.vector(DIM))
+                    Record::new(format!("{collection}-{n}"), random_vector(&mut rng, DIM))
                         .attr("n", n as i64)
                         .attr("tag", ["red", "green", "blue"][n % 3])
                 })
@@ -116,8 +106,8 @@ fn shards_searched_together_equal_one_store_bit_for_bit() -> anyhow::Result<()> 
         "uneven routing: {counts:?}"
     );
     let refs: Vec<&Store> = shards.iter().collect();
-    let mut rng = Rng(99);
-    let queries: Vec<Vec<f32>> = (0..20).map(|_| rng.vector(DIM)).collect();
+    let mut rng = Rng::new(99);
+    let queries: Vec<Vec<f32>> = (0..20).map(|_| random_vector(&mut rng, DIM)).collect();
     let searches = [
         Search::top(10),
         Search::top(1),
