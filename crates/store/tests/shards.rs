@@ -3,11 +3,11 @@
 //! every record gives — ids, collections and scores bit for bit — with
 //! filters, scopes, `min_score` and batches; and the refusals.
 
-use nidus_testkit::Rng;
 use nidus_store::{
     ErrorKind, Filter, Hit, Options, Record, Search, ShardHit, Store, search_shards,
     search_shards_batch, shard_of,
 };
+use nidus_testkit::Rng;
 
 /// A vector of `dim` components in [-1, 1) from the shared seeded RNG.
 fn random_vector(rng: &mut Rng, dim: usize) -> Vec<f32> {
