@@ -129,6 +129,7 @@ fn sum_of_squares(v: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::Rng;
 
     fn norm(v: &[f32]) -> f64 {
         v.iter()
@@ -162,25 +163,12 @@ mod tests {
         assert_eq!(v, vec![0.6, 0.8]);
     }
 
-    /// xorshift64*: deterministic test vectors without a dependency.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    /// A component in [-1, 1) times `scale`, sometimes exactly zero.
+    fn component(rng: &mut Rng, scale: f32) -> f32 {
+        if rng.next_u64().is_multiple_of(17) {
+            return 0.0;
         }
-
-        /// A component in (-1, 1) times `scale`, sometimes exactly zero.
-        fn component(&mut self, scale: f32) -> f32 {
-            let r = self.next();
-            if r.is_multiple_of(17) {
-                return 0.0;
-            }
-            ((r >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-        }
+        rng.f32() * scale
     }
 
     fn bits(v: &[f32]) -> Vec<u32> {
@@ -195,7 +183,7 @@ mod tests {
 
     #[test]
     fn every_output_is_of_unit_norm_within_the_tolerance_and_a_fixed_point() {
-        let mut rng = Rng(0x5EED_1234_ABCD_0001);
+        let mut rng = Rng::new(0x5EED_1234_ABCD_0001);
         // Huge, ordinary, tiny and subnormal magnitudes.
         let scales = [f32::MAX, 1e30, 3.0, 1.0, 1e-3, 1e-30, 1e-38, 1e-44];
         let mut checked = 0;
@@ -203,7 +191,7 @@ mod tests {
             let trials = if dim <= 64 { 24 } else { 4 };
             for t in 0..trials {
                 let scale = scales[t % scales.len()];
-                let v: Vec<f32> = (0..dim).map(|_| rng.component(scale)).collect();
+                let v: Vec<f32> = (0..dim).map(|_| component(&mut rng, scale)).collect();
                 let mut once = v.clone();
                 if normalize(&mut once).is_err() {
                     continue; // all zero (a subnormal scale can underflow)
@@ -246,8 +234,8 @@ mod tests {
         assert_eq!(over, [1.0]);
         // A 384-d unit vector nudged by a few ulps in a few components
         // stays as it is.
-        let mut rng = Rng(7);
-        let mut unit: Vec<f32> = (0..384).map(|_| rng.component(1.0)).collect();
+        let mut rng = Rng::new(7);
+        let mut unit: Vec<f32> = (0..384).map(|_| component(&mut rng, 1.0)).collect();
         normalize(&mut unit).unwrap();
         for i in [0, 17, 200, 383] {
             unit[i] = f32::from_bits(unit[i].to_bits() + 3);

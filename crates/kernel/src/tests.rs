@@ -15,24 +15,39 @@ use crate::{Kernel, KernelError, RowFilter, RowHit, ScanOptions, Tier, scan};
 /// tests are compiled inside nidus-kernel, and the testkit depends on
 /// nidus-store, which depends on nidus-kernel, so a dev-dependency on it
 /// would link a second copy of the kernel into this test binary.
-struct Rng(u64);
+///
+/// Shared by every unit-test module of the kernel (`crate::tests::Rng`).
+pub(crate) struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
     /// Uniform in [-1, 1).
-    fn f32(&mut self) -> f32 {
+    pub(crate) fn f32(&mut self) -> f32 {
         (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
     }
-    fn vec(&mut self, len: usize) -> Vec<f32> {
+    pub(crate) fn vec(&mut self, len: usize) -> Vec<f32> {
         (0..len).map(|_| self.f32()).collect()
+    }
+    /// Uniform in `0..n` (n > 0).
+    pub(crate) fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+    /// A unit vector of `d` components (e_0 if the draw was all zero).
+    pub(crate) fn unit(&mut self, d: usize) -> Vec<f32> {
+        let mut v = self.vec(d);
+        if crate::normalize(&mut v).is_err() {
+            v = vec![0.0; d];
+            v[0] = 1.0;
+        }
+        v
     }
 }
 

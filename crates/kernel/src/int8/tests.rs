@@ -11,35 +11,8 @@ use super::bound::QueryBound;
 use super::quantize::quantize_into;
 use super::simd::{Int8Impl, all_available};
 use super::*;
+use crate::tests::Rng;
 use crate::{Kernel, RowFilter, ScanOptions, Tier, normalize};
-
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 23) as f32 - 1.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-    fn unit(&mut self, d: usize) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..d).map(|_| self.f32()).collect();
-        if normalize(&mut v).is_err() {
-            v = vec![0.0; d];
-            v[0] = 1.0;
-        }
-        v
-    }
-}
 
 fn kernels() -> Vec<Kernel> {
     Tier::available()
