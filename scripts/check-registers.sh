@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Register check of the batch kernels: builds nidus-kernel in release and
 # disassembles every tier's batch kernel as compiled for x86-64 (AVX-512,
-# AVX2 and portable), finds its hot loops (the innermost loops that contain
+# AVX2 and portable), and the int8 scan's and quantizer's kernels of each
+# tier, finds their hot loops (the innermost loops that contain
 # the tile's multiply-adds) and fails if any instruction in them reads or
 # writes the stack (through %rsp, or %rbp where it is the frame pointer): a
 # spilled accumulator or pointer
@@ -37,6 +38,14 @@ tiers=(
     "avx512;simd::avx512::(score_rows_batch_imp|panel_tiles|accumulate)$;vfmadd[0-9]+ps.*%zmm"
     "avx2;simd::avx2::(score_rows_batch_imp|panel_tiles|tile_batch)$;vfmadd[0-9]+ps.*%ymm"
     "portable;simd::portable::(score_rows_batch|tile2x2)$;mulps"
+    # The int8 scan (issue 12): the integer dot products of one query and
+    # of a batch against the codes, per tier.
+    "int8-avx512;int8::simd::avx512::(dot|dot_rows_unchecked|dot_rows_batch_unchecked|tile|tile_rq)(::\\{\\{closure\\}\\})?$;vpdpbusd"
+    "int8-avx2;int8::simd::avx2::(dot|dot_rows_unchecked|dot_rows_batch_unchecked|tile)(::\\{\\{closure\\}\\})?$;vpmaddubsw"
+    "int8-portable;int8::simd::portable::(dot|dot_rows|dot_rows_batch)$;pmaddwd"
+    # Quantization while loading (the same source compiled per tier).
+    "quantize-avx512;int8::quantize_tiers::x86::avx512_(f32|le)_rows_tf$;vmul(ps|pd).*%zmm"
+    "quantize-avx2;int8::quantize_tiers::x86::avx2_(f32|le)_rows_tf$;vmul(ps|pd).*%ymm"
 )
 
 dis="$(mktemp)"

@@ -251,20 +251,30 @@ unsafe fn tile_rq<const R: usize, const Q: usize>(
     let flip = _mm512_set1_epi8(i8::MIN);
     let mut acc = [[_mm512_setzero_si512(); Q]; R];
     let full = dim / L * L;
-    let mut i = 0;
-    while i < full {
-        // SAFETY: i + 64 <= dim, inside every row and query.
+    // The loop runs a negative offset up to 0 from pointers to the end of
+    // the full chunks, so it compares against 0, not against `full`: with
+    // R + Q pointers live, a register for the bound made LLVM reload it
+    // from the stack every iteration (scripts/check-registers.sh).
+    // SAFETY: full <= dim, so each end pointer stays inside its row/query.
+    let r_end: [*const i8; R] = std::array::from_fn(|k| unsafe { r[k].add(full) });
+    let q_end: [*const i8; Q] = std::array::from_fn(|j| unsafe { q[j].add(full) });
+    let mut i = -(full as isize);
+    while i < 0 {
+        // SAFETY: full + i + 64 <= full <= dim: inside every row and query.
         let vr: [__m512i; R] = std::array::from_fn(|k| {
-            _mm512_xor_si512(unsafe { _mm512_loadu_si512(r[k].add(i).cast()) }, flip)
+            _mm512_xor_si512(
+                unsafe { _mm512_loadu_si512(r_end[k].offset(i).cast()) },
+                flip,
+            )
         });
         for j in 0..Q {
             // SAFETY: as above.
-            let vq = unsafe { _mm512_loadu_si512(q[j].add(i).cast()) };
+            let vq = unsafe { _mm512_loadu_si512(q_end[j].offset(i).cast()) };
             for k in 0..R {
                 acc[k][j] = _mm512_dpbusd_epi32(acc[k][j], vr[k], vq);
             }
         }
-        i += L;
+        i += L as isize;
     }
     if full < dim {
         let mask: __mmask64 = (1u64 << (dim - full)) - 1;
