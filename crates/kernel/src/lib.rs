@@ -119,8 +119,9 @@
 //! FMA peak that way). `scripts/check-registers.sh` (from the repository
 //! root) builds this crate in release, disassembles the batch kernel of
 //! every x86-64 tier (AVX-512, AVX2 and portable, as compiled, whatever the
-//! CPU it runs on), finds the innermost loops that do the tile's
-//! multiply-adds and fails if any of their instructions reads or writes
+//! CPU it runs on), and likewise the int8 scan's integer dot products
+//! (AVX-512 VNNI, AVX2, portable) and the int8 quantizer's AVX-512 and AVX2
+//! builds, finds the innermost loops that do the multiply-adds and fails if any of their instructions reads or writes
 //! the stack; `-v` prints the loops. It needs `objdump` (binutils), not an
 //! AVX-512 CPU. The NEON tier is not covered (it needs an aarch64 build).
 #![deny(unsafe_op_in_unsafe_fn)]
