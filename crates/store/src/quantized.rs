@@ -105,7 +105,14 @@ impl Quantized {
         if scratch.push(vector).is_err() {
             return false;
         }
-        scratch.codes(0) == self.rows.codes(row) && scratch.meta(0) == self.rows.meta(row)
+        self.same_as(row, scratch, 0)
+    }
+
+    /// Whether row `at` of `other`, quantized already, has exactly the codes
+    /// and bounds kept for `row` (quantization is deterministic, so the same
+    /// vector gives the same bits).
+    pub(crate) fn same_as(&self, row: usize, other: &Int8Rows, at: usize) -> bool {
+        other.codes(at) == self.rows.codes(row) && other.meta(at) == self.rows.meta(row)
     }
 
     /// Bytes in use (lengths).

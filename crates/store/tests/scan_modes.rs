@@ -647,3 +647,39 @@ fn a_failed_read_while_rescoring_is_an_io_error_and_the_next_search_works() -> a
     assert_eq!(store.get("c", "r3")?.unwrap(), r3);
     Ok(())
 }
+
+#[test]
+fn compaction_refuses_a_row_changed_after_open_and_keeps_the_file() -> anyhow::Result<()> {
+    let dim = 16;
+    // A plausible other vector, and a non-finite one (which no longer
+    // quantizes at all): both are rows the store did not load.
+    let replacements: [Vec<f32>; 2] = [
+        common::vector(5000, dim).iter().map(|x| x / 4.0).collect(),
+        vec![f32::NAN; dim],
+    ];
+    for replacement in replacements {
+        let dir = tempfile::tempdir()?;
+        let mut w = Store::open(dir.path(), Options::new(dim).scan(Scan::Int8))?;
+        let recs: Vec<Record> = (0..300)
+            .map(|i| Record::new(format!("r{i}"), common::vector(i, dim)))
+            .collect();
+        w.upsert("c", &recs)?;
+        w.delete("c", &["r0"])?; // something for compaction to drop
+        let victim = w.get("c", "r7")?.expect("r7 is live").vector;
+        let at = offset_of(dir.path(), &victim);
+        let bytes: Vec<u8> = replacement.iter().flat_map(|x| x.to_le_bytes()).collect();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.path().join("data.nidus"))?;
+        f.seek(SeekFrom::Start(at))?;
+        f.write_all(&bytes)?;
+        f.sync_all()?;
+        drop(f);
+        let before = std::fs::read(dir.path().join("data.nidus"))?;
+        let e = w.compact().unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert_eq!(e.offset(), Some(at), "{e}");
+        assert_eq!(std::fs::read(dir.path().join("data.nidus"))?, before);
+    }
+    Ok(())
+}

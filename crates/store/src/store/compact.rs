@@ -176,11 +176,16 @@ impl Store {
                     batch.vectors.resize(at + dim, 0.0);
                     let v = &mut batch.vectors[at..];
                     reader.fetch(&[row], v)?;
-                    self.check_row(row, v, &mut scratch)?;
-                    if let Some(m) = moved.as_mut() {
-                        m.live_rows
-                            .push(v)
-                            .map_err(|e| Error::invalid(e.to_string()))?;
+                    match moved.as_mut() {
+                        // Quantize once: the moved row's codes are also
+                        // what proves the file still holds the loaded row.
+                        Some(m) => {
+                            // A row that no longer quantizes (not finite)
+                            // is not the row that was loaded either.
+                            m.live_rows.push(v).map_err(|_| self.changed_row(row))?;
+                            self.check_quantized_row(row, &m.live_rows, m.live_rows.len() - 1)?;
+                        }
+                        None => self.check_row(row, v, &mut scratch)?,
                     }
                     in_batch.push(row);
                 }

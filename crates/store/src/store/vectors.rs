@@ -56,8 +56,22 @@ impl Store {
         if q.matches(row, v, scratch) {
             return Ok(());
         }
-        let at = q.offsets[row];
-        Err(Error::corrupt(
+        Err(self.changed_row(row))
+    }
+
+    /// [`Store::check_row`] for a vector already quantized as row `at` of
+    /// `rows` (compaction quantizes each row it moves once, for both).
+    pub(super) fn check_quantized_row(&self, row: usize, rows: &Int8Rows, at: usize) -> Result<()> {
+        match self.model.quantized() {
+            Some(q) if !q.same_as(row, rows, at) => Err(self.changed_row(row)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The error for a row whose vector in the file is not the one loaded.
+    pub(super) fn changed_row(&self, row: usize) -> Error {
+        let at = self.model.quantized().map_or(0, |q| q.offsets[row]);
+        Error::corrupt(
             format!(
                 "the vector of record {:?} in {:?} at byte {at} is not the one read when the \
                  store was loaded: the data file changed since",
@@ -66,6 +80,6 @@ impl Store {
             ),
             &self.path,
             at,
-        ))
+        )
     }
 }
