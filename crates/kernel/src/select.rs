@@ -53,9 +53,10 @@ fn any_passes(scores: &[f32], t: f32) -> bool {
     hit
 }
 
-/// `score >= m`, false for NaN.
+/// `score >= m`, false for NaN: the one `min_score` test of every scan
+/// (the int8 search's phase 2 calls it too, so both agree on every row).
 #[inline(always)]
-fn at_least(score: f32, m: f32) -> bool {
+pub(crate) fn at_least(score: f32, m: f32) -> bool {
     score.partial_cmp(&m).is_some_and(|o| o != Ordering::Less)
 }
 

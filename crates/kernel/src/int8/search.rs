@@ -261,11 +261,6 @@ pub(crate) fn scan_batch(
         .collect()
 }
 
-/// `score >= m`, false for NaN (as the `f32` scan's `min_score`).
-fn at_least(score: f32, m: f64) -> bool {
-    f64::from(score) >= m
-}
-
 /// The caller's row fetcher, as phase 2 calls it.
 pub(crate) type Fetch<'f, E> = dyn FnMut(&[usize], &mut [f32]) -> Result<(), E> + 'f;
 
@@ -349,7 +344,9 @@ pub(crate) fn rescore<E>(
         buf.resize(rows.len() * dim, 0.0);
         fetch(&rows, &mut buf).map_err(Int8Error::Fetch)?;
         for &(row, q, ci) in &wanted {
-            let at = rows.binary_search(&row).unwrap_or(0);
+            let at = rows
+                .binary_search(&row)
+                .expect("every candidate rescored was among the rows fetched");
             let st = &mut states[q];
             let score = dot(st.query, &buf[at * dim..(at + 1) * dim]);
             let c = st.cands[ci];
@@ -362,7 +359,8 @@ pub(crate) fn rescore<E>(
                 });
             }
             st.rescored += 1;
-            if at_least(score, min) {
+            // `min` came from an f32 min_score (or is -inf): the cast is exact.
+            if crate::select::at_least(score, min as f32) {
                 st.kept.push(RowHit { score, row });
             }
         }
