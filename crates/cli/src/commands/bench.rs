@@ -290,13 +290,7 @@ pub fn bench(config: BenchConfig, verbose: bool) -> Result<BenchReport> {
         ),
     );
     for (i, (a, b)) in f32_run.hits.iter().zip(&int8_run.hits).enumerate() {
-        let same = a.len() == b.len()
-            && a.iter().zip(b).all(|(x, y)| {
-                x.collection == y.collection
-                    && x.id == y.id
-                    && x.score.to_bits() == y.score.to_bits()
-            });
-        if !same {
+        if !same_hits(a, b) {
             bail!("query {i}: the int8 hits differ from the f32 hits: {a:?} vs {b:?}");
         }
     }
@@ -367,6 +361,16 @@ pub fn bench(config: BenchConfig, verbose: bool) -> Result<BenchReport> {
 }
 
 /// The median and 95th percentile of `samples` (sorted in place; not empty).
+/// Whether two hit lists are equal hit for hit with scores equal to the
+/// bit (`==` on `f32` alone would take -0.0 for 0.0): what "the scan modes
+/// agree" means in `bench` and `demo`.
+pub(crate) fn same_hits(a: &[Hit], b: &[Hit]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x == y && x.score.to_bits() == y.score.to_bits())
+}
+
 fn percentiles(samples: &mut [f64]) -> (f64, f64) {
     samples.sort_by(f64::total_cmp);
     let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
@@ -612,6 +616,7 @@ mod tests {
             "int8_query_p50_ms",
             "int8_batch_queries_per_s",
             "int8_rescored_rows_per_query",
+            "int8_rescored_rows_p99",
             "f32_resident_bytes",
             "int8_resident_bytes",
             "int8_open_gb_per_s",

@@ -23,6 +23,7 @@ use crate::tempdir::TempDir;
 use crate::values;
 use crate::where_clause::{self, Where};
 
+use super::bench::same_hits;
 use super::import::import_file;
 
 /// The demo's size: large enough to show throughput, small enough to run
@@ -355,7 +356,10 @@ fn compare_scans(
     let before = int8_db.rescored_rows();
     let (int8_p50, int8_hits) = median(&int8_db)?;
     let rescored = (int8_db.rescored_rows() - before) as f64 / 21.0;
-    ensure!(f32_hits == int8_hits, "int8 and f32 disagree on the query");
+    ensure!(
+        same_hits(&f32_hits, &int8_hits),
+        "int8 and f32 disagree on the query"
+    );
     let batches = |db: &Db| -> Result<(f64, Vec<Vec<Hit>>)> {
         let t = Instant::now();
         let mut all = Vec::new();
@@ -370,7 +374,8 @@ fn compare_scans(
     let (f32_qps, f32_all) = batches(f32_db)?;
     let (int8_qps, int8_all) = batches(&int8_db)?;
     ensure!(
-        f32_all == int8_all,
+        f32_all.len() == int8_all.len()
+            && f32_all.iter().zip(&int8_all).all(|(a, b)| same_hits(a, b)),
         "int8 and f32 disagree on a batched query"
     );
     let mb = |b: u64| b as f64 / 1e6;

@@ -39,6 +39,7 @@ fn bench_json_has_every_key() {
         "int8_query_p50_ms",
         "int8_batch_queries_per_s",
         "int8_rescored_rows_per_query",
+        "int8_rescored_rows_p99",
         "f32_resident_bytes",
         "int8_resident_bytes",
         "int8_open_gb_per_s",
