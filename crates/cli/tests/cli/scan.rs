@@ -5,39 +5,39 @@
 
 use std::path::Path;
 
+use nidus_testkit::Rng;
+
 use crate::common::{expect_code, line, nidus, ok, s, stats, stderr};
 
-/// Deterministic pseudo-random numbers in -0.5..0.5 (xorshift).
-struct Rng(u64);
-impl Rng {
-    fn unit(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
-    }
-    fn vector(&mut self, dim: usize) -> Vec<f32> {
-        (0..dim).map(|_| self.unit()).collect()
-    }
+/// A component in -0.5..0.5 from the shared seeded generator.
+fn unit(rng: &mut Rng) -> f32 {
+    rng.unit_f32() / 2.0
+}
+
+fn random_vector(rng: &mut Rng, dim: usize) -> Vec<f32> {
+    (0..dim).map(|_| unit(rng)).collect()
 }
 
 const DIM: usize = 24;
 
 fn data(kind: &str, rng: &mut Rng, i: usize) -> Vec<f32> {
     match kind {
-        "random" => rng.vector(DIM),
+        "random" => random_vector(rng, DIM),
         "clustered" => {
-            let centre = Rng(1 + (i % 5) as u64 * 7919).vector(DIM);
-            centre.iter().map(|c| c + 0.03 * rng.unit()).collect()
+            let centre = random_vector(&mut Rng::new(1 + (i % 5) as u64 * 7919), DIM);
+            centre.iter().map(|c| c + 0.03 * unit(rng)).collect()
         }
         "near-duplicate" => {
-            let mut v = Rng(42).vector(DIM);
-            v[i % DIM] += 1e-4 * rng.unit();
+            let mut v = random_vector(&mut Rng::new(42), DIM);
+            v[i % DIM] += 1e-4 * unit(rng);
             v
         }
         "tiny-norm-difference" => {
             let scale = 1.0 + (i % 32) as f32 * f32::EPSILON;
-            Rng(43).vector(DIM).iter().map(|x| x * scale).collect()
+            random_vector(&mut Rng::new(43), DIM)
+                .iter()
+                .map(|x| x * scale)
+                .collect()
         }
         other => unreachable!("{other}"),
     }
@@ -45,7 +45,7 @@ fn data(kind: &str, rng: &mut Rng, i: usize) -> Vec<f32> {
 
 /// A store of `n` rows of `kind` (attribute `g` in 0..10), and a query file.
 fn build(dir: &Path, kind: &str, n: usize) -> (String, String) {
-    let mut rng = Rng(0x5EED ^ kind.len() as u64);
+    let mut rng = Rng::new(0x5EED ^ kind.len() as u64);
     let rows: String = (0..n)
         .map(|i| {
             line(
@@ -62,7 +62,7 @@ fn build(dir: &Path, kind: &str, n: usize) -> (String, String) {
     let queries: String = (0..12)
         .map(|i| {
             let v = if i % 3 == 0 {
-                rng.vector(DIM)
+                random_vector(&mut rng, DIM)
             } else {
                 data(kind, &mut rng, i)
             };
