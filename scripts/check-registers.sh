@@ -23,13 +23,13 @@ if [[ "${1:-}" == "-v" ]]; then
 fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 file="${1:-}"
+if [[ "$(uname -m)" != "x86_64" && -z "$file" ]]; then
+    echo "check-registers: the disassembly check covers the x86-64 tiers; build on x86-64" >&2
+    exit 2
+fi
 if [[ -z "$file" ]]; then
     (cd "$root" && cargo build --release -p nidus-kernel --quiet)
     file="${CARGO_TARGET_DIR:-$root/target}/release/libnidus_kernel.rlib"
-fi
-if [[ "$(uname -m)" != "x86_64" && -z "${1:-}" ]]; then
-    echo "check-registers: the disassembly check covers the x86-64 tiers; build on x86-64" >&2
-    exit 2
 fi
 
 # tier; symbols that hold the batch kernel's loops (whichever of them the
