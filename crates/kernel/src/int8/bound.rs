@@ -27,29 +27,39 @@ pub(crate) struct QueryBound {
     norm: f64,
     /// The absolute error underflow can add to the `f32` scan's score.
     underflow: f64,
+    /// `127 · Σ|a_i|`: no row's codes (each in `[-127, 127]`) have an
+    /// integer dot product with the query's codes larger than this.
+    dot_max: f64,
 }
 
-/// The rows of one scan block, their metadata widened to `f64` and laid out
-/// one array per field, so that the bounds of a block vectorize (and, in the
-/// batch scan, are converted once for every query).
+/// What the fast test of [`QueryBound::fast_cut`] needs of one scan block:
+/// the rows' scales as `f32`, one array (so the test vectorizes), and the
+/// block's largest scale, norm and residual bounds. Filled once per block
+/// and shared by every query of a batch.
 #[derive(Default)]
 pub(crate) struct BlockMeta {
-    scale: Vec<f64>,
-    norm: Vec<f64>,
-    residual: Vec<f64>,
+    pub(crate) scale32: Vec<f32>,
+    max_scale: f64,
+    max_norm: f64,
+    max_residual: f64,
 }
 
 impl BlockMeta {
     pub(crate) fn fill(&mut self, meta: &[RowMeta], rows: &[usize]) {
-        self.scale.clear();
-        self.norm.clear();
-        self.residual.clear();
+        self.scale32.clear();
+        let (mut ms, mut mn, mut mr) = (0f32, 0f32, 0f32);
         for &r in rows {
             let m = meta[r];
-            self.scale.push(f64::from(m.scale));
-            self.norm.push(f64::from(m.norm));
-            self.residual.push(f64::from(m.residual));
+            self.scale32.push(m.scale);
+            // Metadata is never NaN (finite rows; bounds rounded up to at
+            // most +inf), so `max` sees every value.
+            ms = ms.max(m.scale);
+            mn = mn.max(m.norm);
+            mr = mr.max(m.residual);
         }
+        self.max_scale = f64::from(ms);
+        self.max_norm = f64::from(mn);
+        self.max_residual = f64::from(mr);
     }
 }
 
@@ -70,7 +80,6 @@ impl QueryBound {
         let gamma = n * u / (1.0 - n * u) * (1.0 + EPS_SLACK);
         let gamma_norm = gamma * norm * (1.0 + EPS_SLACK);
         QueryBound {
-            codes,
             scale: f64::from(meta.scale),
             per_norm: (f64::from(meta.residual) + gamma_norm) * (1.0 + EPS_SLACK),
             per_residual: (norm + gamma_norm) * (1.0 + EPS_SLACK),
@@ -78,12 +87,14 @@ impl QueryBound {
             // Each product may lose up to half the smallest subnormal
             // (2⁻¹⁵⁰) to underflow; additions of subnormals are exact.
             underflow: (dim + 32) as f64 * 2f64.powi(-148),
+            dot_max: 127.0 * codes.iter().map(|&a| f64::from(a).abs()).sum::<f64>(),
+            codes,
         }
     }
 
     /// `(approx, upper end)` for a row with scale `s`, norm bound `n`,
     /// residual bound `r` and integer dot `dot`. The single formula behind
-    /// both [`Self::interval`] and [`Self::uppers`], so the fast test and the
+    /// both [`Self::interval`] and [`Self::uppers_of_rows`], so the fast test and the
     /// interval agree to the bit.
     #[inline(always)]
     fn approx_eps(&self, s: f64, n: f64, r: f64, dot: i32) -> (f64, f64) {
@@ -116,26 +127,13 @@ impl QueryBound {
             (approx - eps, approx + eps)
         }
     }
-
-    /// `out[i]` = the upper end of the interval of row `i` of the block
-    /// (branch-free, so it vectorizes; `+inf` for untrusted rows, as in
-    /// [`Self::interval`]).
-    #[inline]
-    pub(crate) fn uppers(&self, b: &BlockMeta, dots: &[i32], out: &mut [f64]) {
-        let m = dots.len();
-        let (s, n, r, out) = (&b.scale[..m], &b.norm[..m], &b.residual[..m], &mut out[..m]);
-        for i in 0..m {
-            let (approx, eps) = self.approx_eps(s[i], n[i], r[i], dots[i]);
-            out[i] = approx + eps;
-        }
-    }
 }
 
 impl QueryBound {
-    /// [`Self::uppers`] for a block of `rows` read straight from their
-    /// metadata: one query meets each block once, so widening the block's
-    /// metadata into a [`BlockMeta`] first would cost a store and a load
-    /// per field for nothing. Same formula, so the same bits.
+    /// `out[i]` = the upper end of the interval of row `rows[i]` (the same
+    /// formula as [`Self::interval`], so the same bits; branch-free, so it
+    /// vectorizes; `+inf` for untrusted rows). The slow path, for blocks
+    /// where [`Self::fast_cut`] does not apply.
     #[inline]
     pub(crate) fn uppers_of_rows(
         &self,
@@ -156,6 +154,69 @@ impl QueryBound {
             *o = approx + eps;
         }
     }
+}
+
+impl QueryBound {
+    /// A cut for the fast test of a block's rows against `thr`, or `None`
+    /// where the test does not apply (then every row's upper end must be
+    /// computed in full).
+    ///
+    /// The guarantee: for every row of `block` whose upper end (as
+    /// [`Self::interval`] computes it, bit for bit) is `>= thr`, the `f32`
+    /// product `p = (dot as f32) * scale` (one rounding each, never fused)
+    /// is `>= ` the returned cut. So a row with `p < cut` is surely not a
+    /// candidate, and only the few rows at or above the cut need their
+    /// interval: a conversion, a multiply and a compare per (query, row)
+    /// where the full bound takes about a dozen `f64` operations.
+    ///
+    /// Proof. Write `P = max_scale · dot_max >= |s·dot|` for every row of the
+    /// block and `E = per_norm·max_norm + per_residual·max_residual`, which
+    /// is `>=` each row's `per_norm·N + per_residual·R` (all factors are
+    /// non-negative). The interval code computes `approx = (s_q·s)·dot`
+    /// (`s_q·s` exact, one rounding), `eps <= (E + underflow +
+    /// |approx|·2⁻⁵⁰)·(1 + 2⁻⁴⁰)·(1 + 2⁻⁵⁰)` and `hi = approx + eps` with one
+    /// more rounding, so `hi <= s_q·s·dot + E·(1 + 2⁻³⁰) + 2·underflow +
+    /// s_q·P·2⁻⁴⁰`. Hence `hi >= thr` implies `s·dot >= G / s_q` with
+    /// `G = thr - E·(1 + 2⁻³⁰) - 2·underflow - s_q·P·2⁻⁴⁰` (`s_q > 0`).
+    /// The `f32` product `p` rounds twice (the conversion of `dot`, exact
+    /// below 2²⁴, and the multiply), each by at most `2⁻²⁴` relative, and
+    /// an underflow loses at most `2⁻¹⁵⁰`: `p >= s·dot - 2⁻²²·P - 2⁻¹⁴⁹`.
+    /// So `p >= G / s_q - 2⁻²¹·P - 2⁻¹⁴⁰`. The cut is that value, less a
+    /// term `2⁻⁴⁵·(|thr| + 2E + 2·underflow + s_q·P) / s_q` that dominates
+    /// the `f64` roundings made computing it (a handful, each at most
+    /// `2⁻⁵³` of those magnitudes), rounded down to an `f32`.
+    ///
+    /// The test applies when every row of the block is trusted (finite
+    /// interval: `Q·(max_norm + max_residual)` below the overflow guard),
+    /// the query's scale is positive, and `P < 2¹⁰⁰`, so that `p` is finite
+    /// (never NaN) for every row.
+    pub(crate) fn fast_cut(&self, block: &BlockMeta, thr: f64) -> Option<f32> {
+        if thr == f64::NEG_INFINITY {
+            return Some(f32::NEG_INFINITY);
+        }
+        let p = block.max_scale * self.dot_max;
+        let e = self.per_norm * block.max_norm + self.per_residual * block.max_residual;
+        let usable = self.scale > 0.0
+            && p < 2f64.powi(100)
+            && e < f64::INFINITY
+            && self.norm * (block.max_norm + block.max_residual) < OVERFLOW_GUARD
+            && thr.is_finite();
+        if !usable {
+            return None;
+        }
+        let sq = self.scale;
+        let g = thr - e * (1.0 + 2f64.powi(-30)) - 2.0 * self.underflow - sq * p * 2f64.powi(-40);
+        let slack = 2f64.powi(-45) * (thr.abs() + 2.0 * e + 2.0 * self.underflow + sq * p) / sq;
+        let cut = g / sq - p * 2f64.powi(-21) - 2f64.powi(-140) - slack;
+        Some(f32_down(cut))
+    }
+}
+
+/// The largest `f32` that is `<= v` (`-inf` below `-f32::MAX`, `f32::MAX`
+/// above it: no finite `p` of the fast test is larger).
+fn f32_down(v: f64) -> f32 {
+    let f = v as f32;
+    if f64::from(f) > v { f.next_down() } else { f }
 }
 
 /// Whether `score` lies in `[lo, hi]`; an unbounded interval admits every

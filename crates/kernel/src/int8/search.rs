@@ -90,8 +90,16 @@ impl Phase1 {
         }
     }
 
-    /// Offers rows (whose metadata `block` holds) with their integer dot
-    /// products; `hi` is scratch space of at least `rows.len()`.
+    /// Offers rows (`block` holds their [`BlockMeta`]) with their integer
+    /// dot products; `hi` is scratch space of at least `rows.len()`.
+    ///
+    /// Almost every row misses the top `k`. The fast test of
+    /// [`QueryBound::fast_cut`] settles those with a multiply and a compare
+    /// (16 at a time, without a branch each); only the rows that pass it
+    /// get their interval, and they become candidates exactly when the
+    /// interval's upper end reaches the cut, as if every row had been
+    /// bounded. The cut is taken once per block: it only grows, so a cut
+    /// from earlier in the block lets through more rows, never fewer.
     #[inline]
     pub(crate) fn offer_block(
         &mut self,
@@ -102,15 +110,38 @@ impl Phase1 {
         dots: &[i32],
         hi: &mut [f64],
     ) {
-        let hi = &mut hi[..rows.len()];
-        qb.uppers(block, dots, hi);
-        self.offer_uppers(qb, meta, rows, dots, hi);
+        let Some(cut) = qb.fast_cut(block, self.cut.max(self.min)) else {
+            let hi = &mut hi[..rows.len()];
+            qb.uppers_of_rows(meta, rows, dots, hi);
+            self.offer_uppers(qb, meta, rows, dots, hi);
+            return;
+        };
+        let scales = &block.scale32[..rows.len()];
+        // `dot as f32 * s`: one rounding each, never fused (Rust does not
+        // contract), as the proof of the cut assumes.
+        let passes = |d: i32, s: f32| d as f32 * s >= cut;
+        for (c, (ds, ss)) in dots.chunks(16).zip(scales.chunks(16)).enumerate() {
+            if !ds
+                .iter()
+                .zip(ss)
+                .fold(false, |any, (&d, &s)| any | passes(d, s))
+            {
+                continue;
+            }
+            for (j, (&d, &s)) in ds.iter().zip(ss).enumerate() {
+                if passes(d, s) {
+                    let i = c * 16 + j;
+                    let (lo, hi) = qb.interval(meta[rows[i]], d);
+                    self.offer_interval(rows[i], lo, hi);
+                }
+            }
+        }
+        self.compact_if_large();
     }
 
     /// Offers rows with their integer dot products and the upper ends of
-    /// their intervals (`hi`, one per row, as [`QueryBound::uppers`]).
-    #[inline]
-    pub(crate) fn offer_uppers(
+    /// their intervals (`hi`, one per row, as [`QueryBound::uppers_of_rows`]).
+    fn offer_uppers(
         &mut self,
         qb: &QueryBound,
         meta: &[RowMeta],
@@ -130,15 +161,23 @@ impl Phase1 {
                 }
                 let i = c * 8 + j;
                 let (lo, hi) = qb.interval(meta[rows[i]], dots[i]);
-                self.cands.push(Cand {
-                    row: rows[i],
-                    lo,
-                    hi,
-                });
-                self.offer_low(lo);
+                self.offer_interval(rows[i], lo, hi);
                 thr = self.cut.max(self.min);
             }
         }
+        self.compact_if_large();
+    }
+
+    /// Keeps `row` as a candidate if its interval `[lo, hi]` reaches the cut.
+    #[inline]
+    fn offer_interval(&mut self, row: usize, lo: f64, hi: f64) {
+        if hi >= self.cut.max(self.min) {
+            self.cands.push(Cand { row, lo, hi });
+            self.offer_low(lo);
+        }
+    }
+
+    fn compact_if_large(&mut self) {
         if self.cands.len() > self.k.saturating_mul(2).saturating_add(4096) {
             self.compact();
         }
@@ -182,16 +221,21 @@ pub(crate) fn scan_single(
     let parts = run_chunks(
         n,
         threads,
-        || (Phase1::new(opts.k, min), Vec::with_capacity(SINGLE_BLOCK)),
-        |(p1, buf), range| {
+        || {
+            (
+                Phase1::new(opts.k, min),
+                Vec::with_capacity(SINGLE_BLOCK),
+                BlockMeta::default(),
+            )
+        },
+        |(p1, buf, bm), range| {
             let mut dots = [0i32; SINGLE_BLOCK];
             let mut hi = [0f64; SINGLE_BLOCK];
             for_each_block(range, opts.filter.as_ref(), SINGLE_BLOCK, buf, |r| {
                 let d = &mut dots[..r.len()];
                 (imp.dot_rows)(&qb.codes, codes, dim, r, d);
-                let h = &mut hi[..r.len()];
-                qb.uppers_of_rows(meta, r, d, h);
-                p1.offer_uppers(qb, meta, r, d, h);
+                bm.fill(meta, r);
+                p1.offer_block(qb, meta, bm, r, d, &mut hi);
             });
         },
     );

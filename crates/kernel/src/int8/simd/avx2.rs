@@ -22,10 +22,6 @@ pub(crate) fn get() -> Option<&'static Int8Impl> {
 }
 
 const L: usize = 32;
-/// Rows per register tile in the single-query scan (independent chains).
-const SINGLE_ROWS: usize = 4;
-/// Tiles ahead the single-query scan prefetches.
-const PREFETCH_TILES: usize = 4;
 /// Rows x queries per register tile in the batch path (8 accumulators).
 const BATCH_R: usize = 2;
 const BATCH_Q: usize = 4;
@@ -123,38 +119,19 @@ fn dot_rows(q: &[i8], codes: &[i8], dim: usize, rows: &[usize], out: &mut [i32])
 /// # Safety
 /// The CPU has AVX2; `q` is `dim` long, every row index names a whole row
 /// of `codes`, `out` is as long as `rows`.
+///
+/// One row after the other, with no software prefetch, as the VNNI path
+/// (one forward stream for the hardware prefetchers). Measured on Zen 4
+/// with this tier forced (2 cores, 1M x 384, 30 alternating rounds in one
+/// process): 13.6 ms per query, against 20.8 ms for the earlier 4-row
+/// tiles prefetched 16 rows ahead and 48 ms for the `f32` AVX2 scan.
 #[target_feature(enable = "avx2")]
 unsafe fn dot_rows_unchecked(q: &[i8], codes: &[i8], dim: usize, rows: &[usize], out: &mut [i32]) {
     let base = codes.as_ptr();
     let qp = [q.as_ptr()];
-    let mut rc = rows.chunks_exact(SINGLE_ROWS);
-    let mut oc = out.chunks_exact_mut(SINGLE_ROWS);
-    for (t, (r, o)) in (&mut rc).zip(&mut oc).enumerate() {
-        // Prefetch the rows PREFETCH_TILES tiles ahead, every cache line
-        // (as the VNNI path: whole rows in flight, not only four).
-        let ahead = (t + PREFETCH_TILES) * SINGLE_ROWS;
-        for &pr in rows.get(ahead..ahead + SINGLE_ROWS).unwrap_or(&[]) {
-            let p = base.wrapping_add(pr * dim);
-            let mut at = 0;
-            while at < dim {
-                // A prefetch never faults (and pr is a valid row, so p + at
-                // stays inside `codes` anyway).
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at));
-                at += 64;
-            }
-        }
-        // SAFETY: the caller checked every row index.
-        let rp: [*const i8; SINGLE_ROWS] = std::array::from_fn(|k| unsafe { base.add(r[k] * dim) });
-        let mut d = [[0i32; 1]; SINGLE_ROWS];
-        // SAFETY: as above.
-        unsafe { tile::<SINGLE_ROWS, 1>(&qp, &rp, dim, &mut d) };
-        for (o, d) in o.iter_mut().zip(d) {
-            *o = d[0];
-        }
-    }
-    for (&r, o) in rc.remainder().iter().zip(oc.into_remainder()) {
+    for (&r, o) in rows.iter().zip(out) {
         let mut d = [[0i32; 1]; 1];
-        // SAFETY: as above.
+        // SAFETY: the caller checked every row index.
         unsafe { tile::<1, 1>(&qp, &[base.add(r * dim)], dim, &mut d) };
         *o = d[0][0];
     }

@@ -97,70 +97,16 @@ fn dot_rows(q: &[i8], codes: &[i8], dim: usize, rows: &[usize], out: &mut [i32])
     unsafe { dot_rows_unchecked(q, code_sum(q), codes, dim, rows, out) }
 }
 
-/// Dot products of one query with `R` rows: `R` independent chains (and
-/// loads in flight) where one row alone would be one serial chain of
-/// `vpdpbusd`s, and the row loads still one after another in address order.
-///
-/// # Safety
-/// As [`tile`], for every `r[i]`.
-#[inline]
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
-unsafe fn rows_tile<const R: usize>(
-    q: *const i8,
-    qsum: i32,
-    r: [*const i8; R],
-    dim: usize,
-) -> [i32; R] {
-    let flip = _mm512_set1_epi8(i8::MIN);
-    let mut acc = [_mm512_setzero_si512(); R];
-    let full = dim / L * L;
-    let mut i = 0;
-    while i < full {
-        // SAFETY: i + 64 <= dim, inside the query and every row.
-        let vq = unsafe { _mm512_loadu_si512(q.add(i).cast()) };
-        for j in 0..R {
-            // SAFETY: as above.
-            let vr = _mm512_xor_si512(unsafe { _mm512_loadu_si512(r[j].add(i).cast()) }, flip);
-            acc[j] = _mm512_dpbusd_epi32(acc[j], vr, vq);
-        }
-        i += L;
-    }
-    if full < dim {
-        let mask: __mmask64 = (1u64 << (dim - full)) - 1;
-        // SAFETY: masked loads read only bytes below dim.
-        let vq = unsafe { _mm512_maskz_loadu_epi8(mask, q.add(full)) };
-        for j in 0..R {
-            // SAFETY: as above.
-            let vr = _mm512_xor_si512(
-                unsafe { _mm512_maskz_loadu_epi8(mask, r[j].add(full)) },
-                flip,
-            );
-            acc[j] = _mm512_dpbusd_epi32(acc[j], vr, vq);
-        }
-    }
-    let mut out = [0i32; R];
-    let mut j = 0;
-    while j + 4 <= R {
-        let s = reduce4(acc[j], acc[j + 1], acc[j + 2], acc[j + 3]);
-        for t in 0..4 {
-            out[j + t] = s[t].wrapping_sub(qsum.wrapping_mul(128));
-        }
-        j += 4;
-    }
-    for t in j..R {
-        out[t] = _mm512_reduce_add_epi32(acc[t]).wrapping_sub(qsum.wrapping_mul(128));
-    }
-    out
-}
-
-/// Rows per [`rows_tile`] in the single-query scan.
-const SINGLE_ROWS: usize = 4;
-/// Tiles ahead the single-query scan prefetches.
-const PREFETCH_TILES: usize = 4;
-
 /// # Safety
 /// The CPU has AVX-512F/BW/VNNI and AVX2; `q` is `dim` long and every row
 /// index names a whole row of `codes`; `out` is as long as `rows`.
+///
+/// One row after the other, with no software prefetch: the codes then are
+/// one forward stream, which the hardware prefetchers follow best. Measured
+/// on Zen 4 (2 cores, 1M x 384, random queries, 30 rounds alternating in
+/// one process): 13.0 ms per query this way, 14.1 ms with rows prefetched 8
+/// ahead, 14.1 ms with 2-row tiles and 18.3 ms with the earlier 4-row tiles
+/// prefetched 16 rows ahead (the `f32` scan of the same rows took 44 ms).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2")]
 unsafe fn dot_rows_unchecked(
     q: &[i8],
@@ -171,32 +117,9 @@ unsafe fn dot_rows_unchecked(
     out: &mut [i32],
 ) {
     let base = codes.as_ptr();
-    let mut rc = rows.chunks_exact(SINGLE_ROWS);
-    let mut oc = out.chunks_exact_mut(SINGLE_ROWS);
-    for (t, (r, o)) in (&mut rc).zip(&mut oc).enumerate() {
-        // Prefetch the rows PREFETCH_TILES tiles ahead, every cache line:
-        // the memory system then has whole rows in flight, not only the
-        // four being scored.
-        let ahead = (t + PREFETCH_TILES) * SINGLE_ROWS;
-        for &pr in rows.get(ahead..ahead + SINGLE_ROWS).unwrap_or(&[]) {
-            let p = base.wrapping_add(pr * dim);
-            let mut at = 0;
-            while at < dim {
-                // A prefetch never faults (and pr is a valid row, so p + at
-                // stays inside `codes` anyway).
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(at));
-                at += 64;
-            }
-        }
+    for (&r, o) in rows.iter().zip(out) {
         // SAFETY: the caller checked every row index.
-        let ptrs: [*const i8; SINGLE_ROWS] =
-            std::array::from_fn(|j| unsafe { base.add(r[j] * dim) });
-        // SAFETY: as above.
-        o.copy_from_slice(&unsafe { rows_tile::<SINGLE_ROWS>(q.as_ptr(), qsum, ptrs, dim) });
-    }
-    for (&r, o) in rc.remainder().iter().zip(oc.into_remainder()) {
-        // SAFETY: as above.
-        *o = unsafe { rows_tile::<1>(q.as_ptr(), qsum, [base.add(r * dim)], dim)[0] };
+        *o = unsafe { tile::<1>([q.as_ptr()], [qsum], base.add(r * dim), dim)[0] };
     }
 }
 
