@@ -355,6 +355,66 @@ fn the_interval_always_contains_the_f32_scan_score() {
     }
 }
 
+/// The fast test's promise (see `QueryBound::fast_cut`): a row whose
+/// interval reaches the threshold always passes `dot as f32 * scale >= cut`,
+/// on blocks that mix magnitudes (subnormal to near-overflow), at
+/// thresholds exactly at and just below each row's upper end. And the cut
+/// is useful: on unit rows it applies and turns most rows away.
+#[test]
+fn the_fast_cut_never_turns_away_a_row_that_reaches_the_threshold() {
+    let imp = &simd::portable::IMPL;
+    let (mut applied, mut pruned, mut tested) = (0usize, 0usize, 0usize);
+    for seed in 0..60u64 {
+        let mut r = Rng::new(1000 + seed);
+        let d = [1usize, 3, 17, 64, 384, 1000][seed as usize % 6];
+        let n = 40;
+        let mixed = seed % 3 == 2;
+        let mags = [1.0f32, 1e-20, 1e20, 1e-40, 1e30];
+        let m: Vec<f32> = (0..n)
+            .flat_map(|i| {
+                let mag = if mixed { mags[i % mags.len()] } else { 1.0 };
+                let mut v = r.unit(d);
+                v.iter_mut().for_each(|x| *x *= mag);
+                v
+            })
+            .collect();
+        let qmag = [1.0f32, 1e-3, 1e3, 1e-30][(seed / 6) as usize % 4];
+        let q: Vec<f32> = r.unit(d).iter().map(|&x| x * qmag).collect();
+        let rows = quantized(&m, d);
+        let qb = QueryBound::new(&q);
+        let idx: Vec<usize> = (0..n).collect();
+        let mut dots = vec![0i32; n];
+        (imp.dot_rows)(&qb.codes, rows.all_codes(), d, &idx, &mut dots);
+        let mut block = super::bound::BlockMeta::default();
+        block.fill(rows.all_meta(), &idx);
+        assert_eq!(qb.fast_cut(&block, f64::NEG_INFINITY), Some(f32::NEG_INFINITY));
+        let his: Vec<f64> = (0..n).map(|i| qb.interval(rows.meta(i), dots[i]).1).collect();
+        for (i, &hi) in his.iter().enumerate() {
+            for thr in [hi, hi - hi.abs() * 1e-12, hi - 1e-300] {
+                let Some(cut) = qb.fast_cut(&block, thr) else {
+                    continue;
+                };
+                tested += 1;
+                let p = dots[i] as f32 * block.scale32[i];
+                assert!(
+                    p >= cut,
+                    "seed {seed} row {i}: hi {hi} >= thr {thr} but p {p} < cut {cut}"
+                );
+            }
+        }
+        let top = his.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if let Some(cut) = qb.fast_cut(&block, top) {
+            applied += 1;
+            pruned += (0..n)
+                .filter(|&i| (dots[i] as f32 * block.scale32[i]) < cut)
+                .count();
+        }
+    }
+    assert!(tested > 1000, "the fast test applied to only {tested} cases");
+    assert!(applied >= 30, "the cut applied to {applied} blocks of 60");
+    assert!(pruned > applied * 20, "the cut turned away only {pruned} rows");
+}
+
 // ------------------------------------------------------------------ identity
 
 fn int8_hits(
