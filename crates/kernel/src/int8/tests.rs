@@ -387,8 +387,13 @@ fn the_fast_cut_never_turns_away_a_row_that_reaches_the_threshold() {
         (imp.dot_rows)(&qb.codes, rows.all_codes(), d, &idx, &mut dots);
         let mut block = super::bound::BlockMeta::default();
         block.fill(rows.all_meta(), &idx);
-        assert_eq!(qb.fast_cut(&block, f64::NEG_INFINITY), Some(f32::NEG_INFINITY));
-        let his: Vec<f64> = (0..n).map(|i| qb.interval(rows.meta(i), dots[i]).1).collect();
+        assert_eq!(
+            qb.fast_cut(&block, f64::NEG_INFINITY),
+            Some(f32::NEG_INFINITY)
+        );
+        let his: Vec<f64> = (0..n)
+            .map(|i| qb.interval(rows.meta(i), dots[i]).1)
+            .collect();
         for (i, &hi) in his.iter().enumerate() {
             for thr in [hi, hi - hi.abs() * 1e-12, hi - 1e-300] {
                 let Some(cut) = qb.fast_cut(&block, thr) else {
@@ -410,9 +415,15 @@ fn the_fast_cut_never_turns_away_a_row_that_reaches_the_threshold() {
                 .count();
         }
     }
-    assert!(tested > 1000, "the fast test applied to only {tested} cases");
+    assert!(
+        tested > 1000,
+        "the fast test applied to only {tested} cases"
+    );
     assert!(applied >= 30, "the cut applied to {applied} blocks of 60");
-    assert!(pruned > applied * 20, "the cut turned away only {pruned} rows");
+    assert!(
+        pruned > applied * 20,
+        "the cut turned away only {pruned} rows"
+    );
 }
 
 // ------------------------------------------------------------------ identity

@@ -159,22 +159,31 @@ unsafe fn dot_rows_batch_unchecked(
     let base = codes.as_ptr();
     let qp = |j: usize| qs[j * dim..].as_ptr();
     let full_q = nq / BATCH_Q * BATCH_Q;
-    let mut i = 0;
-    while i < m {
-        let rr = (m - i).min(BATCH_R);
-        // SAFETY: the caller checked every row index.
-        let rp = |k: usize| unsafe { base.add(rows[i + k.min(rr - 1)] * dim) };
-        let mut q0 = 0;
-        while q0 < full_q {
-            let ptrs: [*const i8; BATCH_Q] = std::array::from_fn(|j| qp(q0 + j));
+    // SAFETY: the caller checked every row index.
+    let rp = |i: usize| unsafe { base.add(rows[i] * dim) };
+    // Query tiles outside, rows inside, as the VNNI path: a tile's queries
+    // stay in L1 while the block's rows stream past.
+    let mut q0 = 0;
+    while q0 < full_q {
+        let ptrs: [*const i8; BATCH_Q] = std::array::from_fn(|j| qp(q0 + j));
+        let mut i = 0;
+        while i < m {
+            let rr = (m - i).min(BATCH_R);
             let mut d = [[0i32; BATCH_Q]; BATCH_R];
             if rr == BATCH_R {
                 // SAFETY: as above; each query holds dim bytes.
-                unsafe { tile::<BATCH_R, BATCH_Q>(&ptrs, &std::array::from_fn(rp), dim, &mut d) };
+                unsafe {
+                    tile::<BATCH_R, BATCH_Q>(
+                        &ptrs,
+                        &std::array::from_fn(|k| rp(i + k)),
+                        dim,
+                        &mut d,
+                    )
+                };
             } else {
                 let mut one = [[0i32; BATCH_Q]; 1];
                 // SAFETY: as above.
-                unsafe { tile::<1, BATCH_Q>(&ptrs, &[rp(0)], dim, &mut one) };
+                unsafe { tile::<1, BATCH_Q>(&ptrs, &[rp(i)], dim, &mut one) };
                 d[0] = one[0];
             }
             for (k, dk) in d.iter().enumerate().take(rr) {
@@ -182,16 +191,16 @@ unsafe fn dot_rows_batch_unchecked(
                     out[(q0 + j) * m + i + k] = dk[j];
                 }
             }
-            q0 += BATCH_Q;
+            i += rr;
         }
-        for q in full_q..nq {
-            for k in 0..rr {
-                let mut one = [[0i32; 1]; 1];
-                // SAFETY: as above.
-                unsafe { tile::<1, 1>(&[qp(q)], &[rp(k)], dim, &mut one) };
-                out[q * m + i + k] = one[0][0];
-            }
+        q0 += BATCH_Q;
+    }
+    for q in full_q..nq {
+        for i in 0..m {
+            let mut one = [[0i32; 1]; 1];
+            // SAFETY: as above.
+            unsafe { tile::<1, 1>(&[qp(q)], &[rp(i)], dim, &mut one) };
+            out[q * m + i] = one[0][0];
         }
-        i += rr;
     }
 }

@@ -249,13 +249,18 @@ unsafe fn dot_rows_batch_unchecked(
     let base = codes.as_ptr();
     let qp = |j: usize| qs[j * dim..].as_ptr();
     let full_q = nq / TILE_Q * TILE_Q;
-    let mut i = 0;
-    while i < m {
-        let rr = (m - i).min(BATCH_R);
-        let mut q0 = 0;
-        while q0 < full_q {
-            let ptrs: [*const i8; TILE_Q] = std::array::from_fn(|j| qp(q0 + j));
-            let s: [i32; TILE_Q] = std::array::from_fn(|j| sums[q0 + j]);
+    // Query tiles outside, rows inside: a tile's queries stay in L1 while
+    // the block's rows stream past (from L2 after the first tile), and the
+    // outputs of a tile go to TILE_Q sequential runs of `out`. The other
+    // order (each row pair meeting every query) kept all the queries and
+    // the whole `out` block live at once, more than L1 holds.
+    let mut q0 = 0;
+    while q0 < full_q {
+        let ptrs: [*const i8; TILE_Q] = std::array::from_fn(|j| qp(q0 + j));
+        let s: [i32; TILE_Q] = std::array::from_fn(|j| sums[q0 + j]);
+        let mut i = 0;
+        while i < m {
+            let rr = (m - i).min(BATCH_R);
             let mut d = [[0i32; TILE_Q]; BATCH_R];
             if rr == BATCH_R {
                 // SAFETY: the caller checked every row index.
@@ -276,15 +281,14 @@ unsafe fn dot_rows_batch_unchecked(
                     out[(q0 + j) * m + i + k] = dk[j];
                 }
             }
-            q0 += TILE_Q;
+            i += rr;
         }
-        for q in full_q..nq {
-            for k in 0..rr {
-                // SAFETY: as above.
-                out[q * m + i + k] =
-                    unsafe { tile::<1>([qp(q)], [sums[q]], base.add(rows[i + k] * dim), dim)[0] };
-            }
+        q0 += TILE_Q;
+    }
+    for q in full_q..nq {
+        for (i, &r) in rows.iter().enumerate() {
+            // SAFETY: as above.
+            out[q * m + i] = unsafe { tile::<1>([qp(q)], [sums[q]], base.add(r * dim), dim)[0] };
         }
-        i += rr;
     }
 }
