@@ -87,6 +87,21 @@ pub(crate) fn for_each_block(
         if base + 64 > range.end {
             w &= !0u64 >> (base + 64 - range.end);
         }
+        if w == !0 {
+            // A whole word allowed (the common case: the live rows of a
+            // store): append its 64 rows as ranges, not bit by bit.
+            let mut at = base;
+            while at < base + 64 {
+                let take = (block - buf.len()).min(base + 64 - at);
+                buf.extend(at..at + take);
+                at += take;
+                if buf.len() == block {
+                    f(buf);
+                    buf.clear();
+                }
+            }
+            continue;
+        }
         while w != 0 {
             buf.push(base + w.trailing_zeros() as usize);
             w &= w - 1;
@@ -147,6 +162,38 @@ mod tests {
                 .iter()
                 .all(|b| !b.is_empty() && b.len() <= 5)
         );
+    }
+
+    #[test]
+    fn whole_words_and_scattered_bits_give_the_same_blocks_as_bit_by_bit() {
+        let mut r = crate::tests::Rng::new(7);
+        for case in 0..200 {
+            let words: Vec<u64> = (0..20)
+                .map(|_| match r.below(4) {
+                    0 => 0,
+                    1 | 2 => !0,
+                    _ => r.next_u64(),
+                })
+                .collect();
+            let f = RowFilter::new(&words);
+            let start = r.below(300);
+            let end = start + r.below(1400 - start);
+            let block = [1, 5, 63, 64, 100, 256][case % 6];
+            let blocks = collect(start..end, Some(&f), block);
+            let want: Vec<usize> = (start..end).filter(|&row| f.allows(row)).collect();
+            assert_eq!(blocks.concat(), want, "case {case}");
+            // Every block but the last is full.
+            let full = blocks.len().saturating_sub(1);
+            assert!(
+                blocks[..full].iter().all(|b| b.len() == block),
+                "case {case}"
+            );
+            assert!(
+                blocks
+                    .last()
+                    .is_none_or(|b| !b.is_empty() && b.len() <= block)
+            );
+        }
     }
 
     #[test]
