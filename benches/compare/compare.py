@@ -37,7 +37,8 @@ Rows (engine / mode):
 What it measures, for every row, on the same unit-normalized float32 data:
   recall@k      against a float64 ground truth
   single p50    median latency of one query at a time, 1 and T threads
-  batch q/s     queries per second in calls of 64 queries, T threads
+  batch q/s     queries per second in calls of 64 queries, T threads; and
+                in calls of 256 (batch256_qps; with --nq 256 or more)
   ingest v/s    vectors per second into the engine (nidus: durable, fsync'd)
   open s        time to open the stored data (engines that persist)
   peak MiB      peak resident memory of the engine's process
@@ -49,7 +50,7 @@ child saw neither and records which core type OpenBLAS then chose.
 
 Output (default benches/compare/out/, or --out DIR): results.json (a list
 of objects with the keys engine, mode, recall, p50_ms_1t, p50_ms_2t,
-batch_qps, ingest_per_s, open_s, peak_mib, blas, threads, cpu, tier; null
+batch_qps, batch256_qps, ingest_per_s, open_s, peak_mib, blas, threads, cpu, tier; null
 where a figure does not apply), results.md (the table and how each row was
 configured), chart.svg (the chart README.md shows) and details.json (the raw
 threadpoolctl reports and environment checks of every child).

@@ -17,8 +17,10 @@ import time
 import data
 import machine
 
-# Queries per batched call (as nidus bench and the README fix it).
+# Queries per batched call (as nidus bench and the README fix it), and the
+# larger call issue 13 compares too (where BLAS has more to chew on).
 BATCH = 64
+BIG_BATCH = 256
 # faiss's own BLAS switch-over at the time of its "nq < 20" rule: with the
 # threshold at 20 queries, every batch of 20 or more goes through BLAS and a
 # single query keeps the direct path. faiss >= 1.14 counts nq * d values
@@ -49,20 +51,20 @@ def timed_single(search_one, queries, count):
     return float(np.median(times)) * 1e3
 
 
-def timed_batch(search_many, queries):
-    """Queries per second over all queries in calls of BATCH: one untimed
+def timed_batch(search_many, queries, batch=BATCH):
+    """Queries per second over all queries in calls of `batch`: one untimed
     warm-up call (first-touch of result buffers is not the search), then
     passes over all queries until 2 s have gone by or 3 passes are done;
     the median pass counts. Returns (q/s, ids of every query)."""
     import numpy as np
 
-    search_many(queries[:BATCH])
+    search_many(queries[:batch])
     rates, spent = [], 0.0
     while len(rates) < 3 and (spent < 2.0 or not rates):
         ids = []
         t0 = time.perf_counter()
-        for lo in range(0, len(queries), BATCH):
-            ids.extend(search_many(queries[lo : lo + BATCH]))
+        for lo in range(0, len(queries), batch):
+            ids.extend(search_many(queries[lo : lo + batch]))
         seconds = time.perf_counter() - t0
         spent += seconds
         rates.append(len(queries) / seconds)
@@ -104,6 +106,8 @@ def measure(threads, one, many, queries, singles, threads_used=None):
     with threads.limit(threads.multi) as t:
         row["p50_ms_2t"] = timed_single(lambda q: one(q, t), queries, singles)
         row["batch_qps"], row["ids"] = timed_batch(lambda qs: many(qs, t), queries)
+        if len(queries) >= BIG_BATCH:
+            row["batch256_qps"], _ = timed_batch(lambda qs: many(qs, t), queries, BIG_BATCH)
     # The pools' own count on the multi setting; an engine without a pool
     # (usearch, which takes a threads argument) reports what it was given.
     row["threads"] = threads.seen.get(threads.multi) or threads_used or threads.multi

@@ -8,8 +8,8 @@ import os
 
 # The keys of every results.json object, in order; None (null) where a
 # figure does not apply.
-KEYS = ("engine", "mode", "recall", "p50_ms_1t", "p50_ms_2t", "batch_qps", "ingest_per_s",
-        "open_s", "peak_mib", "blas", "threads", "cpu", "tier")
+KEYS = ("engine", "mode", "recall", "p50_ms_1t", "p50_ms_2t", "batch_qps", "batch256_qps",
+        "ingest_per_s", "open_s", "peak_mib", "blas", "threads", "cpu", "tier")
 
 
 def results(rows):
@@ -37,6 +37,7 @@ def write_table(rows, meta):
         ("p50_ms_1t", "single p50 ms (1 thread)"),
         ("p50_ms_2t", f"single p50 ms ({meta['threads']} threads)"),
         ("batch_qps", f"batch q/s ({meta['batch']}, {meta['threads']} threads)"),
+        ("batch256_qps", f"batch q/s (256, {meta['threads']} threads)"),
         ("ingest_per_s", "ingest vectors/s"), ("open_s", "open s"), ("peak_mib", "peak MiB"),
         ("threads", "threads seen"), ("blas", "BLAS (core type)"),
     ]
