@@ -30,6 +30,13 @@ pub(crate) struct QueryBound {
     /// `127 · Σ|a_i|`: no row's codes (each in `[-127, 127]`) have an
     /// integer dot product with the query's codes larger than this.
     dot_max: f64,
+    /// The query's second codes `a2`: its residual `q - s_q·a` quantized
+    /// again, at scale `s_q / 256` (empty when `s_q` is 0). Used only for
+    /// the candidates of phase 1 ([`Self::fine_interval`]).
+    pub(crate) fine_codes: Vec<i8>,
+    /// `R2 + γ_n·Q` (rounded up), `R2 >= ||q - s_q·a - (s_q/256)·a2||`: the
+    /// factor of a row's `N` in the refined interval.
+    fine_per_norm: f64,
 }
 
 /// What the fast test of [`QueryBound::fast_cut`] needs of one scan block:
@@ -79,6 +86,7 @@ impl QueryBound {
         let u = f64::from(f32::EPSILON) / 2.0;
         let gamma = n * u / (1.0 - n * u) * (1.0 + EPS_SLACK);
         let gamma_norm = gamma * norm * (1.0 + EPS_SLACK);
+        let (fine_codes, fine_residual) = fine_codes(q, &codes, f64::from(meta.scale));
         QueryBound {
             scale: f64::from(meta.scale),
             per_norm: (f64::from(meta.residual) + gamma_norm) * (1.0 + EPS_SLACK),
@@ -88,6 +96,8 @@ impl QueryBound {
             // (2⁻¹⁵⁰) to underflow; additions of subnormals are exact.
             underflow: (dim + 32) as f64 * 2f64.powi(-148),
             dot_max: 127.0 * codes.iter().map(|&a| f64::from(a).abs()).sum::<f64>(),
+            fine_per_norm: (fine_residual + gamma_norm) * (1.0 + EPS_SLACK),
+            fine_codes,
             codes,
         }
     }
@@ -98,13 +108,28 @@ impl QueryBound {
     /// interval agree to the bit.
     #[inline(always)]
     fn approx_eps(&self, s: f64, n: f64, r: f64, dot: i32) -> (f64, f64) {
-        // `self.scale * s` is exact (two 24-bit significands); one rounding.
-        let approx = self.scale * s * f64::from(dot);
-        let eps = (self.per_norm * n
-            + self.per_residual * r
-            + self.underflow
-            + approx.abs() * APPROX_SLACK)
-            * (1.0 + EPS_SLACK);
+        self.approx_eps_at(self.scale, self.per_norm, s, n, r, f64::from(dot))
+    }
+
+    /// [`Self::approx_eps`] for a query scale `qscale` and norm factor
+    /// `per_norm`, and an integer dot given as an exact `f64` (`|dot| <
+    /// 2⁵³`), so that the refined interval uses the same formula.
+    #[inline(always)]
+    fn approx_eps_at(
+        &self,
+        qscale: f64,
+        per_norm: f64,
+        s: f64,
+        n: f64,
+        r: f64,
+        dot: f64,
+    ) -> (f64, f64) {
+        // `qscale * s` is exact (two 24-bit significands, or one divided by
+        // 256); one rounding.
+        let approx = qscale * s * dot;
+        let eps =
+            (per_norm * n + self.per_residual * r + self.underflow + approx.abs() * APPROX_SLACK)
+                * (1.0 + EPS_SLACK);
         let trusted = eps < f64::INFINITY && self.norm * (n + r) < OVERFLOW_GUARD;
         (approx, if trusted { eps } else { f64::INFINITY })
     }
@@ -127,6 +152,65 @@ impl QueryBound {
             (approx - eps, approx + eps)
         }
     }
+
+    /// The refined interval of a row whose codes have integer dots `dot`
+    /// with the query's codes and `fine_dot` with its second codes: the
+    /// interval of [`Self::interval`] with the query written as
+    /// `s_q·a + (s_q/256)·a2 + r2`, so that `R2` (about `R_q / 256`)
+    /// replaces `R_q`, intersected with the coarse one (both hold). With
+    /// `D = 256·dot + fine_dot` (exact: `|D| < 2⁵³`),
+    /// `q·x = (s_q/256)·s·D + r2·(s·c) + q·r_x`, and the rest of the proof
+    /// is that of the coarse interval word for word.
+    pub(crate) fn fine_interval(&self, m: RowMeta, dot: i32, fine_dot: i32) -> (f64, f64) {
+        let (lo, hi) = self.interval(m, dot);
+        if self.fine_codes.is_empty() || hi == f64::INFINITY {
+            return (lo, hi);
+        }
+        let d = 256.0 * f64::from(dot) + f64::from(fine_dot);
+        let (approx, eps) = self.approx_eps_at(
+            self.scale / 256.0,
+            self.fine_per_norm,
+            f64::from(m.scale),
+            f64::from(m.norm),
+            f64::from(m.residual),
+            d,
+        );
+        if eps == f64::INFINITY {
+            return (lo, hi);
+        }
+        (lo.max(approx - eps), hi.min(approx + eps))
+    }
+}
+
+/// The second codes of a query with codes `a` at scale `s_q`: its residual
+/// `q - s_q·a` quantized at `s_q / 256` (clamped to `[-127, 127]`), and an
+/// upper bound on what is left, `||q - s_q·a - (s_q/256)·a2||`. Empty codes
+/// (and the bound `+inf`, never used) when `s_q` is 0.
+///
+/// The bound is computed in `f64` against exactly these codes: `s_q·a_i`
+/// and `(s_q/256)·a2_i` are exact, each of the two subtractions rounds by at
+/// most `2⁻⁵³` of its operands (at most `|q_i|` here, as `|q_i - s_q·a_i| <=
+/// |q_i|`), so each component is off by at most `2⁻⁵²·|q_i|`, and the norm by
+/// at most `2⁻⁵²·||q||₁`, added after [`sqrt_up`] covers the squares, the
+/// sum and the root.
+fn fine_codes(q: &[f32], codes: &[i8], scale: f64) -> (Vec<i8>, f64) {
+    if scale == 0.0 {
+        return (Vec::new(), f64::INFINITY);
+    }
+    let s2 = scale / 256.0;
+    let mut fine = Vec::with_capacity(q.len());
+    let (mut sum, mut l1) = (0.0f64, 0.0f64);
+    for (&v, &a) in q.iter().zip(codes) {
+        let v = f64::from(v);
+        let r = v - scale * f64::from(a);
+        let a2 = (r / s2).round().clamp(-127.0, 127.0);
+        fine.push(a2 as i8);
+        let left = r - s2 * a2;
+        sum += left * left;
+        l1 += v.abs();
+    }
+    let bound = sqrt_up(sum, q.len()) + l1 * 2f64.powi(-50);
+    (fine, f64::from(f32_up(bound)))
 }
 
 impl QueryBound {

@@ -7,7 +7,7 @@ use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
 use super::bound::{BlockMeta, QueryBound, contains};
-use super::quantize::{Int8Rows, RowMeta};
+use super::quantize::Int8Rows;
 use super::simd::Int8Impl;
 use super::{Int8Error, Int8Search};
 use crate::row_filter::for_each_block;
@@ -32,6 +32,14 @@ pub(crate) struct Cand {
     pub(crate) row: usize,
     pub(crate) lo: f64,
     pub(crate) hi: f64,
+}
+
+/// Where phase 1 reads a passing row's codes again, and the tier's dot
+/// product for them.
+#[derive(Clone, Copy)]
+pub(crate) struct Source<'a> {
+    pub(crate) rows: &'a Int8Rows,
+    pub(crate) dot: fn(&[i8], &[i8]) -> i32,
 }
 
 /// A lower bound ordered totally (never NaN: intervals are finite or ±inf).
@@ -107,7 +115,7 @@ impl Phase1 {
     pub(crate) fn offer_block(
         &mut self,
         qb: &QueryBound,
-        meta: &[RowMeta],
+        src: Source<'_>,
         block: &BlockMeta,
         rows: &[usize],
         dots: &[i32],
@@ -115,8 +123,8 @@ impl Phase1 {
     ) {
         let Some(cut) = qb.fast_cut(block, self.cut.max(self.min)) else {
             let hi = &mut hi[..rows.len()];
-            qb.uppers_of_rows(meta, rows, dots, hi);
-            self.offer_uppers(qb, meta, rows, dots, hi);
+            qb.uppers_of_rows(src.rows.all_meta(), rows, dots, hi);
+            self.offer_uppers(qb, src, rows, dots, hi);
             return;
         };
         let scales = &block.scale32[..rows.len()];
@@ -133,9 +141,7 @@ impl Phase1 {
             }
             for (j, (&d, &s)) in ds.iter().zip(ss).enumerate() {
                 if passes(d, s) {
-                    let i = c * 16 + j;
-                    let (lo, hi) = qb.interval(meta[rows[i]], d);
-                    self.offer_interval(rows[i], lo, hi);
+                    self.offer_row(qb, src, rows[c * 16 + j], d);
                 }
             }
         }
@@ -147,7 +153,7 @@ impl Phase1 {
     fn offer_uppers(
         &mut self,
         qb: &QueryBound,
-        meta: &[RowMeta],
+        src: Source<'_>,
         rows: &[usize],
         dots: &[i32],
         hi: &[f64],
@@ -163,18 +169,35 @@ impl Phase1 {
                     continue;
                 }
                 let i = c * 8 + j;
-                let (lo, hi) = qb.interval(meta[rows[i]], dots[i]);
-                self.offer_interval(rows[i], lo, hi);
+                self.offer_row(qb, src, rows[i], dots[i]);
                 thr = self.cut.max(self.min);
             }
         }
         self.compact_if_large();
     }
 
-    /// Keeps `row` as a candidate if its interval `[lo, hi]` reaches the cut.
+    /// Keeps `row` (integer dot `dot` with the query's codes) as a
+    /// candidate if its interval reaches the cut. A row whose interval
+    /// reaches it gets the narrower interval of
+    /// [`QueryBound::fine_interval`] first (one more integer dot, while its
+    /// codes are still in cache from the scan), which it must reach too;
+    /// its narrowed lower bound then raises the cut sooner for every row
+    /// after it.
     #[inline]
-    fn offer_interval(&mut self, row: usize, lo: f64, hi: f64) {
-        if hi >= self.cut.max(self.min) {
+    fn offer_row(&mut self, qb: &QueryBound, src: Source<'_>, row: usize, dot: i32) {
+        let meta = src.rows.meta(row);
+        let thr = self.cut.max(self.min);
+        let (lo, hi) = qb.interval(meta, dot);
+        if hi < thr {
+            return;
+        }
+        let (lo, hi) = if qb.fine_codes.is_empty() {
+            (lo, hi)
+        } else {
+            let fine = (src.dot)(&qb.fine_codes, src.rows.codes(row));
+            qb.fine_interval(meta, dot, fine)
+        };
+        if hi >= thr {
             self.cands.push(Cand { row, lo, hi });
             self.offer_low(lo);
         }
@@ -219,6 +242,7 @@ pub(crate) fn scan_single(
     let n = rows.len();
     let dim = rows.dim();
     let (codes, meta) = (rows.all_codes(), rows.all_meta());
+    let src = Source { rows, dot: imp.dot };
     // An int8 multiply-add is about a quarter of an f32 one's bytes.
     let threads = plan_threads(opts.threads, n, dim.div_ceil(4), MIN_WORK_PER_THREAD);
     let parts = run_chunks(
@@ -238,7 +262,7 @@ pub(crate) fn scan_single(
                 let d = &mut dots[..r.len()];
                 (imp.dot_rows)(&qb.codes, codes, dim, r, d);
                 bm.fill(meta, r);
-                p1.offer_block(qb, meta, bm, r, d, &mut hi);
+                p1.offer_block(qb, src, bm, r, d, &mut hi);
             });
         },
     );
@@ -257,6 +281,7 @@ pub(crate) fn scan_batch(
     let dim = rows.dim();
     let nq = qbs.len();
     let (codes, meta) = (rows.all_codes(), rows.all_meta());
+    let src = Source { rows, dot: imp.dot };
     let qcodes: Vec<i8> = qbs.iter().flat_map(|q| q.codes.iter().copied()).collect();
     let block = (BATCH_BLOCK_BYTES / dim).clamp(16, 4096);
     let threads = plan_threads(
@@ -289,7 +314,7 @@ pub(crate) fn scan_batch(
                     (imp.dot_rows_batch)(chunk, codes, dim, r, d);
                     let first = qc * BATCH_QUERIES;
                     for (j, qd) in d.chunks_exact(m).enumerate() {
-                        p1s[first + j].offer_block(&qbs[first + j], meta, bm, r, qd, hi);
+                        p1s[first + j].offer_block(&qbs[first + j], src, bm, r, qd, hi);
                     }
                 }
             });

@@ -344,6 +344,28 @@ fn the_interval_always_contains_the_f32_scan_score() {
                     "{:?} seed {seed} row {i}: {exact} not in [{lo}, {hi}]",
                     kernel.tier()
                 );
+                // The narrowed interval (the query's second codes) holds
+                // too, inside the coarse one.
+                let fine = (imp.dot)(&qb.fine_codes, rows.codes(i));
+                let (flo, fhi) = qb.fine_interval(rows.meta(i), dots[i], fine);
+                assert!(
+                    flo <= f64::from(exact) && f64::from(exact) <= fhi,
+                    "{:?} seed {seed} row {i}: {exact} not in the narrowed [{flo}, {fhi}]",
+                    kernel.tier()
+                );
+                assert!(
+                    lo <= flo && fhi <= hi,
+                    "narrowing widened [{lo}, {hi}] to [{flo}, {fhi}]"
+                );
+                if mag == 1.0 && d > 16 {
+                    // Unit-scale rows: the query's half of the width is gone.
+                    assert!(
+                        fhi - flo < 0.75 * (hi - lo),
+                        "seed {seed} row {i}: narrowed {} vs {}",
+                        fhi - flo,
+                        hi - lo
+                    );
+                }
                 if mag == 1.0 && d > 16 {
                     let norm =
                         |v: &[f32]| v.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>().sqrt();

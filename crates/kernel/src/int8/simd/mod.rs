@@ -26,8 +26,8 @@ pub(crate) type DotRowsFn = fn(&[i8], &[i8], usize, &[usize], &mut [i32]);
 pub(crate) struct Int8Impl {
     /// A short name for tests and benches (`"avx512-vnni"`, ...).
     pub(crate) name: &'static str,
-    /// Exact integer dot product of two equal-length code slices.
-    #[cfg_attr(not(test), allow(dead_code))] // the scans use the row forms
+    /// Exact integer dot product of two equal-length code slices (the
+    /// refinement of candidates with the query's second codes).
     pub(crate) dot: fn(&[i8], &[i8]) -> i32,
     /// See [`DotRowsFn`].
     pub(crate) dot_rows: DotRowsFn,
