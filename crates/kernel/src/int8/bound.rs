@@ -32,7 +32,7 @@ pub(crate) struct QueryBound {
     dot_max: f64,
     /// The query's second codes `a2`: its residual `q - s_q·a` quantized
     /// again, at scale `s_q / 256` (empty when `s_q` is 0). Used only for
-    /// the candidates of phase 1 ([`Self::fine_interval`]).
+    /// the candidates of phase 1 ([`Self::narrow`]).
     pub(crate) fine_codes: Vec<i8>,
     /// `R2 + γ_n·Q` (rounded up), `R2 >= ||q - s_q·a - (s_q/256)·a2||`: the
     /// factor of a row's `N` in the refined interval.
@@ -157,12 +157,19 @@ impl QueryBound {
     /// with the query's codes and `fine_dot` with its second codes: the
     /// interval of [`Self::interval`] with the query written as
     /// `s_q·a + (s_q/256)·a2 + r2`, so that `R2` (about `R_q / 256`)
-    /// replaces `R_q`, intersected with the coarse one (both hold). With
-    /// `D = 256·dot + fine_dot` (exact: `|D| < 2⁵³`),
-    /// `q·x = (s_q/256)·s·D + r2·(s·c) + q·r_x`, and the rest of the proof
-    /// is that of the coarse interval word for word.
-    pub(crate) fn fine_interval(&self, m: RowMeta, dot: i32, fine_dot: i32) -> (f64, f64) {
-        let (lo, hi) = self.interval(m, dot);
+    /// replaces `R_q`, intersected with the coarse interval `(lo, hi)` (as
+    /// [`Self::interval`] gave it; both hold). With `D = 256·dot +
+    /// fine_dot` (exact: `|D| < 2⁵³`), `q·x = (s_q/256)·s·D + r2·(s·c) +
+    /// q·r_x`, and the rest of the proof is that of the coarse interval word
+    /// for word.
+    #[inline]
+    pub(crate) fn narrow(
+        &self,
+        m: RowMeta,
+        (lo, hi): (f64, f64),
+        dot: i32,
+        fine_dot: i32,
+    ) -> (f64, f64) {
         if self.fine_codes.is_empty() || hi == f64::INFINITY {
             return (lo, hi);
         }

@@ -107,9 +107,8 @@ impl Phase1 {
     /// Almost every row misses the top `k`. The fast test of
     /// [`QueryBound::fast_cut`] settles those with a multiply and a compare
     /// (16 at a time, without a branch each); only the rows that pass it
-    /// get their interval, and they become candidates exactly when the
-    /// interval's upper end reaches the cut, as if every row had been
-    /// bounded. The cut is taken once per block: it only grows, so a cut
+    /// get their interval, and they become candidates exactly as if every
+    /// row had been bounded ([`Self::offer_row`]). The cut is taken once per block: it only grows, so a cut
     /// from earlier in the block lets through more rows, never fewer.
     #[inline]
     pub(crate) fn offer_block(
@@ -179,7 +178,7 @@ impl Phase1 {
     /// Keeps `row` (integer dot `dot` with the query's codes) as a
     /// candidate if its interval reaches the cut. A row whose interval
     /// reaches it gets the narrower interval of
-    /// [`QueryBound::fine_interval`] first (one more integer dot, while its
+    /// [`QueryBound::narrow`] first (one more integer dot, while its
     /// codes are still in cache from the scan), which it must reach too;
     /// its narrowed lower bound then raises the cut sooner for every row
     /// after it.
@@ -187,15 +186,15 @@ impl Phase1 {
     fn offer_row(&mut self, qb: &QueryBound, src: Source<'_>, row: usize, dot: i32) {
         let meta = src.rows.meta(row);
         let thr = self.cut.max(self.min);
-        let (lo, hi) = qb.interval(meta, dot);
-        if hi < thr {
+        let coarse = qb.interval(meta, dot);
+        if coarse.1 < thr {
             return;
         }
         let (lo, hi) = if qb.fine_codes.is_empty() {
-            (lo, hi)
+            coarse
         } else {
             let fine = (src.dot)(&qb.fine_codes, src.rows.codes(row));
-            qb.fine_interval(meta, dot, fine)
+            qb.narrow(meta, coarse, dot, fine)
         };
         if hi >= thr {
             self.cands.push(Cand { row, lo, hi });

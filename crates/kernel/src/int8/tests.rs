@@ -347,7 +347,7 @@ fn the_interval_always_contains_the_f32_scan_score() {
                 // The narrowed interval (the query's second codes) holds
                 // too, inside the coarse one.
                 let fine = (imp.dot)(&qb.fine_codes, rows.codes(i));
-                let (flo, fhi) = qb.fine_interval(rows.meta(i), dots[i], fine);
+                let (flo, fhi) = qb.narrow(rows.meta(i), (lo, hi), dots[i], fine);
                 assert!(
                     flo <= f64::from(exact) && f64::from(exact) <= fhi,
                     "{:?} seed {seed} row {i}: {exact} not in the narrowed [{flo}, {fhi}]",
