@@ -66,13 +66,16 @@ const BATCH_R: usize = 6;
 /// tile.
 const PANEL_BYTES: usize = 24 * 1024;
 /// Widest dimension block of the batch scan, in floats (see [`dim_blocks`]):
-/// 3 KiB of each row, so a panel of 6 rows and a query tile fill 30 KiB of
-/// L1. Measured on Zen 5 (48 KiB L1, 1 MiB L2), 64 queries, in cache:
-/// blocks of 768 and no blocking both held 56-59% of FMA peak at d = 1536
-/// and 3072, while blocks of 384 or 512 lost 3-8 points to the carried
-/// accumulators (a load and a store of each per block). The blocks keep
-/// the working set of a query tile inside L1 for cores with smaller caches.
-const DIM_BLOCK: usize = 768;
+/// 6 KiB of each row. Measured on Zen 5 (48 KiB L1, 1 MiB L2), 64 queries,
+/// in cache: blocks of 768 and no blocking both held 56-59% of FMA peak at
+/// d = 1536 and 3072, while blocks of 384 or 512 lost 3-8 points to the
+/// carried accumulators (a load and a store of each per block). On Zen 4
+/// (32 KiB L1, 1 MiB L2), 64 clustered queries from memory, alternating
+/// builds in one sitting: at d = 1536, blocks of 512 ran 201-216 q/s, 768
+/// 218-229 and 1536 (no blocking) 256-260; at d = 3072, 768 ran 195-220,
+/// 1536 228-250 and 3072 229-240. So blocks of 1536: no blocking up to
+/// d = 1536, two blocks at 3072.
+const DIM_BLOCK: usize = 1536;
 
 /// Lanes of `x` folded in half: `lo[i] + hi[i]`.
 #[inline]
