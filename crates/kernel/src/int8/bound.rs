@@ -195,11 +195,13 @@ impl QueryBound {
 /// (and the bound `+inf`, never used) when `s_q` is 0.
 ///
 /// The bound is computed in `f64` against exactly these codes: `s_q·a_i`
-/// and `(s_q/256)·a2_i` are exact, each of the two subtractions rounds by at
-/// most `2⁻⁵³` of its operands (at most `|q_i|` here, as `|q_i - s_q·a_i| <=
-/// |q_i|`), so each component is off by at most `2⁻⁵²·|q_i|`, and the norm by
-/// at most `2⁻⁵²·||q||₁`, added after [`sqrt_up`] covers the squares, the
-/// sum and the root.
+/// and `(s_q/256)·a2_i` are exact, and each of the two subtractions rounds
+/// by at most `2⁻⁵³` of its result, which is at most `|q_i|` in magnitude
+/// (`a_i = round(q_i / s_q)`, so `|q_i - s_q·a_i| <= |q_i|`); so each
+/// component is off by at most `2⁻⁵¹·|q_i|` and the norm by at most
+/// `2⁻⁵¹·||q||₁` (triangle inequality), which is added, with margin
+/// (`2⁻⁵⁰`), after [`sqrt_up`] has covered the squares, the sum and the
+/// root.
 fn fine_codes(q: &[f32], codes: &[i8], scale: f64) -> (Vec<i8>, f64) {
     if scale == 0.0 {
         return (Vec::new(), f64::INFINITY);
