@@ -27,7 +27,7 @@ pub(crate) struct Int8Impl {
     /// A short name for tests and benches (`"avx512-vnni"`, ...).
     pub(crate) name: &'static str,
     /// Exact integer dot product of two equal-length code slices (the
-    /// refinement of candidates with the query's second codes).
+    /// narrowing of a passing row's interval with the query's second codes).
     pub(crate) dot: fn(&[i8], &[i8]) -> i32,
     /// See [`DotRowsFn`].
     pub(crate) dot_rows: DotRowsFn,
