@@ -118,9 +118,12 @@ def measure(nidus, base_path, query_path, k, workdir, multi):
     one_query = os.path.join(workdir, "one-query.npy")
     np.save(one_query, queries[:1])
     # A batch pass is short next to a process's open, so the batch run repeats
-    # the queries until it makes at least 8 passes of 64: the noise of the
-    # open then weighs little in the difference.
-    repeats = max(1, -(-512 // nq))
+    # the queries until it holds at least 2,048 of them (32 calls of 64, 8 of
+    # 256): the noise of the open then weighs little in the difference. With
+    # 512 (2026-12-02, 200k x 1536) the opens of the two processes differed by
+    # more than the batch work, and nidus's 64-a-call rate came out above the
+    # machine's FMA peak.
+    repeats = max(1, -(-2048 // nq))
     many = os.path.join(workdir, "many-queries.npy")
     np.save(many, np.tile(queries, (repeats, 1)))
 
