@@ -548,6 +548,31 @@ fn identical_to_f32_on_tiny_norm_differences() {
     );
 }
 
+/// Blocks where the fast test does not apply (rows so large that the
+/// `f32` product could overflow its guard) take the path that bounds every
+/// row, and still give the f32 scan's hits; the test checks that such a
+/// block really refuses the fast test, so the path is exercised.
+#[test]
+fn identical_where_the_fast_test_does_not_apply() {
+    let d = 17;
+    let mut m = random(600, d, 31);
+    for (i, row) in m.chunks_exact_mut(d).enumerate() {
+        if i % 7 == 3 {
+            row.iter_mut().for_each(|x| *x *= 1e30);
+        }
+    }
+    let rows = quantized(&m, d);
+    let qb = QueryBound::new(&Rng::new(2).unit(d));
+    let mut block = super::bound::BlockMeta::default();
+    block.fill(rows.all_meta(), &(0..rows.len()).collect::<Vec<_>>());
+    assert_eq!(
+        qb.fast_cut(&block, 0.5),
+        None,
+        "the large rows must refuse the fast test"
+    );
+    assert_identical(&m, d, 31, "rows scaled by 1e30");
+}
+
 #[test]
 fn identical_at_awkward_dimensions() {
     for (d, n) in [(1usize, 200), (3, 200), (17, 200), (4096, 30)] {
